@@ -1,0 +1,1 @@
+"""IFU map formats (MaNGA DAP, Pipe3D, Firefly, HDF5 map stack). Being written."""

@@ -1,0 +1,36 @@
+"""Model families and the model registry (``task/name`` -> :class:`ModelSpec`). Imports stay lazy."""
+
+from core.models.base import MODELS, ModelSpec, PosteriorModel, build_model, get_model_spec, register_model
+
+__all__ = ["MODELS", "ModelSpec", "PosteriorModel", "build_model", "get_model_spec", "register_model",
+           "models_for_task"]
+
+register_model(ModelSpec(
+    "vae_hmc", "halo_mass", "Conditional beta-VAE likelihood + NUTS",
+    "core.models.vae:VaeHmcModel", "core.models.vae:VaeHmcConfig",
+    "A conditional beta-VAE learns p(x | log Mh, z); NumPyro NUTS samples p(log Mh, z | x) under the training "
+    "prior. Missing features are marginalized (dropped from the Gaussian likelihood)."))
+register_model(ModelSpec(
+    "flow", "halo_mass", "Amortized normalizing flow (zuko)",
+    "core.models.flows:FlowModel", "core.models.flows:FlowConfig",
+    "A conditional neural spline flow q(log Mh | x) trained by maximum likelihood; posterior samples in one pass."))
+register_model(ModelSpec(
+    "exact", "halo_mass", "Exact posterior (simulator)",
+    "core.models.baselines:ExactModel", "core.models.baselines:ExactConfig",
+    "The Bayes-optimal posterior of the catalogue simulator by quadrature (only for simulated data).",
+    kind="baseline", needs_simulator=True))
+register_model(ModelSpec(
+    "shmr", "halo_mass", "SHMR inversion",
+    "core.models.baselines:ShmrModel", "core.models.baselines:ShmrConfig",
+    "Inverts the stellar-to-halo-mass relation with its scatter and the halo-mass prior, using log M* only.",
+    kind="baseline"))
+register_model(ModelSpec(
+    "lightgbm", "halo_mass", "LightGBM point + quantiles",
+    "core.models.gbdt:LightGBMModel", "core.models.gbdt:LightGBMConfig",
+    "Gradient-boosted trees: a point estimate plus quantile models that define the predictive distribution.",
+    kind="baseline"))
+
+
+def models_for_task(task: str) -> list[ModelSpec]:
+    prefix = task + "/"
+    return [s for k, s in MODELS.items() if k.startswith(prefix)]

@@ -1,0 +1,152 @@
+"""The interface every posterior model implements, and the model registry.
+
+A model is built from a frozen config and the list of input features it uses (any subset of the task's inputs,
+fixed at training time). It trains with :meth:`PosteriorModel.fit`, answers :meth:`PosteriorModel.posterior`
+and exports its learned state as a dict of numpy arrays (safetensors) plus a JSON-able dict (normalization,
+LightGBM model text, ...). Checkpoints (``core.inference.checkpoints``) store exactly that state.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal, Sequence
+
+import numpy as np
+
+from core.config import Config
+from core.data.catalog import CatalogData
+from core.errors import GPSError
+from core.registry import Registry
+
+__all__ = ["PosteriorModel", "ModelSpec", "MODELS", "get_model_spec", "build_model", "check_missing"]
+
+
+class PosteriorModel:
+    """Base class. Subclasses set ``name``, ``config_cls`` and ``missing_policy`` and implement the methods."""
+
+    name: ClassVar[str] = ""
+    config_cls: ClassVar[type[Config]] = Config
+    #: what happens to a galaxy with a NaN feature: "marginalize" (dropped from the likelihood) or "refuse"
+    missing_policy: ClassVar[Literal["marginalize", "refuse"]] = "refuse"
+
+    def __init__(self, config: Config, features: Sequence[str], targets: Sequence[str],
+                 units: dict[str, str] | None = None) -> None:
+        if not isinstance(config, self.config_cls):
+            config = self.config_cls.from_dict(config if isinstance(config, dict) else config.to_dict())
+        self.config = config
+        self.features = tuple(features)
+        self.targets = tuple(targets)
+        self.units = dict(units or {})
+        self.history: dict = {}
+
+    # -- to implement ------------------------------------------------------------------------------
+    def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
+            stop: threading.Event | None = None, device: str | None = None) -> dict:
+        """Train on ``train`` (features ordered as ``self.features``); return a JSON-able history dict."""
+        raise NotImplementedError
+
+    def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
+                  progress: Callable[[int, int], None] | None = None):
+        """Return a :class:`core.inference.posterior.Posterior` for every object of ``data``."""
+        raise NotImplementedError
+
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays for safetensors, JSON-able extra state)."""
+        raise NotImplementedError
+
+    def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    # -- shared helpers -----------------------------------------------------------------------------
+    def inputs(self, data: CatalogData) -> np.ndarray:
+        """Feature matrix in the model's feature order; a clear error if the data lack a feature."""
+        missing = [f for f in self.features if f not in data.features]
+        if missing:
+            src = data.meta.get("file") or data.meta.get("source") or "input data"
+            raise GPSError(f"the model {self.name!r} was trained on feature(s) that these data do not have",
+                           source=str(src), field=", ".join(missing),
+                           expected=", ".join(self.features), found=", ".join(data.features))
+        return data.select_features(self.features).x
+
+    def param_units(self) -> tuple[str, ...]:
+        return tuple(self.units.get(t, "") for t in self.targets)
+
+
+def check_missing(x: np.ndarray, features: Sequence[str], model_name: str, source: str = "input data") -> np.ndarray:
+    """Validate values: inf is always an error; NaN rows are returned as a mask (caller decides).
+
+    Returns a boolean array (n,) that is True where the row has at least one NaN.
+    """
+    x = np.asarray(x, dtype=float)
+    bad = np.isinf(x)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise GPSError(f"{int(bad.sum())} infinite value(s); first in row {i}", source=source,
+                       field=features[j], expected="finite numbers (NaN marks a missing value)",
+                       found=str(x[i, j]))
+    return np.isnan(x).any(axis=1)
+
+
+def refuse_missing(x: np.ndarray, features: Sequence[str], model_name: str, source: str = "input data") -> None:
+    """Raise a clear error if any row has a NaN: for models that cannot marginalize a missing feature."""
+    rows = check_missing(x, features, model_name, source)
+    if rows.any():
+        i = int(np.flatnonzero(rows)[0])
+        cols = [features[j] for j in np.flatnonzero(np.isnan(x[i]))]
+        raise GPSError(f"{int(rows.sum())} galaxy(ies) have missing (NaN) features; the {model_name!r} model cannot "
+                       f"marginalize them and never imputes. First: row {i}", source=source,
+                       field=", ".join(cols),
+                       expected="complete rows, or use a model that marginalizes missing features "
+                                "(vae_hmc, exact), or train on the features that are present",
+                       found="NaN")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Registry entry: ``factory`` is 'module:Class' imported on demand (heavy imports stay lazy)."""
+
+    name: str
+    task: str
+    title: str
+    factory: str
+    config_factory: str
+    description: str = ""
+    kind: Literal["model", "baseline"] = "model"
+    needs_simulator: bool = False   # the exact posterior needs the simulator config of the data
+
+    def model_class(self) -> type[PosteriorModel]:
+        mod, cls = self.factory.split(":")
+        return getattr(importlib.import_module(mod), cls)
+
+    def config_class(self) -> type[Config]:
+        mod, cls = self.config_factory.split(":")
+        return getattr(importlib.import_module(mod), cls)
+
+
+MODELS: Registry[ModelSpec] = Registry("model")
+
+
+def _key(task: str, name: str) -> str:
+    return f"{task}/{name}"
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    return MODELS.register(_key(spec.task, spec.name), spec)
+
+
+def get_model_spec(task: str, name: str) -> ModelSpec:
+    key = _key(task, name)
+    if key not in MODELS:
+        known = [k.split("/", 1)[1] for k in MODELS.names() if k.startswith(task + "/")]
+        raise GPSError(f"unknown model {name!r} for task {task!r}", expected=" | ".join(known), found=name)
+    return MODELS.get(key)
+
+
+def build_model(task: str, name: str, config: Config | dict | None, features: Sequence[str],
+                targets: Sequence[str], units: dict[str, str] | None = None) -> PosteriorModel:
+    spec = get_model_spec(task, name)
+    cfg_cls = spec.config_class()
+    cfg = config if isinstance(config, cfg_cls) else cfg_cls.from_dict(config or {})
+    return spec.model_class()(cfg, features, targets, units)

@@ -1,0 +1,112 @@
+"""Task registry: what is inferred from what (schemas with units), the default simulator and the models.
+
+A task's *inputs* and *targets* are :class:`Quantity` specs. Readers map a file's columns onto these names
+(``aliases`` help the automatic mapping; ``unit`` is the canonical unit every value is converted to).
+The UI menus, the checkpoint loader and parametrized tests all read :data:`TASKS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from core.registry import Registry
+
+__all__ = ["Quantity", "TaskSpec", "TASKS", "get_task"]
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One named input or target.
+
+    ``unit`` is an astropy unit string; logarithmic quantities use ``dex(...)`` units, e.g. ``dex(solMass)``.
+    ``domain`` is the range the default simulator covers (values outside are flagged, not refused).
+    """
+
+    name: str
+    unit: str
+    label: str
+    description: str
+    aliases: tuple[str, ...] = ()
+    domain: tuple[float, float] | None = None
+    kind: Literal["scalar", "map", "image"] = "scalar"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str
+    summary: str
+    data_kind: Literal["catalog", "maps", "photometry", "field"]
+    inputs: tuple[Quantity, ...]
+    targets: tuple[Quantity, ...]
+    simulator: str
+    models: tuple[str, ...]             # first = default
+    baselines: tuple[str, ...] = ()
+    bin_target: str | None = None       # metrics "per bin" of this target
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def input(self, name: str) -> Quantity:
+        for q in self.inputs:
+            if q.name == name:
+                return q
+        from core.errors import GPSError
+        raise GPSError(f"task {self.name!r} has no input {name!r}",
+                       expected=", ".join(q.name for q in self.inputs), found=name)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.inputs)
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.targets)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self.models + self.baselines
+
+
+TASKS: Registry[TaskSpec] = Registry("task")
+
+
+def get_task(name: str) -> TaskSpec:
+    return TASKS.get(name)
+
+
+# -------------------------------------------------------------------------------------------------
+# halo_mass: integrated catalogue properties of central galaxies -> log M200c
+# -------------------------------------------------------------------------------------------------
+HALO_MASS_INPUTS = (
+    Quantity("log_mstar", "dex(solMass)", "log M*", "Stellar mass, log10(M*/Msun)",
+             ("logmstar", "log_mstar", "mstar", "stellar_mass", "log_stellar_mass", "logm", "lgm_tot_p50",
+              "m_star", "mass_star"), (8.0, 12.5)),
+    Quantity("log_sfr", "dex(solMass / yr)", "log SFR", "Star-formation rate, log10(SFR/(Msun/yr))",
+             ("logsfr", "sfr", "log_sfr", "star_formation_rate", "sfr_tot_p50"), (-6.0, 3.0)),
+    Quantity("u_g", "mag", "u-g", "u-g colour (SDSS bands, z~0.05 observed frame)",
+             ("u-g", "ug", "u_minus_g", "color_ug", "colour_ug"), (0.0, 3.0)),
+    Quantity("g_r", "mag", "g-r", "g-r colour", ("g-r", "gr", "g_minus_r", "color_gr", "colour_gr"), (-0.2, 1.5)),
+    Quantity("r_i", "mag", "r-i", "r-i colour", ("r-i", "ri", "r_minus_i", "color_ri", "colour_ri"), (-0.3, 1.0)),
+    Quantity("i_z", "mag", "i-z", "i-z colour", ("i-z", "iz", "i_minus_z", "color_iz", "colour_iz"), (-0.4, 1.0)),
+    Quantity("conc", "", "C", "Petrosian concentration index R90/R50",
+             ("c", "conc", "concentration", "r90_r50", "c_index", "concentration_index"), (1.5, 4.5)),
+    Quantity("log_fgas", "dex", "log f_gas", "Atomic gas fraction log10(M_HI/M*)",
+             ("logfgas", "log_fgas", "fgas", "gas_fraction", "log_mhi_mstar", "log_fhi", "fhi"), (-3.5, 1.5)),
+)
+
+TASKS.register("halo_mass", TaskSpec(
+    name="halo_mass",
+    title="Halo mass from catalogue properties",
+    summary="Infer the dark-matter halo mass log M200c of central galaxies from stellar mass, SFR, colours, "
+            "concentration and gas fraction (any subset).",
+    data_kind="catalog",
+    inputs=HALO_MASS_INPUTS,
+    targets=(Quantity("log_mh", "dex(solMass)", "log Mh", "Halo mass log10(M200c/Msun)",
+                      ("logmh", "log_mh", "mh", "halo_mass", "log_m200c", "m200c", "log_mhalo", "group_m_crit200"),
+                      (10.5, 15.0)),),
+    simulator="catalog",
+    models=("vae_hmc", "flow"),
+    baselines=("exact", "shmr", "lightgbm"),
+    bin_target="log_mh",
+))
