@@ -40,6 +40,8 @@ class PosteriorModel:
         self.targets = tuple(targets)
         self.units = dict(units or {})
         self.history: dict = {}
+        self.card: dict = {}            # checkpoint metadata once saved/loaded (model card)
+        self.task_name: str = getattr(self, "task_name", "") or ""
 
     # -- to implement ------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
@@ -149,4 +151,6 @@ def build_model(task: str, name: str, config: Config | dict | None, features: Se
     spec = get_model_spec(task, name)
     cfg_cls = spec.config_class()
     cfg = config if isinstance(config, cfg_cls) else cfg_cls.from_dict(config or {})
-    return spec.model_class()(cfg, features, targets, units)
+    model = spec.model_class()(cfg, features, targets, units)
+    model.task_name = spec.task
+    return model
