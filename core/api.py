@@ -1,0 +1,262 @@
+"""The small surface that the app pages and the CLI call: data, models, inference, evaluation, export.
+
+Pages stay thin: widgets -> a config -> one call here -> figures from ``core.viz``. Nothing here imports
+streamlit; long calls accept ``progress``/``callbacks`` and a ``stop`` event so the UI never freezes.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from core.config import Config
+from core.data.catalog import CatalogData
+from core.errors import GPSError
+from core.inference.posterior import Posterior
+from core.tasks import TASKS, TaskSpec, get_task
+
+__all__ = [
+    "list_tasks", "list_models", "model_config_class", "simulate", "demo_data", "read_table",
+    "suggest_mapping", "table_to_catalog", "split", "train", "checkpoint_bytes", "save_checkpoint",
+    "load_checkpoint", "bundled_checkpoints", "load_bundled", "posterior", "exact_posterior", "refine_hmc",
+    "posterior_predictive", "evaluate", "export_posterior", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
+]
+
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+DEMO_SIZE = 2000
+DEMO_SEED = 20261122
+
+
+# --------------------------------------------------------------------------------------------------- tasks
+def list_tasks() -> list[TaskSpec]:
+    return [TASKS.get(n) for n in TASKS.names()]
+
+
+def list_models(task: str, kind: str | None = None):
+    """Model specs registered for ``task`` (``kind``: "model" | "baseline" | None for all)."""
+    from core.models import models_for_task
+
+    return [s for s in models_for_task(task) if kind is None or s.kind == kind]
+
+
+def model_config_class(task: str, model: str) -> type[Config]:
+    from core.models import get_model_spec
+
+    return get_model_spec(task, model).config_class()
+
+
+# --------------------------------------------------------------------------------------------------- data
+def simulate(task: str, n: int, seed: int = 0, config: dict | Config | None = None,
+             use_cache: bool = True) -> CatalogData:
+    """Simulate ``n`` objects for ``task`` with its default simulator (cached by config hash outside the repo)."""
+    from core.data.simulators import SIMULATORS
+
+    spec = SIMULATORS.get(get_task(task).simulator)
+    cfg = config if isinstance(config, spec.config_cls) else spec.config_cls.from_dict(config or {})
+    if n < 1:
+        raise GPSError("number of objects must be positive", field="n", expected=">= 1", found=str(n))
+    if not use_cache:
+        return spec.simulate(n, seed, cfg)
+    from core.data.cache import cached
+
+    return cached(spec.name, cfg, n, seed, lambda: spec.simulate(n, seed, cfg))
+
+
+def demo_data(task: str) -> CatalogData:
+    """The bundled demo set: a fixed simulated sample (same seed for every user)."""
+    return simulate(task, DEMO_SIZE, DEMO_SEED)
+
+
+def read_table(source: str | os.PathLike | bytes, filename: str | None = None, format: str | None = None):
+    """Read a catalogue table from a path or uploaded bytes (written to a private temp dir, size-limited)."""
+    from core.data import io as dio
+
+    if isinstance(source, (bytes, bytearray)):
+        if len(source) > MAX_UPLOAD_BYTES:
+            raise GPSError("upload too large", source=filename, expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
+                           found=f"{len(source) // 2**20} MiB")
+        name = Path(filename or "upload.dat").name
+        with tempfile.TemporaryDirectory(prefix="gps-upload-") as tmp:
+            path = Path(tmp) / name
+            path.write_bytes(bytes(source))
+            table = dio.read(path, format=format, kind="table")
+            table.meta["source_file"] = name
+            return table
+    return dio.read(source, format=format, kind="table")
+
+
+def suggest_mapping(table, task: str) -> dict[str, str | None]:
+    from core.data.schema import suggest_mapping as _sm
+
+    return _sm(table, get_task(task))
+
+
+def table_to_catalog(table, task: str, mapping: dict | None = None, units: dict | None = None,
+                     require_target: bool = False):
+    """(CatalogData, ValidationReport) in the task's canonical units."""
+    from core.data.schema import to_catalog
+
+    return to_catalog(table, get_task(task), mapping=mapping, units=units, require_target=require_target)
+
+
+def split(data: CatalogData, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0):
+    """Random train/val/test split (grouped by ``extra['galaxy_id']`` when present)."""
+    rng = np.random.default_rng(seed)
+    groups = data.extra.get("galaxy_id", data.ids)
+    uniq = np.unique(groups)
+    perm = rng.permutation(uniq)
+    cuts = np.cumsum(np.asarray(fractions, float) / np.sum(fractions))[:-1] * len(uniq)
+    parts = np.split(perm, np.round(cuts).astype(int))
+    return tuple(data.subset(np.isin(groups, p)) for p in parts)
+
+
+# --------------------------------------------------------------------------------------------------- models
+def train(task: str, model: str, data: CatalogData, config: dict | Config | None = None, *,
+          features: Sequence[str] | None = None, val: CatalogData | None = None,
+          callbacks: Sequence[Callable] = (), stop: threading.Event | None = None, device: str | None = None):
+    """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
+    from core.models import build_model
+
+    t = get_task(task)
+    if not data.has_truth:
+        raise GPSError("training needs the target column", field=", ".join(t.target_names),
+                       expected="a labelled catalogue (simulate one, or map a target column)")
+    feats = tuple(features) if features else tuple(f for f in t.input_names if f in data.features)
+    if not feats:
+        raise GPSError("no input features to train on", expected=", ".join(t.input_names),
+                       found=", ".join(data.features))
+    m = build_model(task, model, config, feats, t.target_names, data.units)
+    m.history = m.fit(data.select_features(feats), None if val is None else val.select_features(feats),
+                      callbacks=callbacks, stop=stop, device=device) or {}
+    m.card = {"provenance": provenance_of(data), "device": m.history.get("device", "cpu")}
+    return m
+
+
+def provenance_of(data: CatalogData) -> dict:
+    prov = {k: v for k, v in data.meta.items() if isinstance(v, (str, int, float, bool, dict, list))}
+    prov["n_objects"] = len(data)
+    prov["fingerprint"] = data.fingerprint()
+    return prov
+
+
+def checkpoint_bytes(model, **kw) -> bytes:
+    from core.inference.checkpoints import checkpoint_bytes as _cb
+
+    return _cb(model, **kw)
+
+
+def save_checkpoint(model, path, **kw) -> Path:
+    from core.inference.checkpoints import save_checkpoint as _sc
+
+    return _sc(model, path, **kw)
+
+
+def load_checkpoint(source, *, name: str | None = None, expected_task: str | None = None):
+    from core.inference.checkpoints import load_checkpoint as _lc
+
+    return _lc(source, name=name, expected_task=expected_task)
+
+
+def bundled_checkpoints(task: str | None = None) -> list[dict]:
+    """Metadata of the checkpoints shipped in ``checkpoints/`` (path, task, model, test metrics)."""
+    from core.inference.checkpoints import read_metadata
+
+    out = []
+    for p in sorted(CHECKPOINT_DIR.glob("*.gps")):
+        try:
+            meta = read_metadata(p)
+        except GPSError:
+            continue
+        if task is None or meta["task"] == task:
+            out.append({"path": str(p), "file": p.name, "task": meta["task"], "model": meta["model"],
+                        "metadata": meta})
+    return out
+
+
+def load_bundled(task: str, model: str | None = None):
+    """Load the bundled checkpoint of ``task`` (the task's default model when ``model`` is None)."""
+    items = bundled_checkpoints(task)
+    if not items:
+        raise GPSError(f"no bundled checkpoint for task {task!r}", source=str(CHECKPOINT_DIR))
+    order = list(get_task(task).methods)
+    if model is not None:
+        items = [i for i in items if i["model"] == model]
+        if not items:
+            raise GPSError(f"no bundled checkpoint for model {model!r}", source=str(CHECKPOINT_DIR))
+    items.sort(key=lambda i: order.index(i["model"]) if i["model"] in order else 99)
+    return load_checkpoint(items[0]["path"], expected_task=task)
+
+
+# --------------------------------------------------------------------------------------------------- inference
+def posterior(model, data: CatalogData, *, n_samples: int = 1000, seed: int = 0,
+              progress: Callable[[int, int], None] | None = None, device: str | None = None) -> Posterior:
+    """Posterior of every object of ``data`` under ``model``."""
+    return model.posterior(data, n_samples=n_samples, seed=seed, progress=progress, device=device)
+
+
+def exact_posterior(data: CatalogData) -> Posterior | None:
+    """The simulator's exact posterior when ``data`` were simulated with a simulator that has one, else None."""
+    from core.data.simulators import SIMULATORS
+
+    if data.meta.get("source") != "simulator" or data.meta.get("simulator") not in SIMULATORS:
+        return None
+    spec = SIMULATORS.get(data.meta["simulator"])
+    if spec.exact_posterior_factory is None:
+        return None
+    cfg = spec.config_cls.from_dict(data.meta.get("config", {}))
+    return spec.exact_posterior_factory(cfg, data.features).posterior(data.x)
+
+
+def refine_hmc(model, data: CatalogData, *, seed: int = 0, progress=None, **hmc_overrides) -> Posterior:
+    """Run NUTS for the objects of ``data`` (vae_hmc models): samples, R-hat, ESS, divergences, chains."""
+    if not hasattr(model, "run_hmc"):
+        raise GPSError(f"the {model.name!r} model has no HMC refinement", expected="a vae_hmc model")
+    return model.run_hmc(data, seed=seed, progress=progress, **hmc_overrides)
+
+
+def posterior_predictive(model, data: CatalogData, post: Posterior, n: int = 200, seed: int = 0) -> np.ndarray:
+    """Observables replicated from the posterior: (n_objects, n, d) in the model's feature order."""
+    if not hasattr(model, "posterior_predictive"):
+        raise GPSError(f"the {model.name!r} model has no generative likelihood for predictive checks",
+                       expected="a vae_hmc model (or the simulator's exact model)")
+    return model.posterior_predictive(data, post, n, seed)
+
+
+# --------------------------------------------------------------------------------------------------- evaluation
+def evaluate(post: Posterior, data: CatalogData, exact: Posterior | None = None,
+             bin_edges: Sequence[float] | None = None) -> dict[str, Any]:
+    """Scores of ``post`` against the truth in ``data`` (and the exact posterior when given), overall and per bin."""
+    from core.metrics import score_posterior
+    from core.metrics.binned import metrics_per_bin
+
+    if not data.has_truth:
+        raise GPSError("evaluation needs the true target values", expected="a labelled catalogue")
+    truth = data.y[:, 0]
+    keep = np.isfinite(truth) & post.valid
+    p = post.subset(keep)
+    e = exact.subset(keep) if exact is not None else None
+    scores = score_posterior(p, truth[keep], exact=e)
+    if bin_edges is None:
+        lo, hi = np.nanpercentile(truth[keep], [0.5, 99.5])
+        bin_edges = np.arange(np.floor(lo * 2) / 2, hi + 0.5, 0.5)
+    rows = metrics_per_bin(truth[keep], p, np.asarray(bin_edges), exact=e)
+    return {"scores": scores, "per_bin": rows, "n": int(keep.sum())}
+
+
+# --------------------------------------------------------------------------------------------------- export
+def export_posterior(post: Posterior, data: CatalogData, fmt: str = "csv", *, include_samples: bool = False,
+                     n_samples: int = 1000, provenance: dict | None = None) -> bytes:
+    """Posterior summaries (+ samples) with units and provenance as CSV, FITS or HDF5 bytes."""
+    from core.data.export import write_posterior
+
+    buf = io.BytesIO()
+    write_posterior(post, data, buf, fmt, include_samples=include_samples, n_samples=n_samples,
+                    provenance=provenance)
+    return buf.getvalue()
