@@ -1,0 +1,244 @@
+"""Command line: ``python -m core {simulate,train,predict,evaluate,bench} ...`` (each with ``--help``).
+
+Errors in the user's input (files, columns, units, checkpoints, settings) print one clear message and exit with
+status 2; nothing is written on failure (outputs are written to a temporary name and renamed at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from core.errors import GPSError
+
+__all__ = ["main", "parse_overrides"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "cmd", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args.func(args) or 0)
+    except GPSError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+# --------------------------------------------------------------------------------------------------- commands
+def cmd_simulate(args) -> int:
+    from core import api
+    from core.data import io as dio
+
+    data = api.simulate(args.task, args.n, args.seed, parse_overrides(args.set), use_cache=False)
+    table = data.to_table()
+    out = Path(args.out)
+    tmp = out.with_name(out.stem + ".part" + "".join(out.suffixes))
+    dio.write(table, tmp)
+    tmp.replace(out)
+    print(f"wrote {len(data)} simulated objects ({', '.join(data.features)}; target "
+          f"{', '.join(data.targets)}) to {out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from core import api
+    from core.inference.training import EpochReport
+
+    data = _load_data(args, require_target=True)
+    train, val, test = api.split(data, (0.8, 0.1, 0.1), seed=args.seed)
+    feats = args.features.split(",") if args.features else None
+    config = parse_overrides(args.set)
+    t0 = time.perf_counter()
+
+    def report(r: EpochReport) -> None:
+        if not args.quiet:
+            print(f"\repoch {r.epoch + 1:4d}/{r.epochs}  train {r.train_loss:9.4f}  val {r.val_loss:9.4f}  "
+                  f"best {r.best_val_loss:9.4f} (epoch {r.best_epoch + 1})  {r.elapsed:6.1f}s", end="",
+                  file=sys.stderr, flush=True)
+
+    model = api.train(args.task, args.model, train, config, features=feats, val=val, callbacks=[report],
+                      device=args.device)
+    if not args.quiet:
+        print(file=sys.stderr)
+    post = api.posterior(model, test, n_samples=args.samples, seed=args.seed)
+    ev = api.evaluate(post, test, api.exact_posterior(test))
+    path = api.save_checkpoint(model, args.out, test_metrics={"n_test": ev["n"], **ev["scores"]},
+                               notes=f"python -m core {' '.join(sys.argv[1:])}" if argv_is_cli() else "")
+    print(json.dumps({"checkpoint": str(path), "train_seconds": round(time.perf_counter() - t0, 1),
+                      "stopped": model.history.get("stopped_reason", ""), "test": ev["scores"]}, indent=1,
+                     default=_num))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from core.predict import predict_file
+
+    summary = predict_file(args.input, args.out, checkpoint=args.checkpoint, task=args.task, model=args.model,
+                           n_samples=args.samples, save_samples=args.save_samples, chunk_rows=args.chunk_rows,
+                           seed=args.seed, device=args.device, progress=not args.quiet)
+    print(json.dumps(summary, indent=1, default=_num))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from core import api
+
+    model = _load_model(args)
+    data = _load_data(args, require_target=True)
+    post = api.posterior(model, data, n_samples=args.samples, seed=args.seed)
+    ev = api.evaluate(post, data, api.exact_posterior(data))
+    text = json.dumps({"task": model.task_name, "model": model.name, **ev}, indent=1, default=_num)
+    if args.out:
+        Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from core.bench import run_benchmark
+
+    run_benchmark(args.task, quick=args.quick, out=args.out, seed=args.seed, device=args.device,
+                  methods=args.methods.split(",") if args.methods else None)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------------- helpers
+def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
+    """``["a=1", "train.epochs=5", "shmr=\"behroozi13\""]`` -> nested dict; values parsed as JSON when possible."""
+    out: dict[str, Any] = {}
+    for item in items or ():
+        if "=" not in item:
+            raise GPSError("a setting must look like key=value", field="--set", found=item)
+        key, raw = item.split("=", 1)
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = value
+    return out
+
+
+def argv_is_cli() -> bool:
+    return Path(sys.argv[0]).name in ("__main__.py", "gps", "core")
+
+
+def _load_data(args, require_target: bool):
+    from core import api
+
+    if getattr(args, "simulate", None):
+        return api.simulate(args.task, args.simulate, args.seed, parse_overrides(getattr(args, "sim_set", None)))
+    if not getattr(args, "data", None):
+        raise GPSError("no data given", expected="--data FILE or --simulate N")
+    table = api.read_table(args.data)
+    mapping = parse_overrides(args.map) if getattr(args, "map", None) else None
+    data, report = api.table_to_catalog(table, args.task, mapping=mapping, require_target=require_target)
+    for msg in getattr(report, "messages", []):
+        print(f"note: {msg}", file=sys.stderr)
+    return data
+
+
+def _load_model(args):
+    from core import api
+
+    if args.checkpoint:
+        return api.load_checkpoint(args.checkpoint, expected_task=args.task)
+    if not args.task:
+        raise GPSError("give --checkpoint FILE or --task NAME (bundled default checkpoint)")
+    return api.load_bundled(args.task, getattr(args, "model", None))
+
+
+def _num(o):
+    try:
+        return float(o)
+    except (TypeError, ValueError):
+        return str(o)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from core.tasks import TASKS
+
+    tasks = TASKS.names()
+    p = argparse.ArgumentParser(prog="python -m core", description="Galaxy Posterior Studio: simulate, train, "
+                                "predict, evaluate and benchmark posterior models.")
+    sub = p.add_subparsers(dest="cmd")
+
+    s = sub.add_parser("simulate", help="simulate a labelled dataset with the task's default simulator")
+    s.add_argument("--task", default="halo_mass", choices=tasks)
+    s.add_argument("--n", type=int, required=True, help="number of objects")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--set", action="append", metavar="KEY=VALUE", help="simulator setting (repeatable)")
+    s.add_argument("--out", required=True, help="output table (.csv, .fits, .h5/.hdf5, .parquet)")
+    s.set_defaults(func=cmd_simulate)
+
+    t = sub.add_parser("train", help="train a model and write a checkpoint (.gps)")
+    t.add_argument("--task", default="halo_mass", choices=tasks)
+    t.add_argument("--model", required=True, help="model name (see the task's models)")
+    g = t.add_mutually_exclusive_group(required=True)
+    g.add_argument("--data", help="labelled training table (any supported format)")
+    g.add_argument("--simulate", type=int, metavar="N", help="train on N simulated objects")
+    t.add_argument("--sim-set", action="append", metavar="KEY=VALUE", help="simulator setting (with --simulate)")
+    t.add_argument("--map", action="append", metavar="NAME=COLUMN", help="column mapping (task name = file column)")
+    t.add_argument("--features", help="comma-separated subset of input features (default: all present)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model setting, e.g. train.epochs=50")
+    t.add_argument("--seed", type=int, default=0, help="split / simulation seed")
+    t.add_argument("--samples", type=int, default=1000, help="posterior samples for the test metrics")
+    t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
+    t.add_argument("--out", required=True, help="checkpoint file to write (.gps)")
+    t.add_argument("--quiet", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    r = sub.add_parser("predict", help="posterior summaries for every object of a table (streamed in chunks)")
+    r.add_argument("--checkpoint", help="checkpoint file (.gps)")
+    r.add_argument("--task", choices=tasks, help="use the task's bundled default checkpoint")
+    r.add_argument("--model", help="with --task: a bundled model other than the default")
+    r.add_argument("--input", required=True, help="input table or map file")
+    r.add_argument("--out", required=True, help="output file (.csv, .fits, .h5/.hdf5)")
+    r.add_argument("--samples", type=int, default=1000, help="posterior samples per object")
+    r.add_argument("--save-samples", action="store_true", help="also store the samples (FITS/HDF5 only)")
+    r.add_argument("--chunk-rows", type=int, default=20000, help="rows per chunk (memory bound)")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--device", default=None)
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_predict)
+
+    e = sub.add_parser("evaluate", help="score a checkpoint on a labelled table or a fresh simulation")
+    e.add_argument("--checkpoint")
+    e.add_argument("--task", choices=tasks)
+    e.add_argument("--model")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--data")
+    g.add_argument("--simulate", type=int, metavar="N")
+    e.add_argument("--sim-set", action="append", metavar="KEY=VALUE")
+    e.add_argument("--map", action="append", metavar="NAME=COLUMN")
+    e.add_argument("--samples", type=int, default=1000)
+    e.add_argument("--seed", type=int, default=1)
+    e.add_argument("--out", help="write the scores as JSON")
+    e.set_defaults(func=cmd_evaluate)
+
+    b = sub.add_parser("bench", help="train and score every method of a task on one train/test set, same run")
+    b.add_argument("task", choices=tasks)
+    b.add_argument("--quick", action="store_true", help="smaller sizes (halo_mass: < 10 min on 2 CPU cores)")
+    b.add_argument("--out", required=True, help="JSON file (a markdown table is written beside it)")
+    b.add_argument("--methods", help="comma-separated subset of methods")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--device", default=None)
+    b.set_defaults(func=cmd_bench)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())
