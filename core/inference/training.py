@@ -141,7 +141,9 @@ def fit_module(module, loss_fn: Callable, train: Sequence, val: Sequence | None,
         train_loss = tot / max(cnt, 1)
         if sched is not None:
             sched.step(val_loss) if cfg.schedule == "plateau" else sched.step()
-        improved = val_loss < hist.best_val_loss - 1e-6 * abs(hist.best_val_loss)
+        # (inf - 1e-6*inf is NaN: the first finite validation loss must always count as an improvement)
+        improved = math.isfinite(val_loss) and (not math.isfinite(hist.best_val_loss) or
+                                                val_loss < hist.best_val_loss - 1e-6 * abs(hist.best_val_loss))
         if improved:
             hist.best_val_loss, hist.best_epoch, bad = val_loss, epoch, 0
             best_state = copy.deepcopy(module.state_dict())
