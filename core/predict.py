@@ -26,8 +26,6 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
     from core import api
     from core.data.catalog import file_sha256
     from core.data.export import PosteriorWriter, format_from_path, posterior_columns
-    from core.data.io.tables import iter_table_chunks
-    from core.data.schema import suggest_mapping, to_catalog
     from core.tasks import get_task
 
     fmt = format_from_path(out_path)
@@ -45,6 +43,9 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
         from core.predict_maps import predict_map_file
 
         return predict_map_file(m, input_path, out_path, n_samples=n_samples, seed=seed, device=device)
+    from core.data.io.tables import iter_table_chunks
+    from core.data.schema import suggest_mapping, to_catalog
+
     if chunk_rows < 1:
         raise GPSError("chunk size must be positive", field="--chunk-rows", found=str(chunk_rows))
 
