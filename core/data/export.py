@@ -11,6 +11,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -173,8 +174,11 @@ class PosteriorWriter:
     def _open_fits(self):
         from astropy.io import fits
 
-        cols = [fits.Column(name=k, format="K" if k == "id" else "D", unit=u or None) for k, u in self.columns.items()]
-        hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
+        with warnings.catch_warnings():  # 'dex(...)' units are not in the FITS standard but are the field's usage
+            warnings.simplefilter("ignore")
+            cols = [fits.Column(name=k, format="K" if k == "id" else "D", unit=u or None)
+                    for k, u in self.columns.items()]
+            hdu = fits.BinTableHDU.from_columns(cols, nrows=0)
         hdu.header["EXTNAME"] = "POSTERIOR"
         hdu.header["NAXIS2"] = self.n_total
         for k, v in _flat_provenance(self.provenance).items():
