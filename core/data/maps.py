@@ -1,0 +1,359 @@
+"""The IFU map container ``MapStack`` (channels, units, mask, ivar, pixel scale, R_eff, headers) and regridding.
+
+Array conventions: ``data[n, c, y, x]`` in FITS order (row 0 = the first FITS row, i.e. the bottom of a map
+displayed with ``origin="lower"``); ``center_xy[n] = (x, y)`` are 0-based pixel coordinates of the galaxy
+centre. ``mask`` is True where there is no usable value in *any* channel of that pixel (union of the channel
+masks); outside the mask every value is finite. ``ivar`` is the inverse variance in the square of the
+channel's unit (0 where masked).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from core.errors import GPSError
+
+__all__ = ["MapStack", "CHANNEL_UNITS", "missing_channels", "describe_missing"]
+
+#: Canonical unit of every channel name a task uses (models expect these units).
+CHANNEL_UNITS: dict[str, str] = {
+    "log_sigma_star": "dex(solMass / kpc2)",
+    "vel": "km / s",
+    "sigma": "km / s",
+    "log_age": "dex(yr)",
+    "metallicity": "dex",
+    "mu_r": "mag / arcsec2",
+    "g_r": "mag",
+}
+
+# Plausible ranges of the median of each channel over unmasked pixels; outside -> a units problem.
+_PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "log_sigma_star": (3.0, 12.5, "log10 Sigma* in Msun/kpc2 is ~5-11 (Msun/pc2 would give 6 dex less)"),
+    "log_age": (6.0, 10.4, "log10 age in yr is ~8-10.2 (Gyr or linear years are wrong)"),
+    "metallicity": (-3.0, 1.5, "[Z/H] in dex is ~-2..+0.5 (linear Z or Z/Zsun is wrong)"),
+}
+_MAX_ABS_VEL = 1500.0     # km/s: p99 of |v| above this -> m/s or systemic velocity left in
+_MAX_SIGMA = 1500.0       # km/s: p99 of sigma above this -> m/s
+
+
+@dataclass
+class MapStack:
+    """N objects x C channels of H x W maps with units, mask, inverse variance and provenance.
+
+    Fields: ``data`` (N, C, H, W) float32; ``channels`` names; ``units`` astropy unit strings (one per
+    channel); ``mask`` (N, H, W) bool, True = no data; ``ivar`` (N, C, H, W) float32 or None;
+    ``pixel_scale_arcsec`` float or (N,) [arcsec/pixel]; ``reff_arcsec`` (N,) effective radius [arcsec]
+    (NaN = unknown); ``center_xy`` (N, 2) galaxy centre in pixels (default: the image centre);
+    ``headers`` one FITS header string per object ("" if none; WCS written back on export); ``ids``;
+    ``meta`` provenance ({"file", "sha256", "format", "notes": [...], ...}); ``targets`` name -> (N, H, W)
+    map or (N,) scalar truth when known.
+    """
+
+    data: np.ndarray
+    channels: tuple[str, ...]
+    units: tuple[str, ...]
+    mask: np.ndarray
+    ivar: np.ndarray | None = None
+    pixel_scale_arcsec: float | np.ndarray = 0.5
+    reff_arcsec: np.ndarray | None = None
+    center_xy: np.ndarray | None = None
+    headers: list[str] = field(default_factory=list)
+    ids: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        src = self.source
+        self.channels = tuple(str(c) for c in self.channels)
+        self.units = tuple(str(u) for u in self.units)
+        self.data = np.asarray(self.data, dtype=np.float32)
+        if self.data.ndim == 3:                       # a single object
+            self.data = self.data[None]
+        if self.data.ndim != 4:
+            raise GPSError("map data must be 4-D", source=src, field="data",
+                           expected="(N, C, H, W)", found=str(self.data.shape))
+        n, c, h, w = self.data.shape
+        if c != len(self.channels) or c != len(self.units):
+            raise GPSError("number of channels does not match the channel names/units", source=src,
+                           field="channels", expected=f"{c} names and units",
+                           found=f"{len(self.channels)} names, {len(self.units)} units")
+        if len(set(self.channels)) != c:
+            raise GPSError("duplicate channel names", source=src, field="channels", found=str(self.channels))
+        self.mask = np.asarray(self.mask, dtype=bool)
+        if self.mask.ndim == 2:
+            self.mask = self.mask[None]
+        if self.mask.shape != (n, h, w):
+            raise GPSError("mask shape does not match the maps", source=src, field="mask",
+                           expected=str((n, h, w)), found=str(self.mask.shape))
+        if self.ivar is not None:
+            self.ivar = np.asarray(self.ivar, dtype=np.float32)
+            if self.ivar.ndim == 3:
+                self.ivar = self.ivar[None]
+            if self.ivar.shape != self.data.shape:
+                raise GPSError("ivar shape does not match the maps", source=src, field="ivar",
+                               expected=str(self.data.shape), found=str(self.ivar.shape))
+        self.pixel_scale_arcsec = _per_object(self.pixel_scale_arcsec, n, "pixel_scale_arcsec", src)
+        self.reff_arcsec = _per_object(np.nan if self.reff_arcsec is None else self.reff_arcsec, n,
+                                       "reff_arcsec", src)
+        if self.center_xy is None:
+            self.center_xy = np.tile([(w - 1) / 2.0, (h - 1) / 2.0], (n, 1))
+        self.center_xy = np.asarray(self.center_xy, dtype=np.float64).reshape(-1, 2)
+        if self.center_xy.shape[0] == 1 and n > 1:
+            self.center_xy = np.repeat(self.center_xy, n, axis=0)
+        if self.center_xy.shape != (n, 2):
+            raise GPSError("center_xy must be (N, 2)", source=src, field="center_xy", found=str(self.center_xy.shape))
+        self.headers = list(self.headers) if self.headers else [""] * n
+        if len(self.headers) != n:
+            raise GPSError("one header per object expected", source=src, field="headers",
+                           expected=str(n), found=str(len(self.headers)))
+        self.ids = np.arange(n) if self.ids is None else np.asarray(self.ids)
+        if self.ids.shape != (n,):
+            raise GPSError("one id per object expected", source=src, field="ids", expected=str(n),
+                           found=str(self.ids.shape))
+        for k, v in list(self.targets.items()):
+            v = np.asarray(v)
+            if v.shape[0] != n or (v.ndim == 3 and v.shape[1:] != (h, w)) or v.ndim not in (1, 3):
+                raise GPSError("target shape does not match the maps", source=src, field=f"targets/{k}",
+                               expected=f"({n},) or {(n, h, w)}", found=str(v.shape))
+            self.targets[k] = v
+
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        """File name the stack came from (for messages), or 'map stack'."""
+        f = (self.meta or {}).get("file")
+        return os.path.basename(str(f)) if f else "map stack"
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        return tuple(self.data.shape)  # type: ignore[return-value]
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def channel(self, name: str) -> np.ndarray:
+        """(N, H, W) view of one channel (masked pixels hold 0 or NaN; use ``mask``)."""
+        return self.data[:, self._index([name])[0]]
+
+    def channel_ivar(self, name: str) -> np.ndarray | None:
+        return None if self.ivar is None else self.ivar[:, self._index([name])[0]]
+
+    def unit(self, name: str) -> str:
+        return self.units[self._index([name])[0]]
+
+    def select_channels(self, names: Sequence[str]) -> "MapStack":
+        """A new stack with only ``names`` (in that order); GPSError lists missing and present channels."""
+        idx = self._index(list(names))
+        return replace(self, data=self.data[:, idx], channels=tuple(names),
+                       units=tuple(self.units[i] for i in idx),
+                       ivar=None if self.ivar is None else self.ivar[:, idx], meta=dict(self.meta),
+                       targets=dict(self.targets), headers=list(self.headers))
+
+    def subset(self, idx: Any) -> "MapStack":
+        """A new stack with objects ``idx`` (slice, int array or bool mask)."""
+        sel = np.arange(len(self))[idx]
+        sel = np.atleast_1d(sel)
+        return replace(self, data=self.data[sel], mask=self.mask[sel],
+                       ivar=None if self.ivar is None else self.ivar[sel],
+                       pixel_scale_arcsec=self.pixel_scale_arcsec[sel], reff_arcsec=self.reff_arcsec[sel],
+                       center_xy=self.center_xy[sel], headers=[self.headers[i] for i in sel],
+                       ids=self.ids[sel], meta=dict(self.meta),
+                       targets={k: v[sel] for k, v in self.targets.items()})
+
+    def validate(self) -> "MapStack":
+        """Check: not all masked, no NaN/inf outside the mask, ivar >= 0, units canonical and plausible.
+
+        Returns ``self``; raises GPSError naming the file, the channel and the problem.
+        """
+        src = self.source
+        for i in range(len(self)):
+            if self.mask[i].all():
+                raise GPSError("every pixel is masked", source=src, field=f"object {self.ids[i]}",
+                               expected="at least one unmasked pixel", found=f"{self.mask[i].size} masked")
+        for j, name in enumerate(self.channels):
+            bad = ~np.isfinite(self.data[:, j]) & ~self.mask
+            if bad.any():
+                k = int(np.argmax(bad.reshape(len(self), -1).any(1)))
+                raise GPSError("NaN/inf values outside the mask", source=src, field=name,
+                               expected="finite values wherever mask is False",
+                               found=f"{int(bad.sum())} bad pixels (first object {self.ids[k]})")
+            if self.ivar is not None:
+                iv = self.ivar[:, j][~self.mask]
+                if (~np.isfinite(iv)).any() or (iv < 0).any():
+                    raise GPSError("inverse variance must be finite and >= 0 outside the mask", source=src,
+                                   field=f"{name} ivar", found=f"{int((~np.isfinite(iv) | (iv < 0)).sum())} bad")
+        for name, unit in zip(self.channels, self.units):
+            _check_unit(name, unit, src)
+            vals = self.channel(name)[~self.mask]
+            if vals.size:
+                _check_magnitude(name, vals, src)
+        return self
+
+    def to_canonical_units(self) -> "MapStack":
+        """A new stack whose known channels are converted to :data:`CHANNEL_UNITS` (e.g. m/s -> km/s).
+
+        Conversions are recorded in ``meta["notes"]``; non-convertible units raise GPSError.
+        """
+        data, ivar, units = self.data.copy(), None if self.ivar is None else self.ivar.copy(), list(self.units)
+        notes = list(self.meta.get("notes", []))
+        for j, (name, unit) in enumerate(zip(self.channels, self.units)):
+            want = CHANNEL_UNITS.get(name)
+            if want is None or _same_unit(unit, want):
+                continue
+            scale, offset = _linear_conversion(unit, want, name, self.source)
+            data[:, j] = data[:, j] * scale + offset
+            if ivar is not None:
+                ivar[:, j] = ivar[:, j] / scale ** 2
+            units[j] = want
+            notes.append(f"channel {name}: converted {unit} -> {want}")
+        meta = dict(self.meta, notes=notes)
+        return replace(self, data=data, ivar=ivar, units=tuple(units), meta=meta,
+                       targets=dict(self.targets), headers=list(self.headers))
+
+    def to_hdf5(self, path: str | os.PathLike) -> None:
+        """Write our own HDF5 map stack (format ``map_stack_hdf5``; see core/data/io/maps_hdf5.py)."""
+        from core.data.io.maps_hdf5 import write_map_stack
+        write_map_stack(self, path)
+
+    @classmethod
+    def from_hdf5(cls, path: str | os.PathLike) -> "MapStack":
+        """Read a stack written by :meth:`to_hdf5`."""
+        from core.data.io.maps_hdf5 import read_map_stack
+        return read_map_stack(path)
+
+    def regrid(self, size: int, fov_reff: float, *, reff_arcsec: float | np.ndarray | None = None,
+               oversample: int | None = None) -> "MapStack":
+        """Resample onto the model grid: ``size`` x ``size`` pixels spanning +-fov_reff/2 R_eff around the centre.
+
+        Values: area-weighted average of bilinear samples (``oversample``^2 per output pixel, default so that
+        sub-samples are no coarser than the input pixels). ivar: propagated for independent input noise,
+        var_out = sum_j a_j^2 var_j (neighbouring output pixels become correlated; approximate).
+        Mask: an output pixel is masked if any contribution is masked or falls outside the input footprint.
+        ``targets`` maps are resampled the same way; scalar targets are kept.
+        """
+        from core.data.maps_regrid import regrid_stack
+        return regrid_stack(self, int(size), float(fov_reff), reff_arcsec=reff_arcsec, oversample=oversample)
+
+    # ------------------------------------------------------------------------------------------------
+    def _index(self, names: list[str]) -> list[int]:
+        missing = [n for n in names if n not in self.channels]
+        if missing:
+            raise GPSError(f"missing channel(s) {', '.join(missing)}", source=self.source, field="channels",
+                           expected=", ".join(names), found="present: " + ", ".join(self.channels))
+        return [self.channels.index(n) for n in names]
+
+
+def missing_channels(stack: MapStack, required: Iterable[str]) -> list[str]:
+    """Names in ``required`` that ``stack`` lacks, in the order given."""
+    return [c for c in required if c not in stack.channels]
+
+
+def describe_missing(stack: MapStack, required: Sequence[str],
+                     models_by_channels: Mapping[str, Sequence[str]] | None = None,
+                     needed_by: str = "the model") -> str | None:
+    """One message saying which channels are missing and which models can run on what the file has.
+
+    ``models_by_channels`` maps a model label (e.g. "exsitu_map[vel,sigma]") to the channels it needs.
+    Returns None when nothing in ``required`` is missing. Example:
+    "manga-7815-3702-MAPS.fits.gz lacks channels log_sigma_star, log_age, metallicity needed by
+    exsitu_map(all channels); models that can run: exsitu_map[vel,sigma]".
+    """
+    miss = missing_channels(stack, required)
+    if not miss:
+        return None
+    word = "channel" if len(miss) == 1 else "channels"
+    msg = f"{stack.source} lacks {word} {', '.join(miss)} needed by {needed_by}"
+    if models_by_channels is not None:
+        ok = [m for m, chans in models_by_channels.items() if not missing_channels(stack, chans)]
+        if ok:
+            msg += "; models that can run: " + ", ".join(ok)
+        else:
+            msg += "; no available model can run on the channels present (" + ", ".join(stack.channels) + ")"
+    else:
+        msg += " (present: " + ", ".join(stack.channels) + ")"
+    return msg
+
+
+# ----------------------------------------------------------------------------------------------------
+def _per_object(value: Any, n: int, name: str, src: str) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim == 0:
+        return np.full(n, float(arr))
+    if arr.shape != (n,):
+        raise GPSError(f"{name} must be a number or one value per object", source=src, field=name,
+                       expected=f"scalar or ({n},)", found=str(arr.shape))
+    return arr.copy()
+
+
+def _parse_unit(unit: str):
+    import astropy.units as u
+    return u.Unit(unit, parse_strict="raise")
+
+
+def _same_unit(a: str, b: str) -> bool:
+    try:
+        return _parse_unit(a) == _parse_unit(b)
+    except Exception:
+        return a.replace(" ", "") == b.replace(" ", "")
+
+
+def _linear_conversion(unit: str, want: str, name: str, src: str) -> tuple[float, float]:
+    """(scale, offset) with value_in_want = scale * value_in_unit + offset (dex units shift, linear scale)."""
+    import astropy.units as u
+    try:
+        a, b = _parse_unit(unit), _parse_unit(want)
+        if isinstance(b, u.FunctionUnitBase):
+            q0 = (np.array([0.0, 1.0]) * a).to(b).value
+        else:
+            q0 = (np.array([0.0, 1.0]) * a).to_value(b)
+    except Exception:
+        raise GPSError("unit cannot be converted to the one the models expect", source=src, field=name,
+                       expected=want, found=repr(unit)) from None
+    return float(q0[1] - q0[0]), float(q0[0])
+
+
+def _check_unit(name: str, unit: str, src: str) -> None:
+    want = CHANNEL_UNITS.get(name)
+    if want is None:
+        try:
+            _parse_unit(unit) if unit else None
+        except Exception:
+            raise GPSError("unit is not a valid astropy unit string", source=src, field=name,
+                           found=repr(unit)) from None
+        return
+    if not _same_unit(unit, want):
+        hint = " (convertible: use MapStack.to_canonical_units())"
+        try:
+            _linear_conversion(unit, want, name, src)
+        except GPSError:
+            hint = ""
+        raise GPSError("wrong unit" + hint, source=src, field=name, expected=want, found=repr(unit))
+
+
+def _check_magnitude(name: str, vals: np.ndarray, src: str) -> None:
+    vals = vals[np.isfinite(vals)]
+    if vals.size == 0:
+        return
+    if name == "vel":
+        p99 = float(np.percentile(np.abs(vals), 99))
+        if p99 > _MAX_ABS_VEL:
+            raise GPSError("implausible velocities for km/s (values look like m/s, or the systemic velocity "
+                           "was not subtracted)", source=src, field=name,
+                           expected=f"|v| <~ {_MAX_ABS_VEL:.0f} km/s relative to systemic",
+                           found=f"99th percentile |v| = {p99:.4g}")
+    elif name == "sigma":
+        p99 = float(np.percentile(vals, 99))
+        if p99 > _MAX_SIGMA or float(np.min(vals)) < 0:
+            raise GPSError("implausible velocity dispersions for km/s (m/s? negative?)", source=src, field=name,
+                           expected=f"0 <= sigma <~ {_MAX_SIGMA:.0f} km/s",
+                           found=f"min {float(np.min(vals)):.4g}, 99th percentile {p99:.4g}")
+    elif name in _PLAUSIBLE:
+        lo, hi, why = _PLAUSIBLE[name]
+        med = float(np.median(vals))
+        if not lo <= med <= hi:
+            raise GPSError(f"implausible values for the declared unit: {why}", source=src, field=name,
+                           expected=f"median in [{lo}, {hi}]", found=f"median {med:.4g}")
