@@ -53,9 +53,12 @@ def test_xgass_and_gallazzi():  # T10, T22
     assert P.gallazzi_logage(11.11) == pytest.approx(9.90, abs=0.02)
 
 
-def test_petrosian_and_bt():  # T11
-    assert P.petrosian_c([0.0, 1.0]) == pytest.approx([2.29, 3.35])
-    assert P.petrosian_c(0.3) == pytest.approx(2.66)
+def test_petrosian_and_bt():  # T11 and the section-1.4 composite table
+    assert P.petrosian_c([0.0, 1.0]) == pytest.approx([2.29, 3.35], abs=0.005)
+    assert P.petrosian_c([0.1, 0.3, 0.5, 0.7]) == pytest.approx([2.39, 2.66, 3.06, 3.46], abs=0.005)
+    for bt in (0.0, 0.45, 1.0):                                     # shipped table == reference computation
+        assert P.petrosian_concentration(bt) == pytest.approx(float(P.petrosian_c(bt)), abs=0.002)
+    assert P.petrosian_concentration(1.0, re_ratio=1.0, n_bulge=2.0) == pytest.approx(2.88, abs=0.01)
     assert P.bt_mean(10.5, 1) > P.bt_mean(10.5, 0)
     assert P.bt_mean(11.5, 0) > P.bt_mean(9.5, 0)
 
