@@ -20,12 +20,16 @@ from core.inference.posterior import Posterior
 
 __all__ = ["ExactPosterior", "exact_posterior_factory"]
 
+_MAX_ELEMENTS = 4_000_000     # rows x grid nodes x quadrature nodes evaluated at once (~32 MB per array)
+
 
 class ExactPosterior:
     """Exact posterior of log Mh [dex(Msun)] for catalogues with the features ``features`` (any subset/order).
 
     ``grid`` (n_h,) spans [logmh_min, logmh_max]; ``posterior(x)`` takes x (n, d) in ``features`` order (NaN =
     missing, marginalised) and returns a grid :class:`Posterior` with ``pdf`` (n, n_h), trapezoid-normalised.
+    Rows are processed in chunks of at most ``chunk`` objects (fewer when the quadrature is large), so memory
+    stays bounded (~100 MB) for any n. Speed: ~0.2 ms per object for the default config on one core.
     """
 
     def __init__(self, config: CatalogSimConfig | None = None, features: Sequence[str] | None = None,
@@ -58,8 +62,9 @@ class ExactPosterior:
                 out[rows] = 0.0
                 continue
             terms = self._pattern_terms(pattern)
-            for start in range(0, rows.size, self.chunk):
-                r = rows[start:start + self.chunk]
+            step = max(1, min(self.chunk, _MAX_ELEMENTS // terms[0][1].size))   # bound memory per chunk
+            for start in range(0, rows.size, step):
+                r = rows[start:start + step]
                 out[r] = self._loglike_rows(x[np.ix_(r, np.flatnonzero(pattern))], terms)
         return out
 
