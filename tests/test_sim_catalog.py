@@ -38,6 +38,8 @@ def test_determinism_and_prefix():
     assert np.array_equal(a.extra["q"], b.extra["q"][:1000])
     assert np.array_equal(a.x, simulate_catalog(1000, seed=5).x)
     assert not np.allclose(a.x, c.x)
+    empty = simulate_catalog(0, seed=5)
+    assert empty.x.shape == (0, 8) and empty.y.shape == (0, 1)
 
 
 def test_feature_subset_is_column_selection():

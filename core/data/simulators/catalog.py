@@ -131,7 +131,7 @@ def simulate_catalog(n: int, seed: int = 0, config: CatalogSimConfig | None = No
             for k in _KEYS}
     idx = [FEATURES.index(f) for f in cfg.features]
     x = full["x"][:, idx]
-    x[full["missing"][:, idx]] = np.nan
+    x[full["missing"][:, idx].astype(bool)] = np.nan
     task = get_task("halo_mass")
     units = {q.name: q.unit for q in task.inputs + task.targets}
     extra = {k: full[k] for k in ("e", "q", "log_mstar_true", "bt", "logz")}
