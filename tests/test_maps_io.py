@@ -310,6 +310,19 @@ def test_truncated_gzip_fits(tmp_path):
         read(p2)
 
 
+def test_concatenate_summary_header():
+    a, b = _stack(n=2, seed=1), _stack(n=1, seed=2)
+    c = MapStack.concatenate([a, b])
+    assert len(c) == 3 and np.array_equal(c.data[2], b.data[0]) and c.targets["f_ex"].shape == (3, 12, 10)
+    with pytest.raises(GPSError, match="different channels"):
+        MapStack.concatenate([a, a.select_channels(["vel"])])
+    summ = {d["channel"]: d for d in a.summary()}
+    assert summ["vel"]["n_valid"] == 2 * 11 * 10 and summ["vel"]["unit"] == "km / s"
+    s = read(DAP)
+    assert s.fits_header(0)["PLATEIFU"] == "7815-3702" and s.fits_header(0)["CTYPE1"] == "RA---TAN"
+    assert len(_stack().fits_header(0)) == 0
+
+
 def test_fixture_sizes_small():
     total = sum(p.stat().st_size for p in (DAP, PIPE3D, FIREFLY))
     assert total < 1.5e6

@@ -238,6 +238,45 @@ class MapStack:
         from core.data.maps_regrid import regrid_stack
         return regrid_stack(self, int(size), float(fov_reff), reff_arcsec=reff_arcsec, oversample=oversample)
 
+    def fits_header(self, i: int = 0):
+        """Object ``i``'s source header (with its WCS, moved by :meth:`regrid`) as an astropy ``fits.Header``."""
+        from astropy.io import fits
+        text = self.headers[i]
+        return fits.Header.fromstring(text, sep="\n") if text else fits.Header()
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Per channel: name, unit, unmasked pixel count, min / median / max over unmasked pixels (for display)."""
+        out = []
+        for name, unit in zip(self.channels, self.units):
+            v = self.channel(name)[~self.mask]
+            v = v[np.isfinite(v)]
+            stats = (float(v.min()), float(np.median(v)), float(v.max())) if v.size else (np.nan,) * 3
+            out.append({"channel": name, "unit": unit, "n_valid": int(v.size), "min": stats[0],
+                        "median": stats[1], "max": stats[2]})
+        return out
+
+    @classmethod
+    def concatenate(cls, stacks: Sequence["MapStack"]) -> "MapStack":
+        """Stack objects of several MapStacks with the same channels, units and map size (targets: common keys)."""
+        first = stacks[0]
+        for s in stacks[1:]:
+            if s.channels != first.channels or s.units != first.units or s.data.shape[2:] != first.data.shape[2:]:
+                raise GPSError("cannot concatenate map stacks with different channels, units or map sizes",
+                               source=s.source, expected=f"{first.channels} {first.data.shape[2:]}",
+                               found=f"{s.channels} {s.data.shape[2:]}")
+        keys = [k for k in first.targets if all(k in s.targets for s in stacks)]
+        ivar = None if any(s.ivar is None for s in stacks) else np.concatenate([s.ivar for s in stacks])
+        return cls(data=np.concatenate([s.data for s in stacks]), channels=first.channels, units=first.units,
+                   mask=np.concatenate([s.mask for s in stacks]), ivar=ivar,
+                   pixel_scale_arcsec=np.concatenate([s.pixel_scale_arcsec for s in stacks]),
+                   reff_arcsec=np.concatenate([s.reff_arcsec for s in stacks]),
+                   center_xy=np.concatenate([s.center_xy for s in stacks]),
+                   headers=[h for s in stacks for h in s.headers],
+                   ids=np.concatenate([s.ids.astype(str) if any(t.ids.dtype.kind in "US" for t in stacks)
+                                       else s.ids for s in stacks]),
+                   meta=dict(first.meta, sources=[s.meta.get("file", "") for s in stacks]),
+                   targets={k: np.concatenate([s.targets[k] for s in stacks]) for k in keys})
+
     # ------------------------------------------------------------------------------------------------
     def _index(self, names: list[str]) -> list[int]:
         missing = [n for n in names if n not in self.channels]
