@@ -76,6 +76,11 @@ def test_hdf5_round_trip(tmp_path):
     assert r.ids.dtype.kind == "i" and len(r.meta["sha256"]) == 64
     r2 = MapStack.from_hdf5(p)
     np.testing.assert_array_equal(r2.data, s.data)
+    q = tmp_path / "plain_name.h5"              # any name: identified by content
+    s.to_hdf5(q)
+    assert identify_format(q) == "map_stack_hdf5"
+    with pytest.raises(GPSError, match="takes a MapStack"):
+        write(np.zeros(3), tmp_path / "x.maps.h5")
 
 
 # ------------------------------------------------------------------------------------------ regrid

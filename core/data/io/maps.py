@@ -1,6 +1,8 @@
 """IFU map formats registered in the format registry (kind "maps"): MaNGA DAP, Pipe3D, Firefly CSV, HDF5 stack.
 
-Readers return a validated :class:`core.data.maps.MapStack`; only ``map_stack_hdf5`` has a writer.
+Readers return a validated :class:`core.data.maps.MapStack`; only ``map_stack_hdf5`` has a writer. Its extensions
+are ``.maps.h5``/``.maps.hdf5`` so that writing a table to ``*.h5`` by extension still picks the table writer;
+``MapStack.to_hdf5`` writes any file name, and reading identifies stacks by content whatever their name.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ MAP_FORMATS = (
                extensions=(".csv",), identify=identify_firefly_csv, read=read_firefly_csv, priority=20),
     FormatSpec(name="map_stack_hdf5", kind="maps",
                description="Galaxy Posterior Studio HDF5 map stack (read and write)",
-               extensions=(".maps.h5", ".maps.hdf5", ".h5", ".hdf5"), identify=identify_map_stack,
+               extensions=(".maps.h5", ".maps.hdf5"), identify=identify_map_stack,
                read=read_map_stack, write=write_map_stack, priority=21),
 )
 

@@ -27,6 +27,11 @@ def write_map_stack(stack, path: str | os.PathLike, **_: object) -> None:
     """Write ``stack`` (a :class:`core.data.maps.MapStack`) to ``path`` (overwrites)."""
     import h5py
 
+    from core.data.maps import MapStack
+
+    if not isinstance(stack, MapStack):
+        raise GPSError("the HDF5 map-stack writer takes a MapStack", source=str(path),
+                       expected="MapStack", found=type(stack).__name__)
     str_dt = h5py.string_dtype("utf-8")
     comp = dict(compression="gzip", compression_opts=4, shuffle=True)
     with h5py.File(str(path), "w") as f:
