@@ -31,6 +31,8 @@ def parse_unit(text) -> u.UnitBase | None:
     if text is None:
         return None
     if isinstance(text, (u.UnitBase, u.FunctionUnitBase)):
+        if text == u.dex and not isinstance(text, u.DexUnit):     # bare u.dex -> dex of a pure number
+            return u.dex(u.one)
         return None if text == u.dimensionless_unscaled else text
     s = str(text).strip()
     if s in ("", "-", "--", "none", "None", "dimensionless", "1"):
