@@ -94,6 +94,7 @@ def cmd_evaluate(args) -> int:
     from core import api
 
     model = _load_model(args)
+    args.task = model.task_name
     data = _load_data(args, require_target=True)
     post = api.posterior(model, data, n_samples=args.samples, seed=args.seed)
     ev = api.evaluate(post, data, api.exact_posterior(data))
