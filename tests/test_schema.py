@@ -11,7 +11,7 @@ from astropy.table import QTable, Table
 
 from core.data.catalog import CatalogData
 from core.data.io.tables import read_table, write_table
-from core.data.schema import suggest_mapping, to_catalog, validate
+from core.data.schema import load_catalog, suggest_mapping, to_catalog, validate
 from core.data.units import parse_unit
 from core.errors import GPSError
 from core.tasks import Quantity, TaskSpec
@@ -107,8 +107,7 @@ def test_missing_values_sentinels_and_domain_flags():
 
 
 def test_tng_fixture_maps_end_to_end_with_target():
-    t = read_table(TNG)
-    cat, rep = to_catalog(t, "halo_mass", require_target=True)
+    cat, rep = load_catalog(TNG, "halo_mass", require_target=True)
     assert cat.features == ("log_mstar", "log_sfr", "g_r", "r_i", "i_z", "log_fgas")
     assert cat.targets == ("log_mh",) and cat.y[0, 0] == pytest.approx(14.318, abs=1e-3)
     assert cat.ids[0] == 83280 and cat.meta["simulation"] == "IllustrisTNG" and cat.meta["sha256"]

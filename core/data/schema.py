@@ -22,7 +22,7 @@ from core.data.units import (UnitConversionError, canonical_unit, convert_values
 from core.errors import GPSError
 from core.tasks import Quantity, TaskSpec, get_task
 
-__all__ = ["suggest_mapping", "to_catalog", "validate", "ValidationReport", "FeatureReport", "ID_COLUMNS"]
+__all__ = ["suggest_mapping", "to_catalog", "validate", "load_catalog", "ValidationReport", "FeatureReport", "ID_COLUMNS"]
 
 ID_COLUMNS = ("id", "objid", "obj_id", "specobjid", "subhalo_id", "galaxy_id", "galid", "gal_id", "object_id",
               "objname", "name", "plateifu", "mangaid")
@@ -92,6 +92,18 @@ def validate(table, task: str | TaskSpec, mapping: dict[str, str | None] | None 
              ) -> ValidationReport:
     """Like :func:`to_catalog` but never raises on data problems: every problem is listed in the report."""
     return _build(table, task, mapping, units, source, require_target, h, missing_values, id_column)[1]
+
+
+def load_catalog(path, task: str | TaskSpec, mapping: dict[str, str | None] | None = None,
+                 units: dict[str, str] | None = None, require_target: bool = False, format: str | None = None,
+                 h: float | None = None, missing_values: tuple[float, ...] = (), **read_kw: Any
+                 ) -> tuple[CatalogData, ValidationReport]:
+    """Read a table file (any registered format; ``read_kw`` e.g. ``hdu=``, ``path=``) and map it onto ``task``."""
+    from core.data.io.tables import read_table
+
+    table = read_table(path, format=format, **read_kw)
+    return to_catalog(table, task, mapping=mapping, units=units, require_target=require_target, h=h,
+                      missing_values=missing_values)
 
 
 # -------------------------------------------------------------------------------------------------
