@@ -58,3 +58,19 @@ def _register_catalog() -> None:
 
 
 _register_catalog()
+
+
+def _register_ifu() -> None:
+    from core.data.simulators.ifu_config import IFUSimConfig  # light: dataclass only
+
+    SIMULATORS.register("ifu", SimulatorSpec(
+        name="ifu", task="exsitu_map", config_cls=IFUSimConfig,
+        simulate=_lazy("core.data.simulators.ifu", "simulate_ifu"),
+        exact_posterior_factory=None,   # exact posteriors only in reference mode: ifu_reference.reference_grid
+        description="MaNGA-like IFU maps (Sigma*, v, sigma, age, [Z/H], mu_r, g-r) of disk + bulge + ex-situ "
+                    "galaxies in NFW haloes with Jeans kinematics, PSF, hexagonal bundles, noise and masks; "
+                    "targets: intrinsic ex-situ fraction maps and central masses (simulators.md section 2). "
+                    "simulate_central gives the r-band image + 48x48 kinematic maps of the same galaxies."))
+
+
+_register_ifu()
