@@ -14,7 +14,7 @@ import numpy as np
 from core.inference.posterior import Posterior
 from core.metrics.calibration import coverage, crps, mean_interval_width, pit, pit_ks
 from core.metrics.point import bias, mae, r2, rmse, sigma_nmad
-from core.metrics.reference import delta_crps, kl_to_reference, log_score_gap, regret, wasserstein1
+from core.metrics.reference import delta_crps, density_on_grid, kl_to_reference, log_score_gap, regret, wasserstein1
 
 __all__ = ["score_posterior", "score_posterior_all", "SCORE_KEYS"]
 
@@ -62,9 +62,10 @@ def score_posterior(posterior: Posterior, truth: np.ndarray, exact: Posterior | 
     if exact is not None:
         p = exact.subset(idx)
         reg = regret(p, q, t)
+        dens = density_on_grid(q, p.grid)          # once: a KDE for sample posteriors
         out.update({
-            "kl_to_exact": kl_to_reference(p, q), "w1_to_exact": wasserstein1(p, q),
-            "log_score_gap": log_score_gap(p, q, t), "delta_crps": delta_crps(p, q, t),
+            "kl_to_exact": kl_to_reference(p, q, q_density=dens), "w1_to_exact": wasserstein1(p, q),
+            "log_score_gap": log_score_gap(p, q, t, q_density=dens), "delta_crps": delta_crps(p, q, t),
             "rmse_regret": reg["rmse_regret"], "mae_regret": reg["mae_regret"], "rmse_ratio": reg["rmse_ratio"],
         })
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in out.items()}
