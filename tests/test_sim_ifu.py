@@ -296,3 +296,60 @@ def test_bad_inputs():
         simulate_ifu(0, seed=1, config=SMALL)
     with pytest.raises(GPSError):
         grouped_split(np.arange(4), (-1, 2))
+
+
+# -- reference mode ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ref_grid():
+    from core.data.simulators.ifu_reference import ReferenceGeometry, reference_grid
+
+    return reference_grid(IFUSimConfig(map_size=24), ReferenceGeometry(noise_scale=20.0), sizes=(6, 7, 6))
+
+
+def test_reference_grid_shapes(ref_grid):
+    g = ref_grid
+    assert g.nodes.shape == (252, 3) and g.maps.shape == (252, 5, 24, 24) and g.f_ex.shape == (252, 24, 24)
+    assert np.isfinite(g.maps).all() and (g.sigma > 0).all() and 0 < g.mask.mean() < 0.9
+    # f_ex total follows the latent exactly; the map rises with logit f_ex at fixed other latents
+    np.testing.assert_allclose(g.scalars["f_ex_total"], 1 / (1 + np.exp(-g.nodes[:, 1])), rtol=1e-6)
+    cube = g.f_ex.reshape(6, 7, 6, 24, 24).mean((-2, -1))
+    assert np.all(np.diff(cube, axis=1) > 0)
+
+
+def test_reference_posterior_pit_and_accuracy(ref_grid):
+    from scipy.stats import kstest
+
+    from core.data.simulators.ifu_reference import reference_posterior, simulate_reference
+
+    g = ref_grid
+    d = simulate_reference(g, 240, seed=2)
+    post = reference_posterior(g, d["maps"], d["ivar"], d["mask"])
+    assert np.allclose(post.weights.sum(1), 1.0)
+    assert np.median(post.weights.max(1)) < 0.95            # noise_scale=20: posterior spans several nodes
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(g.latent_names):
+        assert kstest(post.pit(name, d["u"][:, k], rng), "uniform").pvalue > 0.01
+    pix = post.pixel_pit(d["f_ex"], rng)
+    assert kstest(pix[:, 12, 12], "uniform").pvalue > 0.01
+    assert kstest(pix[:, 4, 18], "uniform").pvalue > 0.01
+    # coverage of the central 68% per-pixel interval and accuracy vs the prior mean
+    lo, hi = post.quantiles[:, 1], post.quantiles[:, 3]
+    cover = ((d["f_ex"] >= lo - 1e-6) & (d["f_ex"] <= hi + 1e-6)).mean()
+    assert cover >= 0.6                                      # closed intervals of a discrete mixture over-cover
+    inner = ((pix > 0.16) & (pix < 0.84)).mean()             # randomised PIT: exact 68% coverage
+    assert inner == pytest.approx(0.68, abs=0.06)
+    mae_post = np.abs(post.mean - d["f_ex"]).mean()
+    assert mae_post < 0.3 * np.abs(g.f_ex.mean(0) - d["f_ex"]).mean()
+    # a wrong model (shifted maps) must be detected: PIT of logit f_ex no longer uniform
+    shifted = reference_posterior(g, d["maps"] + 0.5 * g.sigma[None] * (g.mask[None, None] == 0), d["ivar"], d["mask"])
+    p_bad = shifted.pit("log_mstar", d["u"][:, 0], rng)
+    assert kstest(p_bad, "uniform").pvalue < 0.01 or np.abs(shifted.scalar_mean("log_mstar") - d["u"][:, 0]).mean() > \
+        np.abs(post.scalar_mean("log_mstar") - d["u"][:, 0]).mean()
+
+
+def test_reference_bad_shape(ref_grid):
+    from core.errors import GPSError
+    from core.data.simulators.ifu_reference import reference_posterior
+
+    with pytest.raises(GPSError):
+        reference_posterior(ref_grid, np.zeros((1, 5, 16, 16)), np.ones((1, 5, 16, 16)))
