@@ -129,9 +129,9 @@ def kde_on_grid(samples: np.ndarray, grid: np.ndarray, *, bandwidth: np.ndarray 
     """Gaussian KDE of each row of ``samples`` (n, s) evaluated on ``grid`` (g,) -> (n, g) densities.
 
     ``method="direct"`` sums the kernels exactly (chunked over objects to bound memory); ``"binned"`` uses
-    linear binning on a fine uniform grid (spacing <= h/8) and an FFT convolution, O(n M log M), for large
-    problems (relative error ~1e-3 of the peak); ``"auto"`` picks direct when ``n s g <= budget``. Zero bandwidths (all samples
-    equal) are raised to the grid spacing.
+    linear binning on a fine uniform grid (spacing min(h)/8, at most 16384 points) and an FFT convolution, for large
+    problems (relative error ~1e-3 of the peak); ``"auto"`` picks direct when ``n s g <= budget``. Zero
+    bandwidths (all samples equal) are raised to the grid spacing.
     """
     x = np.asarray(samples, dtype=float)
     g = np.asarray(grid, dtype=float)

@@ -52,7 +52,9 @@ class LightGBMConfig(Config):
     early_stopping_rounds: int = param(50, help="Stop a model after this many rounds without validation gain",
                                        min=1, max=10000)
     val_fraction: float = param(0.1, help="Validation fraction when no validation set is given", min=0.01, max=0.5)
-    num_threads: int = param(2, help="CPU threads used by LightGBM", min=1, max=256, advanced=True)
+    num_threads: int = param(1, help="CPU threads used by LightGBM (more only pays on large, idle machines: its "
+                             "OpenMP threads spin and slow down ~8x on a busy 2-core box)", min=1, max=256,
+                             advanced=True)
     report_every: int = param(25, help="Progress report every this many rounds", min=1, max=10000, advanced=True)
     seed: int = param(0, help="Random seed (LightGBM seed and validation split)", min=0)
 
