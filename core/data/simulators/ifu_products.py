@@ -7,6 +7,7 @@ maps, the central-mass kinematic maps or the r-band image) on its own grid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import fields as dc_fields
 
 import numpy as np
 
@@ -66,29 +67,30 @@ def observe_maps(ch: Chunk, config: IFUSimConfig, size: int, fov_rhalf: float, c
     Draws noise from each galaxy's stream (in galaxy order), so results do not depend on the chunking.
     """
     gal, cfg = ch.gal, config
-    pad = max(size // 4, 2)
-    x, y = pixel_grid(size, fov_rhalf, pad)
-    planes = render_planes(gal, ch.comp, ch.prof, ch.pops, ch.views, x, y)
     n, p = ch.views.cos_i.shape
-    crop = (slice(None), slice(None), slice(pad, pad + size), slice(pad, pad + size))
-    mass_in = planes["mass"][crop]
-    f_ex = planes.pop("mass_ex")[crop] / np.maximum(mass_in, 1e-30)
-    galaxy = np.log10(np.maximum(mass_in, 1e-30)) >= cfg.galaxy_logsigma_min
     kpa = kpc_per_arcsec(gal.redshift)
     pix_as = fov_rhalf * gal.r_half / (size * kpa)                       # arcsec per pixel (N,)
-    names = list(planes)
-    stack = np.stack([planes[k] for k in names], axis=2).reshape(n, p * len(names), *x.shape)
-    if psf_fwhm > 0:
-        box = cfg.spaxel / pix_as if kind == "ifu" else None
-        stack = convolve_psf(stack, psf_fwhm / _FWHM / pix_as, box)
-    stack = stack.reshape(n, p, len(names), *x.shape)[:, :, :, pad:pad + size, pad:pad + size]
+    # padding against FFT wrap-around: >= 3 sigma_PSF, quantised per galaxy (so chunking does not matter)
+    need = 3.0 * (psf_fwhm / _FWHM) / pix_as
+    levels = np.array([max(size // 8, 2), size // 4, size // 2, size])
+    level = np.minimum(np.searchsorted(levels, need), len(levels) - 1)
+    stack = f_ex = galaxy = None
+    for lv in np.unique(level):
+        idx = np.flatnonzero(level == lv)
+        st, fx, gx = _convolved(_take_chunk(ch, idx), cfg, size, fov_rhalf, psf_fwhm, kind, int(levels[lv]),
+                                pix_as[idx])
+        if stack is None:
+            stack = np.empty((n,) + st.shape[1:], np.float32)
+            f_ex, galaxy = np.empty((n,) + fx.shape[1:], np.float32), np.empty((n,) + gx.shape[1:], bool)
+        stack[idx], f_ex[idx], galaxy[idx] = st, fx, gx
+    names = list(_PLANES)
     obs = moments_from_planes({k: stack[:, :, i] for i, k in enumerate(names)}, gal.redshift)
     snr = snr_from_mu(obs["mu_r"], sn_ref)
     err = derived_errors(snr, obs["sigma"], cfg.sigma_inst)
     maps = np.stack([obs[c] for c in channels], axis=2).astype(np.float32)
     sig = np.stack([err[c] for c in channels], axis=2).astype(np.float32)
     mask = np.zeros((n, p, size, size), dtype=bool)
-    xs, ys = x[pad:pad + size, pad:pad + size], y[pad:pad + size, pad:pad + size]
+    xs, ys = pixel_grid(size, fov_rhalf)
     if kind == "ifu":
         mask |= snr < cfg.mask_sn
         for g in range(n):
@@ -131,6 +133,42 @@ def scalar_props(ch: Chunk, config: IFUSimConfig) -> dict[str, np.ndarray]:
 
 
 # ---------------------------------------------------------------------------------------------------
+_PLANES = ("mass", "lum_r", "lum_g", "lum_v", "lum_m2", "mass_age", "mass_z")
+
+
+def _convolved(ch: Chunk, cfg: IFUSimConfig, size: int, fov_rhalf: float, psf_fwhm: float, kind: str, pad: int,
+               pix_as: np.ndarray):
+    """Render on the padded grid, PSF-convolve, crop: (N, P, n_planes, H, W), intrinsic f_ex and galaxy pixels."""
+    x, y = pixel_grid(size, fov_rhalf, pad)
+    planes = render_planes(ch.gal, ch.comp, ch.prof, ch.pops, ch.views, x, y)
+    n, p = ch.views.cos_i.shape
+    crop = (slice(None), slice(None), slice(pad, pad + size), slice(pad, pad + size))
+    mass_in = planes["mass"][crop]
+    f_ex = planes.pop("mass_ex")[crop] / np.maximum(mass_in, 1e-30)
+    galaxy = np.log10(np.maximum(mass_in, 1e-30)) >= cfg.galaxy_logsigma_min
+    stack = np.stack([planes[k] for k in _PLANES], axis=2).reshape(n, p * len(_PLANES), *x.shape)
+    if psf_fwhm > 0:
+        box = cfg.spaxel / pix_as if kind == "ifu" else None
+        stack = convolve_psf(stack, psf_fwhm / _FWHM / pix_as, box)
+    stack = stack.reshape(n, p, len(_PLANES), *x.shape)[:, :, :, pad:pad + size, pad:pad + size]
+    return stack, f_ex, galaxy
+
+
+def _take_chunk(ch: Chunk, idx: np.ndarray) -> Chunk:
+    """The galaxies ``idx`` of a chunk (all per-galaxy arrays indexed on their first axis)."""
+    if len(idx) == len(ch.rngs):
+        return ch
+    n = len(ch.rngs)
+
+    def take(obj):
+        kw = {f.name: (v[idx] if isinstance(v := getattr(obj, f.name), np.ndarray) and v.ndim and v.shape[0] == n
+                       else v) for f in dc_fields(obj)}
+        return type(obj)(**kw)
+
+    return Chunk(ch.gal.subset(idx), take(ch.comp), take(ch.prof), take(ch.pops), take(ch.views),
+                 [ch.rngs[i] for i in idx])
+
+
 def _stars(rng: np.random.Generator, p: int, x_as: np.ndarray, y_as: np.ndarray, gal: Galaxies, g: int,
            cfg: IFUSimConfig) -> np.ndarray:
     """Masked foreground-star discs: Poisson(star_rate) per map, radius U(0.75, 2) arcsec, inside the bundle."""

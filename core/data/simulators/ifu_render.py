@@ -109,11 +109,12 @@ def render_planes(gal: Galaxies, comp: Components, prof: Profiles, pops: Populat
     v_d = vphi * sin_i * cphi
     s2_d = sz2 * cos_i ** 2 + (sr2 * sphi ** 2 + sp2 * cphi ** 2) * sin_i ** 2
     sre = pops.s_per_re.astype(f32)[:, None, None, None]
-    age_d = (gal.logage0[:, None, None, None] + gal.age_grad[:, None, None, None] * r_ell * sre).astype(f32)
-    lz_d = (gal.logz0[:, None, None, None] + gal.z_grad[:, None, None, None] * r_ell * sre).astype(f32)
-    age_d, lz_d = np.minimum(np.maximum(age_d, 8.0), 10.1), np.minimum(np.maximum(lz_d, -0.7), 0.4)
-    ml_d = interp_at(pops.ml_in.astype(f32), ie, te).reshape(n, p, h, w)
-    gr_d = interp_at(pops.gr_in.astype(f32), ie, te).reshape(n, p, h, w)
+    age_d = np.clip(_col(gal.logage0) + _col(gal.age_grad) * r_ell * sre, f32(8.0), f32(10.1))
+    lz_d = np.clip(_col(gal.logz0) + _col(gal.z_grad) * r_ell * sre, f32(-0.7), f32(0.4))
+    inv_ml = (10.0 ** -pops.ml_in).astype(f32)                     # L_r / M tables
+    gfac = (10.0 ** (-0.4 * pops.gr_in)).astype(f32)               # L_g / L_r tables
+    ld = surf_d * interp_at(inv_ml, ie, te).reshape(n, p, h, w)
+    gd = interp_at(gfac, ie, te).reshape(n, p, h, w)
     # -- spherical components (same radii for every galaxy) ---------------------------------------------
     shp = (n, 1, h, w)
     isk, tsk = log_s_index(r_sky)
@@ -124,22 +125,19 @@ def render_planes(gal: Galaxies, comp: Components, prof: Profiles, pops: Populat
     vc_sky = np.sqrt(interp_at(prof.vc2.astype(f32), isk, tsk, shared=True)).reshape(shp)
     v_b = gal.kappa_b.astype(f32)[:, None, None, None] * vc_sky * sin_i * X / np.maximum(r_sky.reshape(1, 1, h, w), 1e-6)
     age_b, lz_b = _insitu_pop(gal, r_sky[None, :] * pops.s_per_re[:, None])
-    ml_b = interp_at(pops.ml_in.astype(f32), isk, tsk, shared=True).reshape(shp)
-    gr_b = interp_at(pops.gr_in.astype(f32), isk, tsk, shared=True).reshape(shp)
+    lb = surf_b * interp_at(inv_ml, isk, tsk, shared=True).reshape(shp)
+    gb = interp_at(gfac, isk, tsk, shared=True).reshape(shp)
     age_b, lz_b = age_b.astype(f32).reshape(shp), lz_b.astype(f32).reshape(shp)
     # -- light-weighted combination ----------------------------------------------------------------------
-    lx = surf_x / (10.0 ** pops.ml_ex.astype(f32))[:, None, None, None]
-    ld = surf_d / 10.0 ** ml_d
-    lb = surf_b / 10.0 ** ml_b
+    lx = surf_x * _col(10.0 ** -pops.ml_ex)
     out = {
         "mass": surf_d + surf_b + surf_x,
         "lum_r": ld + lb + lx,
-        "lum_g": ld * 10.0 ** (-0.4 * gr_d) + lb * 10.0 ** (-0.4 * gr_b)
-        + lx * (10.0 ** (-0.4 * pops.gr_ex.astype(f32)))[:, None, None, None],
+        "lum_g": ld * gd + lb * gb + lx * _col(10.0 ** (-0.4 * pops.gr_ex)),
         "lum_v": ld * v_d + lb * v_b,
         "lum_m2": ld * (s2_d + v_d ** 2) + lb * (s2_b + v_b ** 2) + lx * s2_x,
-        "mass_age": surf_d * age_d + surf_b * age_b + surf_x * gal.ex_logage.astype(f32)[:, None, None, None],
-        "mass_z": surf_d * lz_d + surf_b * lz_b + surf_x * gal.ex_logz.astype(f32)[:, None, None, None],
+        "mass_age": surf_d * age_d + surf_b * age_b + surf_x * _col(gal.ex_logage),
+        "mass_z": surf_d * lz_d + surf_b * lz_b + surf_x * _col(gal.ex_logz),
         "mass_ex": np.broadcast_to(surf_x, (n, p, h, w)),
     }
     return {k: np.ascontiguousarray(np.broadcast_to(v, (n, p, h, w)), dtype=f32) for k, v in out.items()}
@@ -207,6 +205,11 @@ def aperture_targets(gal: Galaxies, comp: Components, prof: Profiles, pops: Popu
 
 
 # ---------------------------------------------------------------------------------------------------
+def _col(a: np.ndarray) -> np.ndarray:
+    """(N,) -> (N, 1, 1, 1) float32."""
+    return np.asarray(a, dtype=np.float32)[:, None, None, None]
+
+
 def _insitu_pop(gal: Galaxies, r_over_re: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """In-situ log age [yr] and [Z/H] at R / R_e,disk (N, M), clipped to the SPS table range."""
     age = gal.logage0[:, None] + gal.age_grad[:, None] * r_over_re
