@@ -72,7 +72,8 @@ def observe_maps(ch: Chunk, config: IFUSimConfig, size: int, fov_rhalf: float, c
     pix_as = fov_rhalf * gal.r_half / (size * kpa)                       # arcsec per pixel (N,)
     # padding against FFT wrap-around: >= 3 sigma_PSF, quantised per galaxy (so chunking does not matter)
     need = 3.0 * (psf_fwhm / _FWHM) / pix_as
-    levels = np.array([max(size // 8, 2), size // 4, size // 2, size])
+    levels = np.maximum(np.array([size // 8, 3 * size // 16, size // 4, 3 * size // 8, size // 2, 3 * size // 4,
+                                  size]), 2)
     level = np.minimum(np.searchsorted(levels, need), len(levels) - 1)
     stack = f_ex = galaxy = None
     for lv in np.unique(level):
