@@ -85,11 +85,15 @@ def draw_galaxies(rngs: list[np.random.Generator], ids: np.ndarray, config: IFUS
     assembly = g[:, 3]
     c200 = P.concentration_dm14(log_mh, 0.0) * 10.0 ** (cfg.c_scatter * assembly)
     bt = expit(logit(np.clip(P.bt_mean(log_mstar, quenched), 1e-4, 1 - 1e-4)) + cfg.bt_sigma_logit * g[:, 4])
-    if cfg.size_model == "kravtsov13":
-        re_disk = 0.015 * r200c_kpc(10.0 ** log_mh) * 10.0 ** (0.2 * g[:, 5])
-    else:
-        re_disk = shen03_size_kpc(log_mstar, quenched) * np.exp(shen03_sigma_lnr(log_mstar) * g[:, 5])
     rb_ratio = cfg.bulge_re_min + (cfg.bulge_re_max - cfg.bulge_re_min) * u[:, 6]
+    if cfg.size_model == "kravtsov13":
+        re_gal = 0.015 * r200c_kpc(10.0 ** log_mh) * 10.0 ** (0.2 * g[:, 5])
+    else:
+        re_gal = shen03_size_kpc(log_mstar, quenched) * np.exp(shen03_sigma_lnr(log_mstar) * g[:, 5])
+    # The size relations describe whole galaxies; assigning them to the disk and adding a compact bulge made
+    # bulge-dominated galaxies ~2x too small (fix of spec 2.3): R_e,gal ~ (1 - B/T) R_e,d + B/T R_e,b.
+    re_disk = re_gal / (1.0 - bt * (1.0 - rb_ratio))
+
     k_ex = cfg.kex_min + (cfg.kex_max - cfg.kex_min) * u[:, 7]
     eps = cfg.fex_sigma_logit * g[:, 8] + cfg.fex_assembly * assembly + cfg.fex_bt * (bt - 0.5)
     f_ex = cfg.fex_floor + (1.0 - cfg.fex_floor) * expit((log_mstar - cfg.fex_logm50) / cfg.fex_width + eps)

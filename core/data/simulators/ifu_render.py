@@ -3,6 +3,10 @@
 A *view* is one projection of a galaxy: inclination ``cos_i`` and position angle ``pa`` of the major axis
 (radians, from the map x axis).  Pixel grids are square, in units of the 3-D stellar half-mass radius r_1/2,
 centred on the galaxy.  Planes are float32 arrays (N, P, H, W) (galaxies x projections x pixels).
+
+Known limitation: each population is a single-age burst (SSP table) at the Gallazzi+05 age plus gradient, so
+young in-situ populations of low-mass galaxies have M/L_r 0.3-0.5 dex below Bell+03 at the same g-r (old,
+red populations agree to < 0.15 dex); a composite star-formation history would close that gap.
 """
 
 from __future__ import annotations
