@@ -72,8 +72,12 @@ def cmd_train(args) -> int:
         print(file=sys.stderr)
     post = api.posterior(model, test, n_samples=args.samples, seed=args.seed)
     ev = api.evaluate(post, test, api.exact_posterior(test))
-    path = api.save_checkpoint(model, args.out, test_metrics={"n_test": ev["n"], **ev["scores"]},
-                               notes=f"python -m core {' '.join(sys.argv[1:])}" if argv_is_cli() else "")
+    command = "python -m core " + " ".join(sys.argv[1:]) if argv_is_cli() else ""
+    path = api.save_checkpoint(model, args.out, test_metrics={"n_test": ev["n"], **ev["scores"]}, notes=command)
+    from core.inference.checkpoints import read_metadata
+    from core.inference.model_card import model_card_markdown
+
+    Path(path).with_suffix(".md").write_text(model_card_markdown(read_metadata(path)))
     print(json.dumps({"checkpoint": str(path), "train_seconds": round(time.perf_counter() - t0, 1),
                       "stopped": model.history.get("stopped_reason", ""), "test": ev["scores"]}, indent=1,
                      default=_num))

@@ -16,6 +16,8 @@ def workdir(tmp_path_factory):
     assert main(["simulate", "--task", "halo_mass", "--n", "1500", "--seed", "5", "--out", str(d / "sim.fits")]) == 0
     assert main(["train", "--task", "halo_mass", "--model", "shmr", "--data", str(d / "sim.fits"), "--quiet",
                  "--out", str(d / "shmr.gps")]) == 0
+    card = (d / "shmr.md").read_text()
+    assert "halo_mass / shmr" in card and "| log_mstar | dex(solMass)" in card and "coverage_68" in card
     return d
 
 
