@@ -1,0 +1,112 @@
+"""Data: upload a catalogue (column mapping with units, validation report) or simulate one; preview and plots."""
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+import ui
+from core import api
+from core.viz.data import correlation_figure, histograms_figure, pair_plot_figure
+
+TYPES = ["csv", "txt", "ecsv", "fits", "fit", "fz", "gz", "h5", "hdf5", "hdf", "parquet", "pq"]
+
+st.title("Data")
+with ui.guard("Data"):
+    spec = ui.task()
+    up_tab, sim_tab = st.tabs(["Upload a catalogue", "Simulate a catalogue"])
+
+    with up_tab:
+        f = st.file_uploader("Catalogue file: CSV, FITS table, HDF5, Parquet or a TNG group-catalogue chunk",
+                             type=TYPES, key="upload")
+        if f is not None:
+            raw = f.getvalue()
+            digest = hashlib.sha256(raw).hexdigest()[:16]
+            if ui.ss().get("table_digest") != digest:
+                ui.ss()["table"], ui.ss()["table_digest"] = None, digest
+                ui.ss()["table"] = api.read_table(raw, filename=f.name)
+            table = ui.ss()["table"]
+            st.caption(f"{f.name}: {len(table):,} rows, {len(table.colnames)} columns")
+            guess = api.suggest_mapping(table, spec.name)
+            st.markdown("**Column mapping** (auto-filled from names and units; a unit left as the task's "
+                        "canonical unit means the values are already in it)")
+            mapping, units = {}, {}
+            options = [None] + list(table.colnames)
+            for q in spec.targets + spec.inputs:
+                g = guess.get(q.name)
+                opts = options + ([g] if g and g not in options else [])
+                c1, c2, c3 = st.columns([2, 3, 2])
+                c1.markdown(f"**{q.label}** {'(target)' if q in spec.targets else ''}", help=q.description)
+                col = c2.selectbox(q.name, opts, index=opts.index(g) if g in opts else 0, key=f"map.{q.name}",
+                                   format_func=lambda c: "— not used —" if c is None else c,
+                                   label_visibility="collapsed")
+                file_unit = str(table[col].unit) if col in table.colnames and table[col].unit else ""
+                unit = c3.text_input("unit", value=file_unit or q.unit, key=f"unit.{q.name}.{col}",
+                                     label_visibility="collapsed", help=f"canonical unit: {q.unit or '(none)'}")
+                mapping[q.name] = col
+                if unit != (file_unit or q.unit):
+                    units[q.name] = unit
+            if st.button("Use this catalogue", type="primary", key="use_upload"):
+                try:
+                    cat, report = api.table_to_catalog(table, spec.name, mapping=mapping, units=units or None)
+                except Exception as err:
+                    ui.ss()["report"] = getattr(err, "report", None)
+                    raise
+                ui.set_data(cat, f.name, report)
+                st.rerun()
+
+    with sim_tab:
+        from core.data.simulators import SIMULATORS
+
+        sim = SIMULATORS.get(spec.simulator)
+        st.caption(sim.description)
+        c1, c2 = st.columns(2)
+        n = c1.number_input("Number of galaxies", 1, 2_000_000, 5000, step=1000, key="sim_n")
+        seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="sim_seed")
+        adv = st.toggle("Show advanced simulator settings", key="sim_adv")
+        with st.expander("Simulator settings", expanded=False):
+            values = ui.config_form(sim.config_cls, "sim", show_advanced=adv)
+        if st.button("Simulate", type="primary", key="simulate", disabled=ui.running("simulate")):
+            cfg = sim.config_cls.from_dict(values)
+            ui.start_job("simulate", f"Simulating {int(n):,} galaxies",
+                         lambda j: api.simulate(spec.name, int(n), int(seed), cfg))
+        if ui.running("simulate"):
+            ui.job_panel("simulate", stoppable=False)
+        done = ui.take_result("simulate")
+        if done is not None:
+            if done.error:
+                st.error(done.error)
+            else:
+                ui.set_data(done.result, f"simulated (n={len(done.result):,}, seed={int(seed)})")
+                st.rerun()
+
+    report = ui.ss().get("report")
+    if report is not None:
+        st.subheader("Validation report")
+        (st.success if report.ok else st.error)(report.summary().splitlines()[0])
+        for m in report.messages:
+            (st.error if m.startswith("error") else st.warning)(m)
+        st.dataframe(ui.rows_frame(report.rows()), hide_index=True, key="report_table")
+
+    cat = ui.data()
+    if cat is not None:
+        st.subheader(f"Current catalogue: {ui.ss().get('data_label')}")
+        n_nan = int(np.isnan(cat.x).any(axis=1).sum())
+        c1, c2, c3, c4 = st.columns(4)
+        c1.metric("galaxies", f"{len(cat):,}")
+        c2.metric("features", len(cat.features))
+        c3.metric("rows with a missing value", f"{n_nan:,}")
+        c4.metric("truth", "yes" if cat.has_truth else "no")
+        st.dataframe(ui.catalog_frame(cat, rows=500), hide_index=True, key="preview", height=260)
+        labels = [spec.input(f).label for f in cat.features]
+        domains = [spec.input(f).domain for f in cat.features]
+        ui.show_figure(histograms_figure(cat.x, labels, domains=domains), "feature_histograms")
+        cols = np.column_stack([cat.x] + ([cat.y] if cat.has_truth else []))
+        names = labels + ([q.label for q in spec.targets] if cat.has_truth else [])
+        ui.show_figure(correlation_figure(cols, names, title="Pearson correlation of inputs and target"),
+                       "data_correlation")
+        if st.toggle("Show the pair plot (coloured by the target when known)", key="pair"):
+            ui.show_figure(pair_plot_figure(cat.x, labels, color=cat.y[:, 0] if cat.has_truth else None,
+                                            color_label=spec.targets[0].label), "pair_plot")
+    else:
+        st.info("No catalogue yet: upload one, simulate one, or use **Load demo** on the Home page.")

@@ -1,0 +1,53 @@
+"""Export: posterior summaries (and samples) as CSV, FITS or HDF5 with units and provenance; figures as HTML."""
+
+import io
+import zipfile
+
+import streamlit as st
+
+import ui
+from core import api
+
+st.title("Export")
+with ui.guard("Export"):
+    spec, cat, m = ui.task(), ui.data(), ui.model()
+    post = ui.ss().get("post") if ui.ss().get("post_key", (None,))[:2] == ui.results_key() else None
+    st.subheader("Posterior table")
+    if ui.need(post, "Compute posteriors on the Posterior page first.", "pages/3_posterior.py"):
+        c1, c2, c3 = st.columns(3)
+        fmt = c1.selectbox("Format", ["csv", "fits", "hdf5"], key="export_fmt")
+        with_samples = c2.checkbox("Include posterior samples", key="export_samples")
+        n_s = c3.number_input("Samples per galaxy", 10, 10000, 1000, step=100, key="export_n",
+                              disabled=not with_samples)
+        if st.button("Prepare file", key="export_prepare"):
+            prov = {"task": spec.name, "model": m.name, "data": ui.ss().get("data_label"),
+                    "model_label": ui.ss().get("model_label"),
+                    "model_card": {k: (m.card or {}).get(k) for k in ("created", "provenance", "config")}}
+            ui.ss()["export_file"] = (fmt, api.export_posterior(post, cat, fmt, include_samples=with_samples,
+                                                                n_samples=int(n_s), provenance=prov))
+        ready = ui.ss().get("export_file")
+        if ready is not None:
+            ext = {"csv": "csv", "fits": "fits", "hdf5": "h5"}[ready[0]]
+            st.download_button(f"Download posterior.{ext} ({len(ready[1]) / 1024:.0f} KiB)", ready[1],
+                               file_name=f"{spec.name}_posterior.{ext}", icon=":material/download:",
+                               key="export_download")
+            st.caption("Columns carry units; the header / attributes carry the provenance (data, model, settings).")
+
+    st.subheader("Figures")
+    figs = ui.ss().get("figures", {})
+    if not figs:
+        st.info("Figures appear here once they have been drawn on the other pages.")
+    else:
+        offline = st.toggle("Self-contained HTML (works offline; about 4.6 MB per figure)", key="fig_offline")
+        js = True if offline else "cdn"
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, fig in figs.items():
+                zf.writestr(f"{name}.html", fig.to_html(include_plotlyjs=js, full_html=True))
+        st.download_button(f"Download all {len(figs)} figures (HTML, zip)", buf.getvalue(), file_name="figures.zip",
+                           icon=":material/folder_zip:", key="fig_zip")
+        for name, fig in figs.items():
+            c1, c2 = st.columns([3, 1])
+            c1.write(f"`{name}` — {fig.layout.title.text or ''}")
+            c2.download_button("HTML", fig.to_html(include_plotlyjs=js, full_html=True), file_name=f"{name}.html",
+                               mime="text/html", key=f"fig-{name}-html")
