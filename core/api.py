@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+CHECKPOINT_DIR = Path(os.environ.get("GPS_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
 DEMO_SIZE = 2000
 DEMO_SEED = 20261122
 
@@ -217,6 +217,8 @@ def exact_posterior(data: CatalogData) -> Posterior | None:
 def refine_hmc(model, data: CatalogData, *, seed: int = 0, progress=None, **hmc_overrides) -> Posterior:
     """Run NUTS for the objects of ``data`` (vae_hmc models): samples, R-hat, ESS, divergences, chains."""
     if not hasattr(model, "run_hmc"):
+        if getattr(model, "name", "") == "vae_hmc" and not hmc_overrides:   # its posterior() is the NUTS run
+            return model.posterior(data, seed=seed, progress=progress)
         raise GPSError(f"the {model.name!r} model has no HMC refinement", expected="a vae_hmc model")
     return model.run_hmc(data, seed=seed, progress=progress, **hmc_overrides)
 
