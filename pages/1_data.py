@@ -24,9 +24,11 @@ with ui.guard("Data"):
             digest = hashlib.sha256(raw).hexdigest()[:16]
             if ui.ss().get("table_digest") != digest:
                 ui.ss()["table"], ui.ss()["table_digest"] = None, digest
-                ui.ss()["table"] = api.read_table(raw, filename=f.name)
-            table = ui.ss()["table"]
-            st.caption(f"{f.name}: {len(table):,} rows, {len(table.colnames)} columns")
+                ui.ss()["table"], ui.ss()["table_name"] = api.read_table(raw, filename=f.name), f.name
+        table = ui.ss().get("table")
+        if table is not None:
+            name = ui.ss().get("table_name", "upload")
+            st.caption(f"{name}: {len(table):,} rows, {len(table.colnames)} columns")
             guess = api.suggest_mapping(table, spec.name)
             st.markdown("**Column mapping** (auto-filled from names and units; a unit left as the task's "
                         "canonical unit means the values are already in it)")
@@ -52,7 +54,7 @@ with ui.guard("Data"):
                 except Exception as err:
                     ui.ss()["report"] = getattr(err, "report", None)
                     raise
-                ui.set_data(cat, f.name, report)
+                ui.set_data(cat, name, report)
                 st.rerun()
 
     with sim_tab:
