@@ -112,3 +112,42 @@ TASKS.register("halo_mass", TaskSpec(
     baselines=("exact", "shmr", "lightgbm"),
     bin_target="log_mh",
 ))
+
+
+# -------------------------------------------------------------------------------------------------
+# exsitu_map: observable IFU maps -> ex-situ stellar mass fraction map (seed 001, Angeloudi et al.)
+# -------------------------------------------------------------------------------------------------
+EXSITU_MAP_INPUTS = (
+    Quantity("log_sigma_star", "dex(solMass / kpc2)", "log Sigma*", "Stellar mass surface density map",
+             ("log_sigma_star", "logsigmastar", "sigma_star", "mass_density", "log_mass_density"), (5.0, 11.5),
+             kind="map"),
+    Quantity("vel", "km / s", "v_los", "Line-of-sight stellar velocity map (systemic velocity removed)",
+             ("vel", "stellar_vel", "velocity", "v_los", "v"), (-500.0, 500.0), kind="map"),
+    Quantity("sigma", "km / s", "sigma_los", "Line-of-sight stellar velocity dispersion map (instrument-corrected)",
+             ("sigma", "stellar_sigma", "dispersion", "sigma_los", "veldisp"), (0.0, 500.0), kind="map"),
+    Quantity("log_age", "dex(yr)", "log age", "Mass-weighted stellar age map, log10(age/yr)",
+             ("log_age", "logage", "age", "log_age_mw"), (8.0, 10.2), kind="map"),
+    Quantity("metallicity", "dex", "[Z/H]", "Mass-weighted stellar metallicity map [Z/H]",
+             ("metallicity", "z_h", "zh", "met", "log_z", "feh"), (-2.0, 0.6), kind="map"),
+)
+
+TASKS.register("exsitu_map", TaskSpec(
+    name="exsitu_map",
+    title="Ex-situ fraction map from IFU maps",
+    summary="Infer the resolved ex-situ stellar mass fraction map f_ex(x, y) from observable maps of stellar "
+            "mass density, kinematics, age and metallicity (any subset of channels).",
+    data_kind="maps",
+    inputs=EXSITU_MAP_INPUTS,
+    targets=(Quantity("f_ex", "", "f_ex", "Ex-situ stellar mass fraction per pixel (intrinsic, no PSF)",
+                      ("f_ex", "fex", "exsitu_fraction", "ex_situ_fraction", "accreted_fraction"), (0.0, 1.0),
+                      kind="map"),),
+    simulator="ifu",
+    # One trained model (cVAE + latent flow) answers three inference modes: "flow" (default), "prior"
+    # (z ~ N(0, I)) and "reconstruction" (encoder on the true map: a lower bound, needs the truth), chosen with
+    # ``posterior(..., mode=)``. "mean_map" is a separately trained baseline (per-radius training distribution).
+    models=("cvae_flow",),
+    baselines=("mean_map",),
+    notes="Maps are regridded onto the model grid (map_size pixels over fov_rhalf half-mass radii) before "
+          "inference; metrics use galaxy pixels only.",
+    extra={"inference_modes": ("flow", "prior", "reconstruction"), "default_mode": "flow"},
+))

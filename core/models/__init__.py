@@ -34,3 +34,15 @@ register_model(ModelSpec(
 def models_for_task(task: str) -> list[ModelSpec]:
     prefix = task + "/"
     return [s for k, s in MODELS.items() if k.startswith(prefix)]
+
+register_model(ModelSpec(
+    "cvae_flow", "exsitu_map", "cVAE + conditional latent flow (U-Net skips)",
+    "core.models.exsitu:ExsituMapModel", "core.models.exsitu:ExsituMapConfig",
+    "A conditional VAE over ex-situ fraction maps whose condition encoder (a CNN over the observable maps) feeds "
+    "U-Net skips into encoder and decoder; a zuko flow on the latent, conditioned on the condition embedding, "
+    "is trained on encoder outputs. Inference modes: flow (default), prior, reconstruction (lower bound)."))
+register_model(ModelSpec(
+    "mean_map", "exsitu_map", "Mean-map baseline (per radius)",
+    "core.models.exsitu_baselines:MeanMapModel", "core.models.exsitu_baselines:MeanMapConfig",
+    "Ignores the observables: per-pixel predictive distribution = the training distribution of f_ex at the same "
+    "radius from the map centre (galaxy pixels).", kind="baseline"))
