@@ -151,3 +151,41 @@ TASKS.register("exsitu_map", TaskSpec(
           "inference; metrics use galaxy pixels only.",
     extra={"inference_modes": ("flow", "prior", "reconstruction"), "default_mode": "flow"},
 ))
+
+
+# -------------------------------------------------------------------------------------------------
+# central_mass: r-band image (+ g-r map) and v / sigma maps -> central stellar, total mass and M/L (seed 004)
+# -------------------------------------------------------------------------------------------------
+CENTRAL_MASS_INPUTS = (
+    Quantity("image", "mag / arcsec2", "mu_r", "r-band surface-brightness image (own size and field of view)",
+             ("image", "mu_r", "sb_r", "r_band", "spx_mflux", "flux"), (16.0, 28.0), kind="image"),
+    Quantity("g_r", "mag", "g-r", "g-r colour map on the image grid", ("g_r", "gr", "g-r", "colour_map"),
+             (-0.2, 1.5), kind="image"),
+    Quantity("vel", "km / s", "v_los", "Line-of-sight stellar velocity map (systemic removed; 48x48 over 2 r_1/2)",
+             ("vel", "stellar_vel", "velocity", "v_los", "v"), (-500.0, 500.0), kind="map"),
+    Quantity("sigma", "km / s", "sigma_los", "Line-of-sight stellar velocity dispersion map (instrument-corrected)",
+             ("sigma", "stellar_sigma", "dispersion", "sigma_los", "veldisp"), (0.0, 500.0), kind="map"),
+)
+
+TASKS.register("central_mass", TaskSpec(
+    name="central_mass",
+    title="Central stellar mass, total mass and M/L from images and kinematic maps",
+    summary="Infer log M*(<R_e), log M_tot(<R_e) and log M/L_r(<R_e) inside the projected r-band half-light "
+            "radius from an r-band image (+ g-r map) and stellar v / sigma maps, each at its own size "
+            "(any subset of inputs).",
+    data_kind="maps",
+    inputs=CENTRAL_MASS_INPUTS,
+    targets=(Quantity("log_mstar_re", "dex(solMass)", "log M*(<Re)", "Stellar mass inside the projected R_e",
+                      ("log_mstar_re", "logmstar_re", "mstar_re"), (8.0, 12.0)),
+             Quantity("log_mtot_re", "dex(solMass)", "log Mtot(<Re)", "Total (stars + dark matter) mass inside the "
+                      "projected R_e (cylinder)", ("log_mtot_re", "logmtot_re", "mtot_re", "mdyn_re"), (8.0, 13.5)),
+             Quantity("log_ml_r", "dex(solMass / solLum)", "log M/L_r", "Stellar r-band mass-to-light ratio inside "
+                      "R_e (light-weighted aperture)", ("log_ml_r", "ml_r", "log_ml"), (-0.6, 0.7))),
+    simulator="ifu",
+    models=("resnet",),
+    baselines=("lightgbm", "powerlaw"),
+    bin_target="log_mstar_re",
+    notes="Inputs are CentralMassData (core.data.central_data); the ResNet needs the pixel size in kpc and the "
+          "redshift of every object; LightGBM and the power law use the summary statistics of "
+          "core.data.summary_stats.",
+))

@@ -46,3 +46,18 @@ register_model(ModelSpec(
     "core.models.exsitu_baselines:MeanMapModel", "core.models.exsitu_baselines:MeanMapConfig",
     "Ignores the observables: per-pixel predictive distribution = the training distribution of f_ex at the same "
     "radius from the map centre (galaxy pixels).", kind="baseline"))
+
+register_model(ModelSpec(
+    "resnet", "central_mass", "Multi-branch ResNet (Gaussian head)",
+    "core.models.central_mass:CentralResNetModel", "core.models.central_mass:ResNetConfig",
+    "One ResNet backbone per input (image, g-r, v, sigma; each at its own size) fused into a head that outputs a "
+    "calibrated Gaussian mean and variance per target, trained by negative log-likelihood."))
+register_model(ModelSpec(
+    "lightgbm", "central_mass", "LightGBM on summary statistics",
+    "core.models.central_gbdt:CentralLightGBMModel", "core.models.central_gbdt:CentralLightGBMConfig",
+    "Absolute magnitude, g-r, Sersic n, axis ratio, sigma_e, lambda_Re and R_e measured from the maps; LightGBM "
+    "(num_leaves 5, 500 rounds) point + quantile models per target; gain importance.", kind="baseline"))
+register_model(ModelSpec(
+    "powerlaw", "central_mass", "Power law in luminosity",
+    "core.models.powerlaw:PowerLawModel", "core.models.powerlaw:PowerLawConfig",
+    "log y = a + b log L_r per target with Gaussian residual scatter (the seed's M*-L test).", kind="baseline"))

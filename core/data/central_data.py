@@ -1,0 +1,183 @@
+"""The ``central_mass`` data container: named 2-D inputs at their own sizes, pixel scales, scalar targets.
+
+``CentralMassData`` holds what the multi-branch ResNet, the summary statistics and the baselines read:
+``maps[name]`` (N, H_k, W_k) in the canonical unit of the task input (``image`` = r-band surface brightness
+[mag/arcsec2], ``g_r`` [mag], ``vel`` and ``sigma`` [km/s]), a boolean ``masks[name]`` (True = no data), the
+physical pixel size ``pixel_kpc[name]`` (N,) [kpc/pixel] (from the redshift and the angular pixel size: it is
+what makes a surface-brightness image carry a luminosity and a velocity map carry a mass), and the targets
+``y`` (N, p) with names ``targets`` (dex). ``galaxy_id`` groups the projections of one galaxy (grouped splits).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
+
+import numpy as np
+
+from core.errors import GPSError
+
+__all__ = ["CentralMassData", "INPUT_UNITS", "grouped_indices", "from_central_set"]
+
+#: canonical unit of every central_mass input (astropy strings)
+INPUT_UNITS = {"image": "mag / arcsec2", "g_r": "mag", "vel": "km / s", "sigma": "km / s"}
+
+
+@dataclass
+class CentralMassData:
+    """N objects: ``maps`` name -> (N, H, W) float32, ``masks`` name -> (N, H, W) bool, ``pixel_kpc`` name -> (N,).
+
+    ``y`` (N, p) targets in dex or None; ``ids`` (N,); ``galaxy_id`` (N,) (projections of one galaxy share it);
+    ``units`` name -> unit string (inputs and targets); ``meta`` provenance; ``extra`` name -> (N,) arrays that are
+    not inputs (simulator latents, redshift, ...). Masked pixels may hold any value (they are never read).
+    """
+
+    maps: dict[str, np.ndarray]
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
+    pixel_kpc: dict[str, np.ndarray] = field(default_factory=dict)
+    y: np.ndarray | None = None
+    targets: tuple[str, ...] = ()
+    ids: np.ndarray | None = None
+    galaxy_id: np.ndarray | None = None
+    units: dict[str, str] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        src = self.source
+        if not self.maps:
+            raise GPSError("no input maps", source=src, field="maps", expected="at least one of " +
+                           ", ".join(INPUT_UNITS), found="none")
+        n = None
+        for k, v in list(self.maps.items()):
+            v = np.asarray(v, dtype=np.float32)
+            if v.ndim == 2:
+                v = v[None]
+            if v.ndim != 3:
+                raise GPSError("an input map must be (N, H, W)", source=src, field=k, expected="(N, H, W)",
+                               found=str(v.shape))
+            n = v.shape[0] if n is None else n
+            if v.shape[0] != n:
+                raise GPSError("inputs have different numbers of objects", source=src, field=k,
+                               expected=str(n), found=str(v.shape[0]))
+            self.maps[k] = v
+            m = self.masks.get(k)
+            m = ~np.isfinite(v) if m is None else (np.asarray(m, dtype=bool) | ~np.isfinite(v))
+            if m.shape != v.shape:
+                raise GPSError("mask shape does not match the map", source=src, field=f"{k} mask",
+                               expected=str(v.shape), found=str(m.shape))
+            self.masks[k] = m
+            px = np.broadcast_to(np.asarray(self.pixel_kpc.get(k, np.nan), dtype=np.float64), (n,)).copy()
+            self.pixel_kpc[k] = px
+            self.units.setdefault(k, INPUT_UNITS.get(k, ""))
+        self.targets = tuple(self.targets)
+        if self.y is not None:
+            self.y = np.asarray(self.y, dtype=np.float64).reshape(n, -1)
+            if self.y.shape[1] != len(self.targets):
+                raise GPSError("target array does not match the target names", source=src, field="y",
+                               expected=f"({n}, {len(self.targets)})", found=str(self.y.shape))
+        self.ids = np.arange(n) if self.ids is None else np.asarray(self.ids)
+        self.galaxy_id = self.ids.copy() if self.galaxy_id is None else np.asarray(self.galaxy_id)
+        if self.ids.shape != (n,) or self.galaxy_id.shape != (n,):
+            raise GPSError("ids / galaxy_id must have one entry per object", source=src, field="ids",
+                           expected=str(n), found=f"{self.ids.shape}, {self.galaxy_id.shape}")
+        for k, v in self.extra.items():
+            if len(v) != n:
+                raise GPSError("extra column has the wrong length", source=src, field=k, expected=str(n),
+                               found=str(len(v)))
+
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def source(self) -> str:
+        f = (self.meta or {}).get("file")
+        return str(f) if f else "central_mass data"
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Names of the inputs present (the model's 'features')."""
+        return tuple(self.maps)
+
+    def __len__(self) -> int:
+        return next(iter(self.maps.values())).shape[0]
+
+    def sizes(self) -> dict[str, tuple[int, int]]:
+        return {k: tuple(v.shape[1:]) for k, v in self.maps.items()}
+
+    def target_array(self, names: Sequence[str]) -> np.ndarray:
+        """(N, len(names)) targets in the given order; GPSError if absent."""
+        missing = [t for t in names if t not in self.targets]
+        if self.y is None or missing:
+            raise GPSError("these data have no target column", source=self.source,
+                           field=", ".join(missing or names), expected="target(s) " + ", ".join(names),
+                           found=", ".join(self.targets) or "none")
+        return self.y[:, [self.targets.index(t) for t in names]]
+
+    def require(self, names: Sequence[str], who: str) -> None:
+        """Raise a clear GPSError when an input the model needs is absent."""
+        missing = [k for k in names if k not in self.maps]
+        if missing:
+            raise GPSError(f"the {who!r} model needs input(s) that these data do not have", source=self.source,
+                           field=", ".join(missing), expected=", ".join(names), found=", ".join(self.maps))
+
+    def subset(self, index) -> "CentralMassData":
+        """Objects selected by a boolean mask, an index array or a slice."""
+        idx = np.arange(len(self))[index]
+        return replace(self, maps={k: v[idx] for k, v in self.maps.items()},
+                       masks={k: v[idx] for k, v in self.masks.items()},
+                       pixel_kpc={k: v[idx] for k, v in self.pixel_kpc.items()},
+                       y=None if self.y is None else self.y[idx], ids=self.ids[idx], galaxy_id=self.galaxy_id[idx],
+                       units=dict(self.units), meta=dict(self.meta), extra={k: v[idx] for k, v in self.extra.items()})
+
+    def select(self, names: Sequence[str]) -> "CentralMassData":
+        """Only the named inputs (in that order)."""
+        self.require(names, "selected")
+        return replace(self, maps={k: self.maps[k] for k in names}, masks={k: self.masks[k] for k in names},
+                       pixel_kpc={k: self.pixel_kpc[k] for k in names}, units=dict(self.units),
+                       meta=dict(self.meta), extra=dict(self.extra))
+
+
+def grouped_indices(galaxy_id: np.ndarray, fractions: Sequence[float], seed: int = 0) -> list[np.ndarray]:
+    """Split object indices into len(fractions) parts with every galaxy's projections in one part.
+
+    ``fractions`` (summing to 1) apply to galaxies, not objects. Deterministic for a given ``seed``.
+    """
+    gid = np.asarray(galaxy_id)
+    uniq = np.unique(gid)
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(uniq)
+    frac = np.asarray(fractions, dtype=float)
+    edges = np.round(np.cumsum(frac / frac.sum()) * len(uniq)).astype(int)
+    parts, start = [], 0
+    for e in edges:
+        chosen = perm[start:e]
+        parts.append(np.flatnonzero(np.isin(gid, chosen)))
+        start = e
+    return parts
+
+
+def from_central_set(cs, image_sn_min: float = 3.0) -> CentralMassData:
+    """Adapt the IFU simulator's ``CentralSet`` (core.data.simulators.ifu) to :class:`CentralMassData`.
+
+    Inputs ``image`` (mu_r), ``g_r``, ``vel``, ``sigma``; image pixels with S/N < ``image_sn_min`` (from the
+    mu_r inverse variance: S/N = 1.086 sqrt(ivar)) are masked (their mu_r noise is huge); pixel sizes in kpc from
+    the pixel size in arcsec and ``props["kpc_per_arcsec"]``; ``extra`` = every per-object property (redshift,
+    galaxy_id, true re_kpc, ...); targets log_mstar_re, log_mtot_re, log_ml_r.
+    """
+    sn_iv = (image_sn_min / 1.0857) ** 2
+    im_mask = cs.image_ivar[:, 0] < sn_iv
+    gr_mask = im_mask | (cs.image_ivar[:, 1] <= 0)
+    kpa = np.asarray(cs.props["kpc_per_arcsec"], float)
+    ipk, kpk = np.asarray(cs.image_pixel_arcsec) * kpa, np.asarray(cs.kin_pixel_arcsec) * kpa
+    ich, kch = list(cs.image_channels), list(cs.kin_channels)
+    maps = {"image": cs.image[:, ich.index("mu_r")], "g_r": cs.image[:, ich.index("g_r")],
+            "vel": cs.kin[:, kch.index("vel")], "sigma": cs.kin[:, kch.index("sigma")]}
+    targets = tuple(cs.targets)
+    return CentralMassData(maps=maps, masks={"image": im_mask, "g_r": gr_mask, "vel": cs.kin_mask,
+                                             "sigma": cs.kin_mask},
+                           pixel_kpc={"image": ipk, "g_r": ipk, "vel": kpk, "sigma": kpk},
+                           y=np.stack([cs.targets[t] for t in targets], axis=1), targets=targets,
+                           galaxy_id=np.asarray(cs.props["galaxy_id"]),
+                           units={**INPUT_UNITS, "log_mstar_re": "dex(solMass)", "log_mtot_re": "dex(solMass)",
+                                  "log_ml_r": "dex(solMass / solLum)"},
+                           meta=dict(cs.meta, source="simulator"),
+                           extra={k: np.asarray(v) for k, v in cs.props.items()})
