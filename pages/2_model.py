@@ -49,8 +49,9 @@ with ui.guard("Model"):
                     usable.append(s)
                 except ImportError:
                     st.caption(f"{s.name}: not available in this installation")
+            usable.sort(key=lambda s: spec.methods.index(s.name) if s.name in spec.methods else 99)
             names = [s.name for s in usable]
-            name = st.selectbox("Model", names, key="train_model",
+            name = st.selectbox("Model", names, key="train_model", help="first listed: the task's default",
                                 format_func=lambda n: f"{n} — {usable[names.index(n)].title}")
             ms = usable[names.index(name)]
             st.caption(ms.description)
