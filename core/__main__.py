@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 from core.errors import GPSError
 
 __all__ = ["main", "parse_overrides"]
@@ -70,6 +72,8 @@ def cmd_train(args) -> int:
                       device=args.device)
     if not args.quiet:
         print(file=sys.stderr)
+    if args.eval_n and len(test) > args.eval_n:
+        test = test.subset(np.arange(args.eval_n))
     post = api.posterior(model, test, n_samples=args.samples, seed=args.seed)
     ev = api.evaluate(post, test, api.exact_posterior(test))
     command = "python -m core " + " ".join(sys.argv[1:]) if argv_is_cli() else ""
@@ -202,6 +206,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="split / simulation seed")
     t.add_argument("--samples", type=int, default=1000, help="posterior samples for the test metrics")
     t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
+    t.add_argument("--eval-n", type=int, default=2000, help="score at most this many held-out objects (0 = all)")
     t.add_argument("--out", required=True, help="checkpoint file to write (.gps)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
