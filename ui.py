@@ -199,7 +199,7 @@ def config_form(cls: type[Config], key: str, values: dict | None = None, *, show
             lo = None if f.min is None else cast(f.min)
             hi = None if f.max is None else cast(f.max)
             step = cast(f.step) if f.step else (1 if f.kind == "int" else None)
-            fmt = None if f.kind == "int" else ("%g" if abs(float(default or 0)) < 1e-3 else None)
+            fmt = None if f.kind == "int" else "%g"
             out[f.name] = st.number_input(f.name, min_value=lo, max_value=hi, value=cast(default), step=step,
                                           help=f.help, key=k, format=fmt)
         elif f.kind == "tuple":
