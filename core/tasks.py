@@ -81,18 +81,18 @@ def get_task(name: str) -> TaskSpec:
 HALO_MASS_INPUTS = (
     Quantity("log_mstar", "dex(solMass)", "log M*", "Stellar mass, log10(M*/Msun)",
              ("logmstar", "log_mstar", "mstar", "stellar_mass", "log_stellar_mass", "logm", "lgm_tot_p50",
-              "m_star", "mass_star"), (8.0, 12.5)),
+              "m_star", "mass_star"), (6.5, 12.5)),
     Quantity("log_sfr", "dex(solMass / yr)", "log SFR", "Star-formation rate, log10(SFR/(Msun/yr))",
-             ("logsfr", "sfr", "log_sfr", "star_formation_rate", "sfr_tot_p50"), (-6.0, 3.0)),
+             ("logsfr", "sfr", "log_sfr", "star_formation_rate", "sfr_tot_p50"), (-7.0, 3.0)),
     Quantity("u_g", "mag", "u-g", "u-g colour (SDSS bands, z~0.05 observed frame)",
              ("u-g", "ug", "u_minus_g", "color_ug", "colour_ug"), (0.0, 3.0)),
-    Quantity("g_r", "mag", "g-r", "g-r colour", ("g-r", "gr", "g_minus_r", "color_gr", "colour_gr"), (-0.2, 1.5)),
-    Quantity("r_i", "mag", "r-i", "r-i colour", ("r-i", "ri", "r_minus_i", "color_ri", "colour_ri"), (-0.3, 1.0)),
-    Quantity("i_z", "mag", "i-z", "i-z colour", ("i-z", "iz", "i_minus_z", "color_iz", "colour_iz"), (-0.4, 1.0)),
+    Quantity("g_r", "mag", "g-r", "g-r colour", ("g-r", "gr", "g_minus_r", "color_gr", "colour_gr"), (-0.4, 1.5)),
+    Quantity("r_i", "mag", "r-i", "r-i colour", ("r-i", "ri", "r_minus_i", "color_ri", "colour_ri"), (-0.5, 1.0)),
+    Quantity("i_z", "mag", "i-z", "i-z colour", ("i-z", "iz", "i_minus_z", "color_iz", "colour_iz"), (-0.5, 1.0)),
     Quantity("conc", "", "C", "Petrosian concentration index R90/R50",
-             ("c", "conc", "concentration", "r90_r50", "c_index", "concentration_index"), (1.5, 4.5)),
+             ("c", "conc", "concentration", "r90_r50", "c_index", "concentration_index"), (0.5, 5.0)),
     Quantity("log_fgas", "dex", "log f_gas", "Atomic gas fraction log10(M_HI/M*)",
-             ("logfgas", "log_fgas", "fgas", "gas_fraction", "log_mhi_mstar", "log_fhi", "fhi"), (-3.5, 1.5)),
+             ("logfgas", "log_fgas", "fgas", "gas_fraction", "log_mhi_mstar", "log_fhi", "fhi"), (-4.0, 2.0)),
 )
 
 TASKS.register("halo_mass", TaskSpec(
