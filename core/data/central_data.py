@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["CentralMassData", "INPUT_UNITS", "grouped_indices", "from_central_set"]
+__all__ = ["CentralMassData", "INPUT_UNITS", "grouped_indices", "from_central_set", "from_manga_dap"]
 
 #: canonical unit of every central_mass input (astropy strings)
 INPUT_UNITS = {"image": "mag / arcsec2", "g_r": "mag", "vel": "km / s", "sigma": "km / s"}
@@ -181,3 +181,67 @@ def from_central_set(cs, image_sn_min: float = 3.0) -> CentralMassData:
                                   "log_ml_r": "dex(solMass / solLum)"},
                            meta=dict(cs.meta, source="simulator"),
                            extra={k: np.asarray(v) for k, v in cs.props.items()})
+
+
+def from_manga_dap(path, redshift: float | None = None, *, rhalf_over_reff: float = 1.33, image_size: int = 64,
+                   image_fov_rhalf: float = 8.0, kin_size: int = 48, kin_fov_rhalf: float = 2.0,
+                   band_wavelength_aa: float = 4686.0) -> CentralMassData:
+    """A real MaNGA DAP MAPS file as one ``central_mass`` object: ``image`` (from SPX_MFLUX), ``vel``, ``sigma``.
+
+    STELLAR_VEL and the corrected STELLAR_SIGMA come from :func:`core.data.io.maps_manga.read_manga_dap`;
+    SPX_MFLUX [1e-17 erg/s/cm2/A per 0.5" spaxel] becomes an AB surface brightness at ``band_wavelength_aa``
+    (the DAP's g-band-weighted mean flux, used as the r-band image *without a colour term*: M* and M/L inherit that
+    offset; the result carries an "outside the training simulator" note). Maps are regridded like the simulator's:
+    image ``image_size`` px over ``image_fov_rhalf`` r_1/2, kinematics ``kin_size`` px over ``kin_fov_rhalf`` r_1/2,
+    with r_1/2 = ``rhalf_over_reff`` x REFF (the header's R_e). ``redshift`` defaults to the header's input
+    velocity (SCINPVEL / c, or Z). Pixel sizes in kpc from the Planck18 angular-diameter distance. No g-r map.
+    """
+    from core.data.io.maps_manga import read_manga_dap
+
+    fl = read_manga_dap(path, channels=("flux",))
+    kn = read_manga_dap(path, channels=("vel", "sigma"))
+    z = _manga_redshift(path) if redshift is None else float(redshift)
+    if z is None or not np.isfinite(z) or z <= 0:
+        raise GPSError("redshift unknown (needed for the pixel size in kpc and the dimming)", source=str(path),
+                       field="SCINPVEL / Z", expected="a positive redshift (pass redshift=...)", found=repr(z))
+    reff = float(kn.reff_arcsec[0])
+    fl_r = fl.regrid(image_size, image_fov_rhalf * rhalf_over_reff)
+    kn_r = kn.regrid(kin_size, kin_fov_rhalf * rhalf_over_reff)
+    flux = fl_r.channel("flux")[0].astype(np.float64)
+    spaxel_as2 = float(np.asarray(fl.pixel_scale_arcsec).ravel()[0]) ** 2
+    fnu = np.clip(flux, 1e-30, None) * 1e-17 * band_wavelength_aa ** 2 / 2.99792458e18
+    mu = -2.5 * np.log10(fnu) - 48.6 + 2.5 * np.log10(spaxel_as2)
+    im_mask = fl_r.mask[0] | ~(flux > 0)
+    kpa = _kpc_per_arcsec(z)
+    notes = [f"SPX_MFLUX used as the r-band image at {band_wavelength_aa:g} A without a colour term (outside the "
+             "training simulator: the simulator's image is r-band)",
+             f"r_1/2 = {rhalf_over_reff:g} x REFF = {rhalf_over_reff * reff:.3g} arcsec; z = {z:.5g}",
+             "no g-r map in a DAP file: use a model trained without g_r"]
+    return CentralMassData(
+        maps={"image": np.where(im_mask, 0.0, mu)[None], "vel": kn_r.channel("vel")[:1],
+              "sigma": kn_r.channel("sigma")[:1]},
+        masks={"image": im_mask[None], "vel": kn_r.mask[:1], "sigma": kn_r.mask[:1]},
+        pixel_kpc={"image": np.asarray(fl_r.pixel_scale_arcsec).ravel()[:1] * kpa,
+                   "vel": np.asarray(kn_r.pixel_scale_arcsec).ravel()[:1] * kpa,
+                   "sigma": np.asarray(kn_r.pixel_scale_arcsec).ravel()[:1] * kpa},
+        units=dict(INPUT_UNITS), meta=dict(kn.meta, source="file", notes=list(kn.meta.get("notes", [])) + notes),
+        extra={"redshift": np.array([z]), "reff_arcsec": np.array([reff])})
+
+
+def _manga_redshift(path) -> float | None:
+    from astropy.io import fits
+
+    with fits.open(path) as hdul:
+        h = hdul[0].header
+        if "SCINPVEL" in h:
+            return float(h["SCINPVEL"]) / 299792.458
+        for key in ("Z", "NSA_Z", "REDSHIFT"):
+            if key in h:
+                return float(h[key])
+    return None
+
+
+def _kpc_per_arcsec(z: float) -> float:
+    from astropy.cosmology import Planck18
+
+    return float(Planck18.angular_diameter_distance(z).to_value("kpc") * np.pi / 180.0 / 3600.0)
