@@ -10,16 +10,8 @@ from core.errors import GPSError
 
 __all__ = ["IFUSimConfig", "MAP_CHANNELS", "CHANNEL_UNITS"]
 
-#: Every observable channel the simulator can render, with its unit (astropy strings).
-CHANNEL_UNITS: dict[str, str] = {
-    "log_sigma_star": "dex(solMass / kpc2)",
-    "vel": "km / s",
-    "sigma": "km / s",
-    "log_age": "dex(yr)",
-    "metallicity": "dex",
-    "mu_r": "mag / arcsec2",
-    "g_r": "mag",
-}
+#: Every observable channel the simulator can render, with its unit: the same table real-file readers use.
+from core.data.maps import CHANNEL_UNITS  # noqa: E402
 MAP_CHANNELS = tuple(CHANNEL_UNITS)
 
 
