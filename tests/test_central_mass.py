@@ -89,6 +89,10 @@ def test_nll_training_reduces_loss_calibrates_and_round_trips():
     m2.set_state(tensors, extra)
     mu2, sd2 = m2.predict(te)
     assert np.allclose(mu, mu2, atol=1e-5) and np.allclose(sd, sd2, atol=1e-5)
+    from core.inference.checkpoints import checkpoint_bytes, load_checkpoint
+
+    m3 = load_checkpoint(checkpoint_bytes(m), expected_task="central_mass")      # the real checkpoint file format
+    assert np.allclose(m3.predict(te)[0], mu, atol=1e-5)
     wrong = build_model("central_mass", "resnet", dict(_small_cfg(8, grouping="per_size"), width=8), m.features,
                         TARGETS)
     with pytest.raises(GPSError, match="do not match"):
@@ -146,6 +150,11 @@ def test_lightgbm_importance_keys_and_pearson():
     assert mat[names.index("abs_mag_r"), names.index("log_mstar_re")] < -0.99
     post = m.posterior(te, n_samples=20)
     assert post.samples.shape == (100, 20, 3)
+    from core.inference.checkpoints import checkpoint_bytes, load_checkpoint
+
+    m2 = load_checkpoint(checkpoint_bytes(m), expected_task="central_mass")
+    assert np.allclose(m2.posterior(te, n_samples=20).info["point"], post.info["point"])
+    assert m2.history["pearson"]["names"] == names
     te.extra["stat:sersic_n"][0] = np.nan                  # an unmeasurable object is invalid, not imputed
     post = m.posterior(te, n_samples=20)
     assert not post.valid[0] and post.valid[1:].all() and np.isnan(post.samples[0]).all()
