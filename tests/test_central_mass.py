@@ -214,3 +214,29 @@ def test_adapter_from_ifu_simulator():
     assert set(np.unique(d.galaxy_id)) == {0, 1, 2} and "redshift" in d.extra
     # image pixels below S/N 3 are masked: their mu_r noise is larger than 0.36 mag
     assert d.masks["image"].any() and not d.masks["image"].all()
+
+
+def test_api_train_and_posterior_accept_central_data():
+    from core import api
+
+    tr = _toy(30, 0)
+    assert tr.has_truth and len(tr.fingerprint()) == 16 and tr.fingerprint() != _toy(30, 1).fingerprint()
+    m = api.train("central_mass", "resnet", tr, _small_cfg(1), features=("vel", "sigma"))
+    assert m.features == ("vel", "sigma") and m.card["provenance"]["n_objects"] == 30
+    post = api.posterior(m, tr, n_samples=8)
+    assert post.samples.shape == (30, 8, 3)
+
+
+def test_gpu_default_is_resnet18_per_input():
+    from core.models.central_mass import ResNetConfig
+
+    cfg = ResNetConfig.gpu_default()
+    assert cfg.width == 64 and cfg.blocks == (2, 2, 2, 2) and cfg.grouping == "per_input"
+    net = MultiBranchResNet({"image": (2, 300), "vel": (2, 48)}, 3, width=cfg.width, blocks=cfg.blocks,
+                            stage1_max=cfg.stage1_max, n_scalars=2)
+    convs = sum(isinstance(m, torch.nn.Conv2d) and m.kernel_size == (3, 3) for m in net.backbones["vel"].modules())
+    assert convs == 17                                   # stem + 16 block convs (+ the head = ResNet-18)
+    with torch.no_grad():
+        mu, lv = net.eval()({"image": torch.zeros(1, 2, 300, 300), "vel": torch.zeros(1, 2, 48, 48)},
+                            torch.zeros(1, 2))
+    assert mu.shape == (1, 3)

@@ -100,6 +100,27 @@ class CentralMassData:
     def __len__(self) -> int:
         return next(iter(self.maps.values())).shape[0]
 
+    @property
+    def has_truth(self) -> bool:
+        return self.y is not None and len(self.targets) > 0
+
+    def select_features(self, names: Sequence[str]) -> "CentralMassData":
+        """Alias of :meth:`select` (the name ``core.api.train`` uses for catalogues)."""
+        return self.select(names)
+
+    def fingerprint(self) -> str:
+        """Hash of the numbers (maps, masks, pixel sizes, targets), for training-data provenance."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for k in sorted(self.maps):
+            h.update(k.encode())
+            for a in (self.maps[k], self.masks[k], self.pixel_kpc[k]):
+                h.update(np.ascontiguousarray(a).tobytes())
+        if self.y is not None:
+            h.update(np.ascontiguousarray(self.y).tobytes())
+        return h.hexdigest()[:16]
+
     def sizes(self) -> dict[str, tuple[int, int]]:
         return {k: tuple(v.shape[1:]) for k, v in self.maps.items()}
 
