@@ -31,11 +31,26 @@ def ss() -> Any:
     return st.session_state
 
 
-def task_name() -> str:
+#: Data kinds the pages handle so far. Map tasks (exsitu_map, central_mass) run from the command line for now.
+APP_DATA_KINDS = ("catalog",)
+
+
+def app_tasks():
+    """Tasks the app's pages support, in registry order."""
     from core import api
 
+    return [t for t in api.list_tasks() if t.data_kind in APP_DATA_KINDS]
+
+
+def cli_only_tasks():
+    from core import api
+
+    return [t for t in api.list_tasks() if t.data_kind not in APP_DATA_KINDS]
+
+
+def task_name() -> str:
     if "task" not in ss():
-        ss()["task"] = api.list_tasks()[0].name
+        ss()["task"] = app_tasks()[0].name
     return ss()["task"]
 
 

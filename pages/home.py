@@ -20,11 +20,15 @@ st.markdown(
     "calibration and export the results with units and provenance.")
 
 with ui.guard("Home"):
-    tasks = api.list_tasks()
+    tasks = ui.app_tasks()
     names = [t.name for t in tasks]
     current = ui.task_name()
     pick = st.selectbox("Task", names, index=names.index(current), key="task_picker",
-                        format_func=lambda n: f"{n} — {api.list_tasks()[names.index(n)].title}")
+                        format_func=lambda n: f"{n} — {tasks[names.index(n)].title}")
+    others = ui.cli_only_tasks()
+    if others:
+        st.caption("Map tasks available from the command line (`python -m core ... --task NAME`); their pages are "
+                   "in progress: " + ", ".join(f"`{t.name}`" for t in others) + ".")
     if pick != current:
         ui.ss()["task"] = pick
         ui.set_data(None, "—")
