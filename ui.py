@@ -409,54 +409,12 @@ def model_card(card: dict) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- comparison
-HMC_MAX_GALAXIES = 200      # NUTS methods are scored on at most this many galaxies in the app (seconds each)
-
-
 def compare_methods(task, cat, ev, current, j: Job) -> dict:
-    """Score every method of ``task`` on the same test galaxies (the loop behind "all methods side by side").
-
-    Methods come from the current model, a bundled checkpoint, or (baselines) a fit on the galaxies not used for
-    scoring. When ``ev`` is the whole catalogue, it is split in halves: baselines fit on one, all score on the other.
-    """
+    """Every method of ``task`` scored on the same galaxies (core.api.compare_methods) as a background job."""
     from core import api
 
-    if ev is cat or len(ev) == len(cat):
-        fit_part, ev = api.split(ev, (0.5, 0.5), seed=0)
-    else:
-        fit_part = cat.subset(~np.isin(cat.ids, ev.ids))
-    exact = api.exact_posterior(ev)
-    bundled = {b["model"]: b["path"] for b in api.bundled_checkpoints(task.name)}
-    out: dict[str, Any] = {"scores": {}, "notes": [], "importance": None, "n": len(ev)}
-    methods = list(task.methods)
-    for k, name in enumerate(methods):
-        j.progress(k, len(methods))
-        j.message = f"{name} …"
-        if j.stop.is_set():
-            out["notes"].append("stopped by user")
-            break
-        try:
-            spec = next(s for s in api.list_models(task.name) if s.name == name)
-            if current is not None and current.name == name:
-                m, how = current, "current model"
-            elif name in bundled:
-                m, how = api.load_checkpoint(bundled[name], expected_task=task.name), "bundled checkpoint"
-            elif spec.kind == "baseline":
-                feats = [f for f in fit_part.features if f in task.input_names]
-                m, how = api.train(task.name, name, fit_part, None, features=feats), f"fit on {len(fit_part)}"
-            else:
-                out["notes"].append(f"{name}: no bundled checkpoint; train it on the Model page to compare")
-                continue
-            sub = ev if name != "vae_hmc" else ev.subset(slice(0, HMC_MAX_GALAXIES))
-            post = api.posterior(m, sub, n_samples=1000, seed=0)
-            ex = None if exact is None else (exact if len(sub) == len(ev) else exact.subset(slice(0, len(sub))))
-            res = api.evaluate(post, sub, None if name == "exact" else ex)
-            out["scores"][name] = {"source": how, **{k2: v for k2, v in res["scores"].items()
-                                                     if isinstance(v, (int, float))}}
-            if hasattr(m, "feature_importance"):
-                out["importance"] = m.feature_importance(kind="gain")
-        except ImportError as e:
-            out["notes"].append(f"{name}: not available ({e})")
-        except Exception as e:  # noqa: BLE001 - one failing method must not hide the others
-            out["notes"].append(f"{name}: {e}")
-    j.progress(len(methods), len(methods))
-    return out
+    def progress(k: int, n: int, message: str = "") -> None:
+        j.progress(k, n)
+        j.message = message
+
+    return api.compare_methods(task.name, cat, ev, current, progress=progress, stop=j.stop)

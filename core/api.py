@@ -25,7 +25,7 @@ __all__ = [
     "list_tasks", "list_models", "model_config_class", "simulate", "demo_data", "read_table",
     "suggest_mapping", "table_to_catalog", "split", "train", "checkpoint_bytes", "save_checkpoint",
     "load_checkpoint", "bundled_checkpoints", "load_bundled", "posterior", "exact_posterior", "refine_hmc",
-    "posterior_predictive", "evaluate", "export_posterior", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
+    "posterior_predictive", "evaluate", "compare_methods", "export_posterior", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
 ]
 
 MAX_UPLOAD_BYTES = 512 * 1024 * 1024
@@ -250,6 +250,62 @@ def evaluate(post: Posterior, data: CatalogData, exact: Posterior | None = None,
         bin_edges = np.arange(np.floor(lo * 2) / 2, hi + 0.5, 0.5)
     rows = metrics_per_bin(truth[keep], p, np.asarray(bin_edges), exact=e)
     return {"scores": scores, "per_bin": rows, "n": int(keep.sum())}
+
+
+HMC_MAX_GALAXIES = 200      # NUTS methods are scored on at most this many galaxies in comparisons (seconds each)
+
+
+def compare_methods(task: str, cat: CatalogData, ev: CatalogData, current=None, *,
+                    progress: Callable[..., None] | None = None,
+                    stop: threading.Event | None = None) -> dict[str, Any]:
+    """Score every method of ``task`` on the same test galaxies ``ev`` ("all methods side by side").
+
+    Methods come from ``current`` (the user's model), a bundled checkpoint, or (baselines) a fit on the galaxies of
+    ``cat`` not used for scoring. When ``ev`` is the whole catalogue it is split in halves: baselines fit on one half
+    and every method scores on the other. NUTS methods score on at most :data:`HMC_MAX_GALAXIES` galaxies.
+    """
+    spec = get_task(task)
+    if ev is cat or len(ev) == len(cat):
+        fit_part, ev = split(ev, (0.5, 0.5), seed=0)
+    else:
+        fit_part = cat.subset(~np.isin(cat.ids, ev.ids))
+    exact = exact_posterior(ev)
+    bundled = {b["model"]: b["path"] for b in bundled_checkpoints(task)}
+    out: dict[str, Any] = {"scores": {}, "notes": [], "importance": None, "n": len(ev)}
+    methods = list(spec.methods)
+    for k, name in enumerate(methods):
+        if progress is not None:
+            progress(k, len(methods), f"{name} …")
+        if stop is not None and stop.is_set():
+            out["notes"].append("stopped by user")
+            break
+        try:
+            mspec = next(s for s in list_models(task) if s.name == name)
+            if current is not None and current.name == name:
+                m, how = current, "current model"
+            elif name in bundled:
+                m, how = load_checkpoint(bundled[name], expected_task=task), "bundled checkpoint"
+            elif mspec.kind == "baseline":
+                feats = [f for f in fit_part.features if f in spec.input_names]
+                m, how = train(task, name, fit_part, None, features=feats), f"fit on {len(fit_part)}"
+            else:
+                out["notes"].append(f"{name}: no bundled checkpoint; train it on the Model page to compare")
+                continue
+            sub = ev if name != "vae_hmc" else ev.subset(slice(0, HMC_MAX_GALAXIES))
+            post = posterior(m, sub, n_samples=1000, seed=0)
+            ex = None if exact is None else (exact if len(sub) == len(ev) else exact.subset(slice(0, len(sub))))
+            res = evaluate(post, sub, None if name == "exact" else ex)
+            out["scores"][name] = {"source": how, **{k2: v for k2, v in res["scores"].items()
+                                                     if isinstance(v, (int, float))}}
+            if hasattr(m, "feature_importance"):
+                out["importance"] = m.feature_importance(kind="gain")
+        except ImportError as e:
+            out["notes"].append(f"{name}: not available ({e})")
+        except Exception as e:  # noqa: BLE001 - one failing method must not hide the others
+            out["notes"].append(f"{name}: {e}")
+    if progress is not None:
+        progress(len(methods), len(methods), "done")
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- export
