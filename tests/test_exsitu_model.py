@@ -148,7 +148,10 @@ def test_subset_of_channels_and_refusals():
     data = toy_maps(12, seed=2)
     model = build_model("exsitu_map", "cvae_flow", small_config(epochs=1, flow_epochs=1), ("log_age", "vel"),
                         ("f_ex",))
-    model.fit(data)
+    dead_train = toy_maps(12, seed=2)
+    dead_train.mask[0] = True                 # an all-masked training map is dropped (and counted), not fatal
+    model.fit(dead_train)
+    assert model.history["dropped_all_masked"] == 1
     assert model.posterior(data, n_samples=3).mean.shape == (12, SIZE, SIZE)
     dap = SimpleNamespace(maps=data.maps[:, 1:3], channels=("vel", "sigma"), units=("km / s", "km / s"),
                           mask=data.mask, f_ex=None, meta={"file": "manga-MAPS.fits"})
@@ -201,3 +204,21 @@ def test_task_registry_entry():
     assert all(q.kind == "map" for q in task.inputs + task.targets)
     assert task.models[0] == "cvae_flow" and "mean_map" in task.baselines
     assert {s.name for s in models_for_task("exsitu_map")} >= {"cvae_flow", "mean_map"}
+
+
+def test_latent_carries_what_the_observables_do_not():
+    """With uninformative observables only z can tell the map: reconstruction must beat prior sampling clearly
+    (fails if the decoder ignores the latent, i.e. posterior collapse behind the U-Net skips)."""
+    from core.metrics.maps import score_map_posterior
+    from core.models import build_model
+
+    data, test = toy_maps(64, seed=1), toy_maps(20, seed=7)
+    for d in (data, test):
+        d.maps[:, 3], d.maps[:, 4] = 9.5, -0.1
+    cfg = small_config(epochs=30, flow_epochs=10).replace(
+        train=dict(epochs=30, batch_size=8, lr=3e-3, patience=50, seed=0))
+    model = build_model("exsitu_map", "cvae_flow", cfg, CHANNELS, ("f_ex",))
+    model.fit(data)
+    rec = score_map_posterior(model.posterior(test, n_samples=16, mode="reconstruction"))["mae_pixel"]
+    prior = score_map_posterior(model.posterior(test, n_samples=16, mode="prior"))["mae_pixel"]
+    assert rec < 0.6 * prior

@@ -76,9 +76,16 @@ class CVAEMaps(nn.Module):
         self.dec_low = _block(2 * widths[-1], widths[-1])
         self.dec_up = nn.ModuleList([_up(widths[i + 1], widths[i], skip=widths[i]) for i in range(n_lev - 2, -1, -1)])
         self.dec_out = nn.Conv2d(widths[0], 2, kernel_size=1)
+        # z is also added (as a per-channel shift) after every decoder level: a short path from the latent to
+        # each scale, so the decoder cannot settle on the condition skips alone (posterior collapse)
+        self.dec_z = nn.ModuleList([nn.Linear(latent, widths[-1])] +
+                                   [nn.Linear(latent, widths[i]) for i in range(n_lev - 2, -1, -1)])
         self.flow = zuko.flows.NSF(features=latent, context=embed, transforms=flow_transforms, bins=flow_bins,
                                    hidden_features=list(flow_hidden))
         self.register_buffer("radius", radius_channel(map_size), persistent=False)
+        # standardization of the flow's context h (set from training embeddings before the flow is trained)
+        self.register_buffer("h_mean", torch.zeros(embed))
+        self.register_buffer("h_std", torch.ones(embed))
 
     # -- parts ---------------------------------------------------------------------------------------------
     def condition(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -109,31 +116,48 @@ class CVAEMaps(nn.Module):
         """z (B, latent) -> per-pixel logit-normal (m, log_s), each (B, H, W)."""
         b = z.shape[0]
         d = self.dec_seed(torch.cat([z, h], dim=1)).view(b, self.widths[-1], self.low, self.low)
-        d = self.dec_low(torch.cat([d, feats[-1]], dim=1))
+        d = self.dec_low(torch.cat([d, feats[-1]], dim=1)) + self.dec_z[0](z)[:, :, None, None]
         for j, up in enumerate(self.dec_up):
-            d = up(d, feats[len(feats) - 2 - j])
+            d = up(d, feats[len(feats) - 2 - j]) + self.dec_z[j + 1](z)[:, :, None, None]
         out = self.dec_out(d)
         if self.stem_stride > 1:
             out = nn.functional.interpolate(out, scale_factor=self.stem_stride, mode="bilinear", align_corners=False)
         return out[:, 0], out[:, 1].clamp(-7.0, 3.0)
 
+    def latent_flow(self, h: torch.Tensor):
+        """The conditional latent distribution q(z | h) (zuko) with h standardized by the stored statistics."""
+        return self.flow((h - self.h_mean) / self.h_std)
+
     # -- training loss ---------------------------------------------------------------------------------------
     def elbo_loss(self, x: torch.Tensor, mask: torch.Tensor, f_map: torch.Tensor, weight: torch.Tensor,
                   beta: float, generator: torch.Generator | None = None,
-                  likelihood: str = "gaussian") -> torch.Tensor:
-        """Negative beta-ELBO per map, divided by H*W and averaged over the batch.
+                  likelihood: str = "gaussian", free_bits: float = 0.0, recon_sigma: float = 0.0) -> torch.Tensor:
+        """Negative beta-ELBO per map averaged over the batch, divided by H*W.
 
         ``weight`` (B, H, W) is 1 on the pixels that enter the likelihood (galaxy pixels with data), else 0.
+        ``recon_sigma`` > 0 (gaussian only): the decoder mean is fitted by a fixed-scale Gaussian term
+        (f - mu)^2 / (2 recon_sigma^2) and the per-pixel scale s by the Gaussian NLL with mu detached, so a
+        large learned s never mutes the gradient of the mean (and of the latent). ``free_bits`` > 0 replaces the KL by sum_d max(batch-mean KL_d, free_bits) (Kingma et al. 2016): the
+        decoder cannot profit from ignoring the latent (posterior collapse behind the U-Net skips).
         """
         feats, h = self.condition(x, mask)
         mu, logvar = self.encode(f_map, mask, feats, h)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = mu + torch.exp(0.5 * logvar) * eps
         m, log_s = self.decode(z, feats, h)
-        nll_fn = gaussian_nll if likelihood == "gaussian" else logit_normal_nll
-        nll = (nll_fn(f_map, m, log_s) * weight).sum(dim=(1, 2))
-        kl = kl_standard_normal(mu, logvar)
-        return ((nll + beta * kl) / (f_map.shape[-1] * f_map.shape[-2])).mean()
+        if likelihood == "gaussian" and recon_sigma > 0:
+            # mean: fixed-scale Gaussian term (its weight against the KL is set by recon_sigma, and a learned
+            # scale cannot mute the gradient of the mean); scale: NLL with the mean detached (calibration only)
+            pix = 0.5 * ((f_map - torch.sigmoid(m)) / recon_sigma) ** 2 + gaussian_nll(f_map, m.detach(), log_s)
+        else:
+            pix = (gaussian_nll if likelihood == "gaussian" else logit_normal_nll)(f_map, m, log_s)
+        nll = (pix * weight).sum(dim=(1, 2))
+        kl_dim = 0.5 * (mu ** 2 + logvar.exp() - 1 - logvar)          # (B, latent)
+        if free_bits > 0:   # "free bits": no pressure below free_bits nats per latent dimension (batch mean)
+            kl = torch.clamp(kl_dim.mean(dim=0), min=free_bits).sum()
+        else:
+            kl = kl_dim.sum(dim=1).mean()
+        return (nll.mean() + beta * kl) / (f_map.shape[-1] * f_map.shape[-2])
 
 
 def radius_channel(size: int) -> torch.Tensor:

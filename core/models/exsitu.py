@@ -52,6 +52,11 @@ class ExsituMapConfig(Config):
     embed: int = param(64, help="Condition embedding size (the flow's context)", min=4, max=1024)
     beta: float = param(0.5, help="Weight of the KL term relative to the summed per-pixel log-likelihood",
                         min=0.0, max=100.0)
+    recon_sigma: float = param(0.05, help="Scale [f_ex units] of the fixed-scale reconstruction term that fits the "
+                                          "decoder mean (gaussian likelihood; 0 = plain learned-scale NLL). Smaller "
+                                          "= the latent carries more detail", min=0.0, max=1.0)
+    free_bits: float = param(0.25, help="KL free bits per latent dimension [nats]: keeps the latent in use (0 = "
+                                        "plain KL)", min=0.0, max=10.0)
     kl_warmup: int = param(5, help="Epochs over which the KL weight rises linearly from 0 to beta (keeps the "
                                    "decoder from ignoring the latent early on)", min=0, max=1000)
     flow_transforms: int = param(3, help="Spline transforms of the latent flow", min=1, max=12)
@@ -122,9 +127,11 @@ class ExsituMapModel(PosteriorModel):
 
         from core.inference.training import fit_module
 
-        tr = self._arrays(train, need_truth=True)
+        tr = self._arrays(train, need_truth=True, drop_empty=True)
+        dropped = tr.dropped
         if val is not None:
-            va = self._arrays(val, need_truth=True)
+            va = self._arrays(val, need_truth=True, drop_empty=True)
+            dropped += va.dropped
         else:   # hold out whole galaxies (all projections together) for early stopping
             tr, va = grouped_val_split(tr, self.config.train.val_fraction, self.config.train.seed)
         self.x_mean, self.x_std = _channel_stats(tr)
@@ -137,7 +144,8 @@ class ExsituMapModel(PosteriorModel):
         def elbo(module, x, m, f, w):
             b = beta[0] if module.training else float(self.config.beta)   # validation always at the full beta
             return module.elbo_loss(x, m, f, w, b, _generator(gens, x.device, self.config.train.seed),
-                                    likelihood=self.config.likelihood)
+                                    likelihood=self.config.likelihood, free_bits=self.config.free_bits,
+                                    recon_sigma=self.config.recon_sigma)
 
         def anneal(report) -> None:       # KL warm-up: beta * min(1, (epoch + 2) / (warm + 1)) for the next epoch
             beta[0] = float(self.config.beta) * min(1.0, (report.epoch + 2) / (warm + 1)) if warm else beta[0]
@@ -152,14 +160,22 @@ class ExsituMapModel(PosteriorModel):
         self.net.to("cpu").eval()
         self.history = {"cvae": h_cvae.to_dict(), "flow": h_flow, "device": h_cvae.device,
                         "seconds": h_cvae.seconds + float(h_flow.get("seconds", 0.0)),
-                        "n_train": len(tr.x), "n_val": 0 if va is None else len(va.x)}
+                        "n_train": len(tr.x), "n_val": 0 if va is None else len(va.x),
+                        "dropped_all_masked": dropped}
         return self.history
 
     def _fit_flow(self, tr: MapArrays, va: MapArrays | None, callbacks, stop, device):
         from core.inference.training import fit_module
 
+        import torch
+
         k = self.config.flow_draws
         sets = [self._encoder_outputs(a, device) for a in ((tr,) if va is None else (tr, va))]
+        h_std = sets[0][0].std(axis=0)
+        self.net.h_mean.copy_(torch.as_tensor(sets[0][0].mean(axis=0)))
+        self.net.h_std.copy_(torch.as_tensor(np.where(h_std > 1e-6, h_std, 1.0)))
+        hm, hs = sets[0][0].mean(axis=0), np.where(h_std > 1e-6, h_std, 1.0)
+        sets = [((s[0] - hm) / hs, s[1], s[2]) for s in sets]     # the flow module sees standardized h
         sets = [tuple(np.repeat(t, k, axis=0) for t in s) for s in sets]
         gens: dict = {}
         seed = self.config.flow_train.seed + 1
@@ -220,7 +236,7 @@ class ExsituMapModel(PosteriorModel):
         if mode == "prior":
             z = eps
         elif mode == "flow":
-            z = net.flow(h).transform.inv(eps)
+            z = net.latent_flow(h).transform.inv(eps)
         else:
             mu, logvar = net.encode(f, m, feats, h)
             z = mu + torch.exp(0.5 * logvar) * eps
@@ -272,8 +288,9 @@ class ExsituMapModel(PosteriorModel):
             raise GPSError("the exsitu_map model has not been trained or loaded", source=self.name,
                            expected="fit() or a checkpoint", found="untrained model")
 
-    def _arrays(self, data, need_truth: bool) -> MapArrays:
-        return map_arrays(data, self.features, self.config.map_size, need_truth=need_truth, model=self.name)
+    def _arrays(self, data, need_truth: bool, drop_empty: bool = False) -> MapArrays:
+        return map_arrays(data, self.features, self.config.map_size, need_truth=need_truth, model=self.name,
+                          drop_empty=drop_empty)
 
     def _tensors(self, a: MapArrays):
         """(x normalized and masked-zeroed, mask, f_ex or None, loss weight) as torch tensors."""

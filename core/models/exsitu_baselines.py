@@ -49,7 +49,8 @@ class MeanMapModel(PosteriorModel):
 
     def fit(self, train, val=None, *, callbacks: Sequence[Callable] = (), stop: threading.Event | None = None,
             device: str | None = None) -> dict:
-        a = map_arrays(train, self.features, self.config.map_size, need_truth=True, model=self.name)
+        a = map_arrays(train, self.features, self.config.map_size, need_truth=True, model=self.name,
+                       drop_empty=True)
         rbin = self._rbin()
         nb = self.config.radial_bins
         q = np.full((nb, len(_LEVELS)), np.nan)

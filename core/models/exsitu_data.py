@@ -25,15 +25,16 @@ class MapArrays:
     groups: np.ndarray
     ids: np.ndarray
     source: str
+    dropped: int = 0
 
     def subset(self, idx) -> "MapArrays":
         return MapArrays(self.x[idx], self.mask[idx], None if self.f_ex is None else self.f_ex[idx],
                          None if self.weight is None else self.weight[idx], self.groups[idx], self.ids[idx],
-                         self.source)
+                         self.source, self.dropped)
 
 
 def map_arrays(data, channels: Sequence[str], map_size: int, *, need_truth: bool = False,
-               model: str = "exsitu_map") -> MapArrays:
+               model: str = "exsitu_map", drop_empty: bool = False) -> MapArrays:
     """Extract and check the model inputs from ``data``.
 
     ``data`` is a :class:`core.data.maps.MapStack` (``data``, ``targets["f_ex"]``) or a simulator map set with
@@ -77,6 +78,11 @@ def map_arrays(data, channels: Sequence[str], map_size: int, *, need_truth: bool
                        found=str(mask.shape))
     x = np.asarray(arr[:, idx], dtype=np.float32)
     all_masked = mask.reshape(n, -1).all(axis=1)
+    if drop_empty and all_masked.any() and not all_masked.all():   # training: such maps carry no information
+        keep = np.flatnonzero(~all_masked)
+        sub = map_arrays(_Sub(data, keep), channels, map_size, need_truth=need_truth, model=model)
+        sub.dropped = int(all_masked.sum())
+        return sub
     if all_masked.any():
         raise GPSError(f"{int(all_masked.sum())} map(s) are masked everywhere (first: object "
                        f"{int(np.flatnonzero(all_masked)[0])})", source=src, field="mask",
@@ -107,6 +113,22 @@ def map_arrays(data, channels: Sequence[str], map_size: int, *, need_truth: bool
     ids = np.arange(n) if ids is None else np.asarray(ids)
     groups = ids if groups is None else np.asarray(groups)
     return MapArrays(x, mask, None if f_ex is None else f_ex.astype(np.float32), weight, groups, ids, src)
+
+
+class _Sub:
+    """Read-only view of the objects ``keep`` of a map container (the attributes map_arrays reads)."""
+
+    def __init__(self, data, keep: np.ndarray) -> None:
+        self.channels, self.units = getattr(data, "channels", ()), getattr(data, "units", ())
+        self.meta = getattr(data, "meta", None) or {}
+        arr = getattr(data, "maps", None)
+        self.maps = np.asarray(arr if arr is not None else data.data)[keep]
+        self.mask = np.asarray(data.mask)[keep]
+        f = _truth(data)
+        self.f_ex = None if f is None else f[keep]
+        for name in ("galaxy", "galaxy_id", "ids"):
+            v = getattr(data, name, None)
+            setattr(self, name, None if v is None else np.asarray(v)[keep])
 
 
 def grouped_val_split(a: MapArrays, fraction: float, seed: int) -> tuple[MapArrays, MapArrays]:
