@@ -10,7 +10,8 @@ Shapes (B = batch, C = observable channels, H = W = map size, L = number of reso
   every level the condition features are concatenated (skip connections into the encoder). Returns
   (mu, logvar), each (B, latent).
 * **Decoder** p(f | z, c): [z, h] -> a (w_L, H / 2^L, W / 2^L) seed map, upsampled level by level with the
-  condition features concatenated at each level (U-Net skips into the decoder). Returns per-pixel
+  condition features concatenated at each level (U-Net skips into the decoder) and a linear function of z added
+  after every level (a short latent path, so the decoder cannot rely on the skips alone). Returns per-pixel
   (m, log_s), each (B, H, W). Likelihood ``"gaussian"`` (default): f ~ N(sigmoid(m), s^2) in linear units
   (matches the pixel MAE the model is judged on; draws are clipped to [0, 1]); ``"logit_normal"``:
   logit(f) ~ N(m, s^2) (resolves tiny fractions, but spends capacity on them).
