@@ -40,9 +40,9 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
         raise GPSError("give --checkpoint FILE or --task NAME")
     spec = get_task(m.task_name)
     if spec.data_kind != "catalog":
-        from core.predict_maps import predict_map_file
-
-        return predict_map_file(m, input_path, out_path, n_samples=n_samples, seed=seed, device=device)
+        raise GPSError(f"batch prediction from the command line is not wired for the map task {spec.name!r} yet",
+                       source=str(input_path), expected="a catalogue task (halo_mass); map models run from Python "
+                       "(core.models.exsitu / core.models.central_mass)")
     from core.data.io.tables import iter_table_chunks
     from core.data.schema import suggest_mapping, to_catalog
 

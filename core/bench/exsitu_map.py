@@ -17,6 +17,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.bench.common import fmt_value as _f
+
 __all__ = ["run", "markdown", "SIZES", "METHODS"]
 
 METHODS = ("flow", "prior", "reconstruction", "mean_map")
@@ -158,11 +160,3 @@ def _log_epoch(report) -> None:
     if report.epoch % 5 == 0:
         print(f"[bench]   epoch {report.epoch}: train {report.train_loss:.4g}, val {report.val_loss:.4g}, "
               f"{report.elapsed:.0f} s", flush=True)
-
-
-def _f(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)

@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.bench.common import fmt_value as _f
+
 __all__ = ["run", "markdown", "SIZES"]
 
 METHODS = ("exact", "vae_hmc", "flow", "shmr", "lightgbm")
@@ -117,11 +119,3 @@ def markdown(results: dict) -> str:
         lines += ["", f"vae_hmc NUTS: R-hat max {_f(v['rhat_max'])}, fraction R-hat < 1.01 = "
                       f"{_f(v['frac_rhat_below_1_01'])}, ESS min {_f(v['ess_min'])}, divergences {v['divergences']}"]
     return "\n".join(lines) + "\n"
-
-
-def _f(v) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    return str(v)
