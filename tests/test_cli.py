@@ -92,7 +92,7 @@ def test_bench_json_schema(tmp_path, monkeypatch):
     from core.bench import halo_mass
 
     monkeypatch.setitem(halo_mass.SIZES, True, {"n_train": 3000, "n_test": 300, "n_throughput": 2000,
-                                               "minutes": {}})
+                                               "epochs": {}})
     out = tmp_path / "b.json"
     assert main(["bench", "halo_mass", "--quick", "--methods", "exact,shmr", "--out", str(out)]) == 0
     res = json.loads(out.read_text())
