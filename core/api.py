@@ -6,6 +6,7 @@ streamlit; long calls accept ``progress``/``callbacks`` and a ``stop`` event so 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -22,7 +23,7 @@ from core.inference.posterior import Posterior
 from core.tasks import TASKS, TaskSpec, get_task
 
 __all__ = [
-    "list_tasks", "list_models", "model_config_class", "simulate", "demo_data", "read_table",
+    "list_tasks", "list_models", "model_config_class", "simulate", "demo_data", "read_table", "read_data", "prepare",
     "suggest_mapping", "table_to_catalog", "split", "train", "checkpoint_bytes", "save_checkpoint",
     "load_checkpoint", "bundled_checkpoints", "load_bundled", "posterior", "exact_posterior", "refine_hmc",
     "posterior_predictive", "evaluate", "compare_methods", "export_posterior", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
@@ -54,42 +55,77 @@ def model_config_class(task: str, model: str) -> type[Config]:
 
 # --------------------------------------------------------------------------------------------------- data
 def simulate(task: str, n: int, seed: int = 0, config: dict | Config | None = None,
-             use_cache: bool = True) -> CatalogData:
-    """Simulate ``n`` objects for ``task`` with its default simulator (cached by config hash outside the repo)."""
+             use_cache: bool = True):
+    """Simulate ``n`` galaxies for ``task`` with its default simulator, in the task's data container
+    (:mod:`core.data.task_data`; map tasks give every galaxy's projections). Cached by config hash outside the repo."""
     from core.data.simulators import SIMULATORS
+    from core.data.task_data import task_data
 
     spec = SIMULATORS.get(get_task(task).simulator)
     cfg = config if isinstance(config, spec.config_cls) else spec.config_cls.from_dict(config or {})
     if n < 1:
         raise GPSError("number of objects must be positive", field="n", expected=">= 1", found=str(n))
-    if not use_cache:
-        return spec.simulate(n, seed, cfg)
+    make = task_data(task).simulate
+    if task != "halo_mass" or not use_cache:          # the map simulators cache their own arrays
+        return make(n, seed, cfg)
     from core.data.cache import cached
 
-    return cached(spec.name, cfg, n, seed, lambda: spec.simulate(n, seed, cfg))
+    return cached(spec.name, cfg, n, seed, lambda: make(n, seed, cfg))
 
 
-def demo_data(task: str) -> CatalogData:
+def demo_data(task: str):
     """The bundled demo set: a fixed simulated sample (same seed for every user)."""
-    return simulate(task, DEMO_SIZE, DEMO_SEED)
+    from core.data.task_data import task_data
+
+    return simulate(task, task_data(task).demo_galaxies, DEMO_SEED)
+
+
+def read_data(source: str | os.PathLike | bytes, task: str, filename: str | None = None, **options):
+    """Read a user's file (path or uploaded bytes) into ``task``'s data container (map files for map tasks)."""
+    from core.data.task_data import task_data
+
+    if get_task(task).data_kind == "catalog":
+        raise GPSError("catalogue tasks read tables: use read_table + table_to_catalog (column mapping)",
+                       field="task", found=task)
+    with _as_path(source, filename) as path:
+        data = task_data(task).read(path, **options)
+    if isinstance(source, (bytes, bytearray)):
+        data.meta["file"] = Path(filename or "upload.dat").name
+    return data
+
+
+def prepare(model, data):
+    """``data`` as ``model`` runs on it: its inputs selected and (maps) regridded onto its grid; a GPSError names
+    the inputs a file lacks and the bundled models that can run on it."""
+    from core.data.task_data import task_data
+
+    return task_data(model.task_name).prepare(model, data)
 
 
 def read_table(source: str | os.PathLike | bytes, filename: str | None = None, format: str | None = None):
     """Read a catalogue table from a path or uploaded bytes (written to a private temp dir, size-limited)."""
     from core.data import io as dio
 
+    with _as_path(source, filename) as path:
+        table = dio.read(path, format=format, kind="table")
     if isinstance(source, (bytes, bytearray)):
-        if len(source) > MAX_UPLOAD_BYTES:
-            raise GPSError("upload too large", source=filename, expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
-                           found=f"{len(source) // 2**20} MiB")
-        name = Path(filename or "upload.dat").name
-        with tempfile.TemporaryDirectory(prefix="gps-upload-") as tmp:
-            path = Path(tmp) / name
-            path.write_bytes(bytes(source))
-            table = dio.read(path, format=format, kind="table")
-            table.meta["source_file"] = name
-            return table
-    return dio.read(source, format=format, kind="table")
+        table.meta["source_file"] = Path(path).name
+    return table
+
+
+@contextlib.contextmanager
+def _as_path(source, filename: str | None):
+    """A path for ``source``: itself, or uploaded bytes written to a private temp dir (size-limited)."""
+    if not isinstance(source, (bytes, bytearray)):
+        yield source
+        return
+    if len(source) > MAX_UPLOAD_BYTES:
+        raise GPSError("upload too large", source=filename, expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
+                       found=f"{len(source) // 2**20} MiB")
+    with tempfile.TemporaryDirectory(prefix="gps-upload-") as tmp:
+        path = Path(tmp) / Path(filename or "upload.dat").name
+        path.write_bytes(bytes(source))
+        yield path
 
 
 def suggest_mapping(table, task: str) -> dict[str, str | None]:
@@ -132,7 +168,8 @@ def train(task: str, model: str, data: CatalogData, config: dict | Config | None
     if not feats:
         raise GPSError("no input features to train on", expected=", ".join(t.input_names),
                        found=", ".join(data.features))
-    m = build_model(task, model, config, feats, t.target_names, data.units)
+    units = data.units if isinstance(data.units, dict) else dict(zip(data.features, data.units))
+    m = build_model(task, model, config, feats, t.target_names, units)
     m.history = m.fit(data.select_features(feats), None if val is None else val.select_features(feats),
                       callbacks=callbacks, stop=stop, device=device) or {}
     m.card = {"provenance": provenance_of(data), "device": m.history.get("device", "cpu")}
@@ -180,8 +217,11 @@ def bundled_checkpoints(task: str | None = None) -> list[dict]:
     return out
 
 
-def load_bundled(task: str, model: str | None = None):
-    """Load the bundled checkpoint of ``task`` (the task's default model when ``model`` is None)."""
+def load_bundled(task: str, model: str | None = None, data=None):
+    """Load a bundled checkpoint of ``task``: of ``model``, or the task's models in their default order. With
+    ``data``, the first whose inputs ``data`` has (e.g. the kinematics-only ex-situ model for a MaNGA DAP file that
+    has no age or metallicity maps); when none fits, the default one (its :func:`prepare` then says what is missing).
+    """
     items = bundled_checkpoints(task)
     if not items:
         raise GPSError(f"no bundled checkpoint for task {task!r}", source=str(CHECKPOINT_DIR))
@@ -190,15 +230,23 @@ def load_bundled(task: str, model: str | None = None):
         items = [i for i in items if i["model"] == model]
         if not items:
             raise GPSError(f"no bundled checkpoint for model {model!r}", source=str(CHECKPOINT_DIR))
-    items.sort(key=lambda i: order.index(i["model"]) if i["model"] in order else 99)
+    items.sort(key=lambda i: (order.index(i["model"]) if i["model"] in order else 99, -len(i["metadata"].get(
+        "features") or ()), i["file"]))
+    if data is not None:
+        have = set(data.features)
+        fits = [i for i in items if set(i["metadata"].get("features") or ()) <= have]
+        items = fits or items
     return load_checkpoint(items[0]["path"], expected_task=task)
 
 
 # --------------------------------------------------------------------------------------------------- inference
-def posterior(model, data: CatalogData, *, n_samples: int = 1000, seed: int = 0,
-              progress: Callable[[int, int], None] | None = None, device: str | None = None) -> Posterior:
-    """Posterior of every object of ``data`` under ``model``."""
-    return model.posterior(data, n_samples=n_samples, seed=seed, progress=progress, device=device)
+def posterior(model, data, *, n_samples: int = 1000, seed: int = 0,
+              progress: Callable[[int, int], None] | None = None, device: str | None = None, **options):
+    """Posterior of every object of ``data`` under ``model`` (a :class:`Posterior`, or a ``MapPosterior`` for map
+    targets). ``data`` is first put in the form the model runs on (:func:`prepare`); ``options`` go to the model
+    (e.g. ``mode="prior"`` for the ex-situ map model)."""
+    return model.posterior(prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device,
+                           **options)
 
 
 def exact_posterior(data: CatalogData) -> Posterior | None:
@@ -232,24 +280,62 @@ def posterior_predictive(model, data: CatalogData, post: Posterior, n: int = 200
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
-def evaluate(post: Posterior, data: CatalogData, exact: Posterior | None = None,
+def evaluate(post, data, exact: Posterior | None = None,
              bin_edges: Sequence[float] | None = None) -> dict[str, Any]:
-    """Scores of ``post`` against the truth in ``data`` (and the exact posterior when given), overall and per bin."""
+    """Scores of ``post`` against the truth in ``data`` (and the exact posterior when given), overall and per bin.
+
+    Scalar targets: ``scores`` of the first target (``scores_by_target`` for every one), ``per_bin`` rows in bins of
+    the task's first target. Map posteriors: per-pixel scores on galaxy pixels (:func:`core.metrics.maps.
+    score_map_posterior`) and ``residual_vs_truth`` rows.
+    """
+    from core.inference.posterior_maps import MapPosterior
     from core.metrics import score_posterior
     from core.metrics.binned import metrics_per_bin
 
     if not data.has_truth:
-        raise GPSError("evaluation needs the true target values", expected="a labelled catalogue")
-    truth = data.y[:, 0]
-    keep = np.isfinite(truth) & post.valid
-    p = post.subset(keep)
+        raise GPSError("evaluation needs the true target values", source=getattr(data, "source", None),
+                       expected="labelled data (simulate a set, or map a target column)")
+    if isinstance(post, MapPosterior):
+        return _evaluate_maps(post, data)
+    y = data.y if data.y.ndim == 2 else data.y[:, None]
+    names = tuple(getattr(data, "targets", ()) or post.params)
+    by_target, keep_all = {}, None
+    for j, name in enumerate(post.params):
+        truth = y[:, names.index(name) if name in names else j]
+        keep = np.isfinite(truth) & post.valid
+        keep_all = keep if keep_all is None else keep_all
+        p = _one_param(post, j).subset(keep) if len(post.params) > 1 else post.subset(keep)
+        e = exact.subset(keep) if (exact is not None and j == 0) else None
+        by_target[name] = score_posterior(p, truth[keep], exact=e)
+    truth = y[:, 0]
+    keep = keep_all
+    p = (_one_param(post, 0) if len(post.params) > 1 else post).subset(keep)
     e = exact.subset(keep) if exact is not None else None
-    scores = score_posterior(p, truth[keep], exact=e)
     if bin_edges is None:
         lo, hi = np.nanpercentile(truth[keep], [0.5, 99.5])
         bin_edges = np.arange(np.floor(lo * 2) / 2, hi + 0.5, 0.5)
     rows = metrics_per_bin(truth[keep], p, np.asarray(bin_edges), exact=e)
-    return {"scores": scores, "per_bin": rows, "n": int(keep.sum())}
+    return {"scores": by_target[post.params[0]], "scores_by_target": by_target, "per_bin": rows,
+            "n": int(keep.sum())}
+
+
+def _one_param(post: Posterior, j: int) -> Posterior:
+    from core.metrics import _one_param as one
+
+    return one(post, j)
+
+
+def _evaluate_maps(post, data) -> dict[str, Any]:
+    from core.metrics.maps import galaxy_pixels, residual_vs_truth, score_map_posterior
+
+    truth = np.asarray(data.targets["f_ex"], dtype=np.float32)
+    if truth.shape != post.mean.shape:
+        raise GPSError("the true maps are not on the posterior's grid", source=getattr(data, "source", None),
+                       field="f_ex", expected=str(post.mean.shape), found=str(truth.shape))
+    pixels = galaxy_pixels(post.mask, truth, getattr(data, "galaxy", None))
+    scores = score_map_posterior(post, truth=truth, pixels=pixels)
+    return {"scores": scores, "per_bin": residual_vs_truth(post.q50, truth, pixels, bins=10),
+            "n": int(post.n), "pixels": pixels}
 
 
 HMC_MAX_GALAXIES = 200      # NUTS methods are scored on at most this many galaxies in comparisons (seconds each)

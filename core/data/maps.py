@@ -50,7 +50,8 @@ class MapStack:
     (NaN = unknown); ``center_xy`` (N, 2) galaxy centre in pixels (default: the image centre);
     ``headers`` one FITS header string per object ("" if none; WCS written back on export); ``ids``;
     ``meta`` provenance ({"file", "sha256", "format", "notes": [...], ...}); ``targets`` name -> (N, H, W)
-    map or (N,) scalar truth when known.
+    map or (N,) scalar truth when known (simulated stacks also carry ``galaxy_pixels`` (N, H, W), the intrinsic
+    galaxy pixels that metrics use, and ``galaxy_id`` (N,), which groups the projections of one galaxy).
     """
 
     data: np.ndarray
@@ -134,6 +135,50 @@ class MapStack:
 
     def __len__(self) -> int:
         return self.data.shape[0]
+
+    # the questions every task container answers (core.api trains, splits and scores through them)
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The input channels (a map model's "features")."""
+        return self.channels
+
+    @property
+    def has_truth(self) -> bool:
+        """True when the ex-situ fraction map ``targets["f_ex"]`` is known (simulated data)."""
+        return np.ndim(self.targets.get("f_ex")) == 3
+
+    @property
+    def galaxy_id(self) -> np.ndarray:
+        """(N,) galaxy of every object (projections of one simulated galaxy share it; else the ids)."""
+        g = self.targets.get("galaxy_id")
+        return self.ids if g is None else np.asarray(g)
+
+    @property
+    def galaxy(self) -> np.ndarray | None:
+        """(N, H, W) bool intrinsic galaxy pixels when known (simulated data), else None."""
+        g = self.targets.get("galaxy_pixels")
+        return None if g is None else np.asarray(g, dtype=bool)
+
+    @property
+    def extra(self) -> dict[str, np.ndarray]:
+        """Per-object grouping columns (``galaxy_id``) for grouped splits."""
+        return {"galaxy_id": self.galaxy_id}
+
+    def select_features(self, names: Sequence[str]) -> "MapStack":
+        return self.select_channels(names)
+
+    def units_by_name(self) -> dict[str, str]:
+        return dict(zip(self.channels, self.units))
+
+    def fingerprint(self) -> str:
+        """Hash of the numbers (maps, mask, targets), for training-data provenance."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for a in (self.data, self.mask, *(self.targets[k] for k in sorted(self.targets))):
+            h.update(np.ascontiguousarray(a).tobytes())
+        h.update(",".join(self.channels).encode())
+        return h.hexdigest()[:16]
 
     def channel(self, name: str) -> np.ndarray:
         """(N, H, W) view of one channel (masked pixels hold 0 or NaN; use ``mask``)."""

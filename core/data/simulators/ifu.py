@@ -91,9 +91,10 @@ class MapSet:
         from core.data.maps import MapStack
 
         reff = self.props["re_kpc"] / self.props["kpc_per_arcsec"]
-        tg = {"f_ex": self.f_ex, **self.targets}
+        tg = {"f_ex": self.f_ex, "galaxy_pixels": self.galaxy, "galaxy_id": self.galaxy_id, **self.targets}
+        ids = np.array([f"{g}_{p}" for g, p in zip(self.galaxy_id, self.props["projection"])])
         return MapStack(data=self.maps, channels=self.channels, units=self.units, mask=self.mask, ivar=self.ivar,
-                        pixel_scale_arcsec=self.pixel_arcsec, reff_arcsec=reff, ids=self.galaxy_id,
+                        pixel_scale_arcsec=self.pixel_arcsec, reff_arcsec=reff, ids=ids,
                         meta=dict(self.meta, source="simulator"), targets=tg)
 
 
