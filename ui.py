@@ -23,6 +23,12 @@ from core.config import Config, field_specs
 from core.errors import GPSError
 
 DEMO_SAMPLES = 4000          # draws for the demo galaxy (fixed: the warm-up compiles this shape)
+DEMO_MAP_SAMPLES = 50        # posterior maps drawn for the demo object of the ex-situ map task
+
+
+def demo_samples(task: str) -> int:
+    """Posterior draws for the demo object of ``task`` (the warm-up compiles exactly this shape)."""
+    return DEMO_MAP_SAMPLES if task == "exsitu_map" else DEMO_SAMPLES
 POLL_SECONDS = 0.5
 
 
@@ -31,8 +37,8 @@ def ss() -> Any:
     return st.session_state
 
 
-#: Data kinds the pages handle so far. Map tasks (exsitu_map, central_mass) run from the command line for now.
-APP_DATA_KINDS = ("catalog",)
+#: Data kinds the pages handle (catalogue tables here; IFU maps through ui_maps).
+APP_DATA_KINDS = ("catalog", "maps")
 
 
 def app_tasks():
@@ -40,12 +46,6 @@ def app_tasks():
     from core import api
 
     return [t for t in api.list_tasks() if t.data_kind in APP_DATA_KINDS]
-
-
-def cli_only_tasks():
-    from core import api
-
-    return [t for t in api.list_tasks() if t.data_kind not in APP_DATA_KINDS]
 
 
 def task_name() -> str:
@@ -178,7 +178,7 @@ def warm_up(task: str) -> Future:
 
             cat = api.demo_data(task).subset(slice(0, 1))
             m = api.load_bundled(task)
-            api.posterior(m, cat, n_samples=DEMO_SAMPLES, seed=0)
+            api.posterior(m, cat, n_samples=demo_samples(task), seed=0)
             api.exact_posterior(cat)
 
     return engine().submit(work)

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 import ui
+import ui_maps
 from core import api
 from core.viz.data import correlation_figure, histograms_figure, pair_plot_figure
 
@@ -14,6 +15,9 @@ TYPES = ["csv", "txt", "ecsv", "fits", "fit", "fz", "gz", "h5", "hdf5", "hdf", "
 st.title("Data")
 with ui.guard("Data"):
     spec = ui.task()
+    if ui_maps.is_maps(spec):
+        ui_maps.data_page(spec)
+        st.stop()
     up_tab, sim_tab = st.tabs(["Upload a catalogue", "Simulate a catalogue"])
 
     with up_tab:

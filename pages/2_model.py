@@ -30,7 +30,8 @@ with ui.guard("Model"):
             rows = [{"file": i["file"], "model": i["model"], "created": str(i["metadata"].get("created", ""))[:10],
                      "features": len(i["metadata"].get("features", [])),
                      **{k: v for k, v in (i["metadata"].get("test_metrics") or {}).items()
-                        if k in ("rmse", "coverage_68", "crps", "rmse_ratio")}} for i in items]
+                        if k in ("rmse", "coverage_68", "crps", "rmse_ratio", "mae_pixel", "coverage_68_pixel",
+                                 "coverage_95_pixel")}} for i in items]
             st.dataframe(ui.rows_frame(rows), hide_index=True, key="bundled_table")
             pick = st.selectbox("Checkpoint", [i["file"] for i in items], key="bundled_pick")
             if st.button("Load this checkpoint", key="load_bundled"):
@@ -40,7 +41,7 @@ with ui.guard("Model"):
 
     with train_tab:
         cat = ui.data()
-        if ui.need(cat, "Training needs a labelled catalogue: simulate one or upload one on the Data page.",
+        if ui.need(cat, "Training needs labelled data: simulate a set or upload one on the Data page.",
                    "pages/1_data.py"):
             usable = []
             for s in api.list_models(spec.name):
@@ -113,11 +114,15 @@ with ui.guard("Model"):
     if ui.need(m, "No model yet: load a bundled checkpoint, train one or upload one."):
         st.write(f"**{ui.ss().get('model_label')}** — inputs: {', '.join(m.features)}")
         hist = m.history if isinstance(m.history, dict) else {}
-        if hist.get("epochs"):
-            ui.show_figure(loss_curves_figure(hist["epochs"], best_epoch=hist.get("best_epoch"),
-                                              title=f"Loss of {m.name}"), "training_loss")
-            st.caption(f"Stopped: {hist.get('stopped_reason', '—')}; best epoch {hist.get('best_epoch', 0) + 1}; "
-                       f"device {hist.get('device', '—')}; {hist.get('seconds', 0):.1f} s.")
+        # one loss history, or one per training stage (the ex-situ model: "cvae" then "flow")
+        stages = {"": hist} if hist.get("epochs") else {k: v for k, v in hist.items()
+                                                        if isinstance(v, dict) and v.get("epochs")}
+        for stage, h in stages.items():
+            ui.show_figure(loss_curves_figure(h["epochs"], best_epoch=h.get("best_epoch"),
+                                              title=f"Loss of {m.name} {stage}".strip()), f"training_loss{stage}")
+            st.caption(f"{stage + ': ' if stage else ''}stopped: {h.get('stopped_reason', '—')}; best epoch "
+                       f"{(h.get('best_epoch') or 0) + 1}; device {h.get('device', hist.get('device', '—'))}; "
+                       f"{h.get('seconds', 0):.1f} s.")
         if m.card and "format" in m.card:
             with st.expander("Model card"):
                 ui.model_card(m.card)

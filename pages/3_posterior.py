@@ -4,6 +4,7 @@ import numpy as np
 import streamlit as st
 
 import ui
+import ui_maps
 from core import api
 from core.viz.corner import corner_figure
 from core.viz.evaluation import ppc_figure
@@ -14,6 +15,9 @@ with ui.guard("Posterior"):
     spec, cat, m = ui.task(), ui.data(), ui.model()
     if ui.need(cat, "Load or simulate a catalogue first (or use Load demo on Home).", "pages/1_data.py") and \
             ui.need(m, "Load, train or upload a model first.", "pages/2_model.py"):
+        if ui_maps.is_maps(spec):
+            ui_maps.posterior_page(spec, cat, m)
+            st.stop()
         q = spec.targets[0]
         n_samples = st.select_slider("Posterior draws per galaxy", [200, 500, 1000, 2000, 4000], 1000,
                                      key="n_samples")

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 import ui
+import ui_maps
 from core import api
 from core.metrics.calibration import coverage_curve, pit
 from core.viz.calibration import coverage_figure, pit_figure
@@ -24,9 +25,12 @@ with ui.guard("Evaluation"):
     if ok:
         ev = ui.eval_data()
         q = spec.targets[0]
-        st.caption(f"Scored on {len(ev):,} galaxies "
+        st.caption(f"Scored on {len(ev):,} objects "
                    + ("(the held-out test part of the data the model was trained on)." if len(ev) < len(cat)
-                      else "(the whole catalogue; the model was not trained on it here)."))
+                      else "(all of the current data; the model was not trained on them here)."))
+        if ui_maps.is_maps(spec):
+            ui_maps.evaluation_page(spec, cat, m, ev)
+            st.stop()
         key = ui.results_key()
         done = ui.take_result("eval")
         if done is not None:

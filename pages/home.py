@@ -5,18 +5,22 @@ import time
 import streamlit as st
 
 import ui
+import ui_maps
 from core import api
+from core.data.task_data import task_data
 from core.viz.corner import corner_figure
 
 st.title("Galaxy Posterior Studio")
 st.markdown('<p class="gps-tagline">Calibrated posteriors for the unseen properties of galaxies.</p>',
             unsafe_allow_html=True)
 st.markdown(
-    "Galaxy Posterior Studio infers properties you cannot observe directly — such as the dark-matter halo mass "
-    "of a central galaxy — from the catalogue quantities you do measure, and returns a full posterior for every "
-    "galaxy rather than a single number. Models are trained on physically motivated simulations whose exact "
-    "Bayesian posterior is known, so every learned posterior can be checked against the best possible answer. "
-    "Upload your catalogue or simulate one, train or load a model, inspect and refine posteriors, evaluate "
+    "Galaxy Posterior Studio infers properties you cannot observe directly — the dark-matter halo mass of a "
+    "central galaxy, the map of its accreted (ex-situ) stars, its central stellar and total mass — from the "
+    "catalogue quantities and IFU maps you do measure, and returns a full posterior for every "
+    "galaxy rather than a single number. Models are trained on physically motivated simulations; where a "
+    "simulator allows it the exact Bayesian posterior is computed too, so learned posteriors are checked against "
+    "the best possible answer. "
+    "Upload your catalogue or maps or simulate them, train or load a model, inspect and refine posteriors, evaluate "
     "calibration and export the results with units and provenance.")
 
 with ui.guard("Home"):
@@ -25,10 +29,6 @@ with ui.guard("Home"):
     current = ui.task_name()
     pick = st.selectbox("Task", names, index=names.index(current), key="task_picker",
                         format_func=lambda n: f"{n} — {tasks[names.index(n)].title}")
-    others = ui.cli_only_tasks()
-    if others:
-        st.caption("Map tasks available from the command line (`python -m core ... --task NAME`); their pages are "
-                   "in progress: " + ", ".join(f"`{t.name}`" for t in others) + ".")
     if pick != current:
         ui.ss()["task"] = pick
         ui.set_data(None, "—")
@@ -40,9 +40,16 @@ with ui.guard("Home"):
 
     c1, c2 = st.columns([1, 3])
     clicked = c1.button("Load demo", type="primary", icon=":material/rocket_launch:", key="load_demo")
-    c2.caption(f"Loads a fixed simulated catalogue ({api.DEMO_SIZE:,} galaxies, same for everyone) and the bundled "
-               "default checkpoint, then shows the posterior of the first galaxy.")
-    if clicked:
+    c2.caption(f"Loads a fixed simulated {'set of maps' if ui_maps.is_maps(spec) else 'catalogue'} "
+               f"({task_data(pick).demo_galaxies:,} galaxies, same for everyone) and the bundled default checkpoint, "
+               "then shows the posterior of the first object.")
+    if clicked and ui_maps.is_maps(spec):
+        t0 = time.perf_counter()
+        with st.spinner("Loading the demo…"):
+            one, post = ui_maps.demo(spec)
+            ui.ss()["galaxy"] = {"index": 0, "post": post, "one": one}
+        ui.ss()["demo_seconds"] = time.perf_counter() - t0
+    elif clicked:
         t0 = time.perf_counter()
         with st.spinner("Loading the demo…"):
             cat = ui.demo_data(pick)
@@ -56,7 +63,12 @@ with ui.guard("Home"):
 
     g = ui.ss().get("galaxy")
     cat = ui.data()
-    if g is not None and cat is not None and g.get("index") == 0 and "demo_seconds" in ui.ss():
+    if g is not None and cat is not None and "one" in g and "demo_seconds" in ui.ss():
+        ui.show_figure(ui_maps.demo_figure(spec, g["one"], g["post"]), "demo_posterior", key="demo-maps")
+        st.success(f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s (object {g['one'].ids[0]}, "
+                   f"{g['post'].method}).", icon=":material/check_circle:")
+        st.page_link("pages/3_posterior.py", label="See every object on the Posterior page", icon=":material/insights:")
+    elif g is not None and cat is not None and g.get("index") == 0 and "demo_seconds" in ui.ss():
         post, exact = g["post"], g["exact"]
         q = spec.targets[0]
         truth = cat.y[0, 0] if cat.has_truth else None

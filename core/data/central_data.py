@@ -124,6 +124,18 @@ class CentralMassData:
     def sizes(self) -> dict[str, tuple[int, int]]:
         return {k: tuple(v.shape[1:]) for k, v in self.maps.items()}
 
+    def summary(self) -> list[dict[str, Any]]:
+        """Per input: name, unit, size, pixel size [kpc] (median), valid-pixel count, min / median / max (display)."""
+        out = []
+        for k, v in self.maps.items():
+            ok = v[~self.masks[k]]
+            ok = ok[np.isfinite(ok)]
+            stats = (float(ok.min()), float(np.median(ok)), float(ok.max())) if ok.size else (np.nan,) * 3
+            out.append({"channel": k, "unit": self.units.get(k, ""), "size": "x".join(map(str, v.shape[1:])),
+                        "pixel_kpc": float(np.nanmedian(self.pixel_kpc[k])), "n_valid": int(ok.size),
+                        "min": stats[0], "median": stats[1], "max": stats[2]})
+        return out
+
     def target_array(self, names: Sequence[str]) -> np.ndarray:
         """(N, len(names)) targets in the given order; GPSError if absent."""
         missing = [t for t in names if t not in self.targets]
