@@ -120,8 +120,7 @@ def posterior_page(spec, data, m) -> None:
     done = ui.take_result("post")
     if done is not None:
         if done.error:
-            st.error(f"Posterior failed: {done.error}")
-            ui.ss()["post_key"] = key
+            ui.ss()["post_key"], ui.ss()["post_error"] = key, (key, done.error)
         else:
             post, prepared, k = done.result
             ui.ss()["post"], ui.ss()["post_data"], ui.ss()["post_key"] = post, prepared, k
@@ -129,6 +128,10 @@ def posterior_page(spec, data, m) -> None:
         _posterior_job(key, m, data, n_samples, mode)
     if ui.running("post"):
         ui.job_panel("post", stoppable=False)
+    err = ui.ss().get("post_error")
+    if err is not None and err[0] == key:      # stays on screen until the data, model or settings change
+        st.error(f"Posterior failed: {err[1]}", icon=":material/error:")
+        return
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
     if post is None:
         return
@@ -145,7 +148,7 @@ def posterior_page(spec, data, m) -> None:
         if data.has_truth and m.name != "mean_map":
             _modes_section(m, prepared, i, n_samples)
     else:
-        from core.viz.maps import central_targets_figure
+        from core.viz.maps_eval import central_targets_figure
 
         notes = post.info.get("domain_notes") or []
         if i < len(notes) and notes[i]:
@@ -215,7 +218,7 @@ def evaluation_page(spec, data, m, ev) -> None:
 
 
 def _exsitu_evaluation(spec, m, res) -> None:
-    from core.viz.maps import pixel_coverage_figure, pixel_residual_figure, residual_distribution_figure
+    from core.viz.maps_eval import pixel_coverage_figure, pixel_residual_figure, residual_distribution_figure
 
     sc = res["scores"]
     cols = st.columns(5)
@@ -240,7 +243,7 @@ def _central_evaluation(spec, m, res) -> None:
     from core.data.summary_stats import FEATURES
     from core.viz.data import correlation_figure
     from core.viz.evaluation import importance_figure
-    from core.viz.maps import pred_vs_true_grid_figure
+    from core.viz.maps_eval import pred_vs_true_grid_figure
 
     post, data = res["post"], res["data"]
     rows = []
@@ -288,7 +291,8 @@ def demo(spec) -> tuple:
 
 
 def demo_figure(spec, one, post):
-    from core.viz.maps import central_targets_figure, posterior_maps_figure
+    from core.viz.maps import posterior_maps_figure
+    from core.viz.maps_eval import central_targets_figure
 
     if is_exsitu(spec):
         return posterior_maps_figure(post, 0)

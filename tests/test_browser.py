@@ -130,3 +130,51 @@ def _set_number(page, label: str, value: str) -> None:
     box.fill(value)
     box.press("Enter")
     time.sleep(0.5)
+
+
+CALIFA = ROOT.parent / "shared" / "data" / "califa" / "NGC4047_allpix.pipe3d.hdf5"
+
+
+@pytest.mark.skipif(not CALIFA.exists(), reason="shared CALIFA file not present")
+def test_exsitu_map_demo_and_real_file_in_chromium(server):
+    """Pick the ex-situ map task, Load demo (posterior maps), upload the real CALIFA Pipe3D file, see its maps."""
+    import re
+
+    from core import api
+
+    if not api.bundled_checkpoints("exsitu_map"):
+        pytest.skip("no bundled exsitu_map checkpoint")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(server)
+            page.get_by_role("button", name="Load demo").wait_for(timeout=60_000)
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Task").click()
+            page.get_by_role("option", name=re.compile("^exsitu_map")).click()
+            page.get_by_text("ex-situ", exact=False).first.wait_for(timeout=30_000)
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Load demo").click()
+            page.get_by_text("First posterior on screen").wait_for(timeout=120_000)
+            print(f"\nexsitu_map: click 'Load demo' -> posterior maps drawn: {time.perf_counter() - t0:.2f} s")
+            assert page.locator(".js-plotly-plot").count() >= 1
+            assert page.locator(".stException").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "exsitu_demo.png"), full_page=True)
+
+            page.get_by_role("link", name="Data").first.click()
+            page.locator("input[type=file]").first.set_input_files(str(CALIFA))
+            page.get_by_text(f"Current data: {CALIFA.name}").wait_for(timeout=60_000)
+            page.get_by_role("link", name="Posterior").first.click()
+            page.get_by_text("regridded onto the model grid").wait_for(timeout=120_000)
+            page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
+            assert page.locator(".stException").count() == 0
+            assert page.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "exsitu_califa_posterior.png"), full_page=True)
+            print(f"screenshots: {ARTIFACTS}/exsitu_demo.png, exsitu_califa_posterior.png")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "browser_failure_maps.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
