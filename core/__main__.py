@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["main", "parse_overrides"]
+__all__ = ["main", "parse_overrides", "test_metrics"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +39,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------------- commands
 def cmd_simulate(args) -> int:
     from core import api
+    from core.tasks import get_task
+
+    if get_task(args.task).data_kind != "catalog":
+        from core.predict_maps import simulate_to_file
+
+        print(simulate_to_file(args.task, args.n, args.seed, parse_overrides(args.set), args.out))
+        return 0
     from core.data import io as dio
 
     data = api.simulate(args.task, args.n, args.seed, parse_overrides(args.set), use_cache=False)
@@ -72,19 +79,22 @@ def cmd_train(args) -> int:
                       device=args.device)
     if not args.quiet:
         print(file=sys.stderr)
+    train_s = time.perf_counter() - t0
     if args.eval_n and len(test) > args.eval_n:
         test = test.subset(np.arange(args.eval_n))
-    post = api.posterior(model, test, n_samples=args.samples, seed=args.seed)
+    test = api.prepare(model, test)     # the model's inputs, on its grid (truth maps regridded alike)
+    post = model.posterior(test, n_samples=_samples(args, args.task), seed=args.seed)
     ev = api.evaluate(post, test, api.exact_posterior(test))
+    metrics = test_metrics(ev, len(test))
     command = "python -m core " + " ".join(sys.argv[1:]) if argv_is_cli() else ""
-    path = api.save_checkpoint(model, args.out, test_metrics={"n_test": ev["n"], **ev["scores"]}, notes=command)
+    path = api.save_checkpoint(model, args.out, test_metrics=metrics, notes=command)
     from core.inference.checkpoints import read_metadata
     from core.inference.model_card import model_card_markdown
 
     Path(path).with_suffix(".md").write_text(model_card_markdown(read_metadata(path)))
-    print(json.dumps({"checkpoint": str(path), "train_seconds": round(time.perf_counter() - t0, 1),
-                      "stopped": model.history.get("stopped_reason", ""), "test": ev["scores"]}, indent=1,
-                     default=_num))
+    print(json.dumps({"checkpoint": str(path), "train_seconds": round(train_s, 1),
+                      "stopped": _stopped(model.history), "n_train": len(train), "n_val": len(val),
+                      "n_test": len(test), "test": metrics}, indent=1, default=_num))
     return 0
 
 
@@ -93,7 +103,7 @@ def cmd_predict(args) -> int:
 
     summary = predict_file(args.input, args.out, checkpoint=args.checkpoint, task=args.task, model=args.model,
                            n_samples=args.samples, save_samples=args.save_samples, chunk_rows=args.chunk_rows,
-                           seed=args.seed, device=args.device, progress=not args.quiet)
+                           seed=args.seed, device=args.device, progress=not args.quiet, mode=args.mode)
     print(json.dumps(summary, indent=1, default=_num))
     return 0
 
@@ -104,9 +114,15 @@ def cmd_evaluate(args) -> int:
     model = _load_model(args)
     args.task = model.task_name
     data = _load_data(args, require_target=True)
-    post = api.posterior(model, data, n_samples=args.samples, seed=args.seed)
+    data = api.prepare(model, data)     # the model's inputs, on its grid (truth maps regridded alike)
+    options = {"mode": args.mode} if args.mode else {}
+    post = model.posterior(data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
     ev = api.evaluate(post, data, api.exact_posterior(data))
-    text = json.dumps({"task": model.task_name, "model": model.name, **ev}, indent=1, default=_num)
+    out = {"task": model.task_name, "model": model.name, "checkpoint": args.checkpoint or "bundled",
+           "features": list(model.features), **_json_ready(ev)}
+    if len(ev.get("scores_by_target") or ()) > 1:     # several targets: with scatter_dex / bias_dex per target
+        out["scores_by_target"] = test_metrics(ev, ev["n"])["by_target"]
+    text = json.dumps(out, indent=1, default=_num)
     if args.out:
         Path(args.out).write_text(text)
     print(text)
@@ -141,17 +157,42 @@ def parse_overrides(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
+def test_metrics(ev: dict, n_test: int) -> dict[str, Any]:
+    """Held-out scores stored in a checkpoint: the (first-target or per-pixel) scores, and for several targets
+    ``by_target`` with ``scatter_dex`` (std of the posterior-mean residuals) and ``bias_dex`` per target."""
+    out: dict[str, Any] = {"n_test": int(n_test), **{k: v for k, v in ev["scores"].items()
+                                                   if v is None or isinstance(v, (int, float, str))}}
+    by = ev.get("scores_by_target")
+    if by and len(by) > 1:
+        out["by_target"] = {}
+        for t, sc in by.items():
+            rmse, bias = float(sc.get("rmse", np.nan)), float(sc.get("bias", np.nan))
+            row = {k: v for k, v in sc.items() if isinstance(v, (int, float))}
+            row["scatter_dex"] = float(np.sqrt(max(rmse ** 2 - bias ** 2, 0.0)))
+            row["bias_dex"] = bias
+            out["by_target"][t] = row
+    return out
+
+
 def argv_is_cli() -> bool:
     return Path(sys.argv[0]).name in ("__main__.py", "gps", "core")
 
 
 def _load_data(args, require_target: bool):
     from core import api
+    from core.tasks import get_task
 
     if getattr(args, "simulate", None):
         return api.simulate(args.task, args.simulate, args.seed, parse_overrides(getattr(args, "sim_set", None)))
     if not getattr(args, "data", None):
         raise GPSError("no data given", expected="--data FILE or --simulate N")
+    if get_task(args.task).data_kind != "catalog":          # map tasks: the task's own file readers
+        data = api.read_data(args.data, args.task)
+        if require_target and not data.has_truth:
+            raise GPSError("this file has no true target maps/values to train on or score against",
+                           source=args.data, expected="a labelled map stack (python -m core simulate --task "
+                           f"{args.task} ...) or --simulate N", found="no truth")
+        return data
     table = api.read_table(args.data)
     mapping = parse_overrides(args.map) if getattr(args, "map", None) else None
     data, report = api.table_to_catalog(table, args.task, mapping=mapping, require_target=require_target)
@@ -168,6 +209,27 @@ def _load_model(args):
     if not args.task:
         raise GPSError("give --checkpoint FILE or --task NAME (bundled default checkpoint)")
     return api.load_bundled(args.task, getattr(args, "model", None))
+
+
+def _samples(args, task: str) -> int:
+    """--samples, or the task's default: 100 draws per map for map targets (64x64 each), 1000 otherwise."""
+    if getattr(args, "samples", None):
+        return int(args.samples)
+    return 100 if task == "exsitu_map" else 1000
+
+
+def _stopped(hist: dict) -> str:
+    if not isinstance(hist, dict):
+        return ""
+    if "cvae" in hist:    # two-stage models: one reason per stage
+        return "; ".join(f"{k}: {hist[k].get('stopped_reason', '')}" for k in ("cvae", "flow")
+                         if isinstance(hist.get(k), dict))
+    return str(hist.get("stopped_reason", ""))
+
+
+def _json_ready(ev: dict) -> dict:
+    """Scores without per-pixel arrays (the galaxy-pixel mask of map evaluations)."""
+    return {k: v for k, v in ev.items() if not (isinstance(v, np.ndarray) and v.size > 64)}
 
 
 def _num(o):
@@ -190,7 +252,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=int, required=True, help="number of objects")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--set", action="append", metavar="KEY=VALUE", help="simulator setting (repeatable)")
-    s.add_argument("--out", required=True, help="output table (.csv, .fits, .h5/.hdf5, .parquet)")
+    s.add_argument("--out", required=True, help="output table (.csv, .fits, .h5/.hdf5, .parquet); map tasks: an "
+                   "HDF5 map stack (.maps.h5) with the true maps (exsitu_map)")
     s.set_defaults(func=cmd_simulate)
 
     t = sub.add_parser("train", help="train a model and write a checkpoint (.gps)")
@@ -204,20 +267,24 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--features", help="comma-separated subset of input features (default: all present)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model setting, e.g. train.epochs=50")
     t.add_argument("--seed", type=int, default=0, help="split / simulation seed")
-    t.add_argument("--samples", type=int, default=1000, help="posterior samples for the test metrics")
+    t.add_argument("--samples", type=int, default=None,
+                   help="posterior samples for the test metrics (default 1000; exsitu_map: 100 per map)")
     t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     t.add_argument("--eval-n", type=int, default=2000, help="score at most this many held-out objects (0 = all)")
     t.add_argument("--out", required=True, help="checkpoint file to write (.gps)")
     t.add_argument("--quiet", action="store_true")
     t.set_defaults(func=cmd_train)
 
-    r = sub.add_parser("predict", help="posterior summaries for every object of a table (streamed in chunks)")
+    r = sub.add_parser("predict", help="posterior summaries for every object of a table (streamed in chunks), or "
+                       "posterior maps / per-target summaries for a map file (map tasks)")
     r.add_argument("--checkpoint", help="checkpoint file (.gps)")
     r.add_argument("--task", choices=tasks, help="use the task's bundled default checkpoint")
     r.add_argument("--model", help="with --task: a bundled model other than the default")
     r.add_argument("--input", required=True, help="input table or map file")
     r.add_argument("--out", required=True, help="output file (.csv, .fits, .h5/.hdf5)")
-    r.add_argument("--samples", type=int, default=1000, help="posterior samples per object")
+    r.add_argument("--samples", type=int, default=None,
+                   help="posterior samples per object (default 1000; exsitu_map: 200 per map)")
+    r.add_argument("--mode", default=None, help="exsitu_map inference mode: flow (default) | prior")
     r.add_argument("--save-samples", action="store_true", help="also store the samples (FITS/HDF5 only)")
     r.add_argument("--chunk-rows", type=int, default=20000, help="rows per chunk (memory bound)")
     r.add_argument("--seed", type=int, default=0)
@@ -234,8 +301,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--simulate", type=int, metavar="N")
     e.add_argument("--sim-set", action="append", metavar="KEY=VALUE")
     e.add_argument("--map", action="append", metavar="NAME=COLUMN")
-    e.add_argument("--samples", type=int, default=1000)
+    e.add_argument("--samples", type=int, default=None, help="default 1000; exsitu_map: 100 per map")
     e.add_argument("--seed", type=int, default=1)
+    e.add_argument("--mode", default=None, help="exsitu_map inference mode: flow | prior | reconstruction")
     e.add_argument("--out", help="write the scores as JSON")
     e.set_defaults(func=cmd_evaluate)
 

@@ -1,4 +1,5 @@
-"""Batch prediction for large catalogues: stream an input table in chunks, write posterior summaries.
+"""Batch prediction for large catalogues: stream an input table in chunks, write posterior summaries (map files go
+to :mod:`core.predict_maps`).
 
 Memory stays constant in the number of rows: each chunk is read, mapped onto the model's schema (the mapping and
 unit conversions are decided once, on the first chunk), run through the model and appended to the output.
@@ -19,30 +20,41 @@ __all__ = ["predict_file"]
 
 
 def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = None, task: str | None = None,
-                 model: str | None = None, n_samples: int = 1000, save_samples: bool = False,
+                 model: str | None = None, n_samples: int | None = None, save_samples: bool = False,
                  chunk_rows: int = 20000, seed: int = 0, device: str | None = None,
-                 progress: bool = True) -> dict[str, Any]:
-    """Posterior summaries for every row of ``input_path`` written to ``out_path`` (CSV/FITS/HDF5)."""
+                 progress: bool = True, mode: str | None = None) -> dict[str, Any]:
+    """Posterior summaries for every row of ``input_path`` written to ``out_path`` (CSV/FITS/HDF5).
+
+    Map tasks (``exsitu_map``, ``central_mass``) go to :func:`core.predict_maps.predict_map_file` (a map file ->
+    posterior maps or per-target summaries); ``mode`` is the exsitu_map inference mode.
+    """
     from core import api
     from core.data.catalog import file_sha256
     from core.data.export import PosteriorWriter, format_from_path, posterior_columns
     from core.tasks import get_task
 
     fmt = format_from_path(out_path)
+    m = None
+    if checkpoint:
+        m = api.load_checkpoint(checkpoint, expected_task=task)
+        task = m.task_name
+    elif not task:
+        raise GPSError("give --checkpoint FILE or --task NAME")
+    if get_task(task).data_kind != "catalog":
+        from core.predict_maps import predict_map_file
+
+        return predict_map_file(input_path, out_path, task=task, model=m, checkpoint=checkpoint, model_name=model,
+                                n_samples=n_samples, save_samples=save_samples, seed=seed, device=device,
+                                progress=progress, mode=mode)
+    if mode is not None:
+        raise GPSError("--mode applies to the exsitu_map task only", field="--mode", found=mode)
+    n_samples = int(n_samples or 1000)
     if save_samples and fmt == "csv":
         raise GPSError("posterior samples cannot be stored in CSV", source=out_path,
                        expected="a .fits or .h5/.hdf5 output with --save-samples")
-    if checkpoint:
-        m = api.load_checkpoint(checkpoint, expected_task=task)
-    elif task:
+    if m is None:
         m = api.load_bundled(task, model)
-    else:
-        raise GPSError("give --checkpoint FILE or --task NAME")
     spec = get_task(m.task_name)
-    if spec.data_kind != "catalog":
-        raise GPSError(f"batch prediction from the command line is not wired for the map task {spec.name!r} yet",
-                       source=str(input_path), expected="a catalogue task (halo_mass); map models run from Python "
-                       "(core.models.exsitu / core.models.central_mass)")
     from core.data.io.tables import iter_table_chunks
     from core.data.schema import suggest_mapping, to_catalog
 

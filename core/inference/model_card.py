@@ -8,7 +8,11 @@ from typing import Any
 __all__ = ["model_card_markdown"]
 
 _SCORES = ("rmse", "rmse_ratio", "mae", "r2", "bias", "coverage_68", "coverage_95", "pit_ks_p", "crps",
-           "kl_to_exact", "w1_to_exact")
+           "kl_to_exact", "w1_to_exact",
+           # per-pixel scores of map posteriors (galaxy pixels only)
+           "n_pixels", "mae_pixel", "mae_pixel_mean", "rmse_pixel", "bias_pixel", "coverage_68_pixel",
+           "coverage_95_pixel", "width_68", "regret_reference")
+_TARGET_SCORES = ("scatter_dex", "bias_dex", "rmse", "coverage_68", "coverage_95", "width_68", "pit_ks_p")
 
 
 def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str:
@@ -26,9 +30,11 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
         lines.append(f"| {f['name']} | {f.get('unit') or '—'} | {f.get('description', '')} |")
     lines += ["", f"Target(s): {', '.join(meta.get('targets', []))}", "", "## Training data", ""]
     if prov.get("source") == "simulator":
-        lines.append(f"Simulated by `{prov.get('simulator')}` (seed {prov.get('seed')}, {prov.get('n_objects')} "
-                     f"objects; fingerprint {prov.get('fingerprint')}). Predictions on real data are extrapolations "
-                     "from this simulator: check the domain warnings.")
+        gal = (f"{prov['n_galaxies']} simulated galaxies x {prov.get('n_proj', '?')} projections, split by galaxy; "
+               if prov.get("n_galaxies") else "")
+        lines.append(f"Simulated by `{prov.get('simulator')}` (seed {prov.get('seed')}; {gal}{prov.get('n_objects')} "
+                     f"training objects; fingerprint {prov.get('fingerprint')}). Predictions on real data are "
+                     "extrapolations from this simulator: check the domain warnings.")
         cfg = prov.get("config")
         if cfg:
             lines += ["", "<details><summary>simulator configuration</summary>", "", "```json",
@@ -38,15 +44,36 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
                      f"{prov.get('n_objects', '?')} objects).")
     tm = meta.get("test_metrics") or {}
     if tm:
-        lines += ["", f"## Held-out test metrics (n = {tm.get('n_test', tm.get('n', '?'))})", "",
-                  "| metric | value |", "|---|---|"]
-        for k in _SCORES:
-            if tm.get(k) is not None:
+        lines += ["", f"## Held-out test metrics (n = {tm.get('n_test', tm.get('n', '?'))})", ""]
+        if not tm.get("by_target"):
+            lines += ["| metric | value |", "|---|---|"]
+        by = tm.get("by_target") or {}
+        for k in () if by else _SCORES:        # several targets: the per-target table below says it all
+            if isinstance(tm.get(k), (int, float)):
                 lines.append(f"| {k} | {tm[k]:.4g} |")
+        if by:
+            cols = [c for c in _TARGET_SCORES if any(isinstance(r.get(c), (int, float)) for r in by.values())]
+            lines += ["Per target (scatter_dex = std of the posterior-mean residuals):", "",
+                      "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+            for t, row in by.items():
+                lines.append(f"| {t} | " + " | ".join(f"{row[c]:.4g}" if isinstance(row.get(c), (int, float))
+                                                      else "—" for c in cols) + " |")
     if hist:
-        lines += ["", "## Training", "",
-                  f"{len(hist.get('epochs', []))} epochs, best epoch {hist.get('best_epoch', '?')}, "
-                  f"stopped: {hist.get('stopped_reason', '?')}, {hist.get('seconds', 0):.0f} s"]
+        lines += ["", "## Training", ""] + _history_lines(hist)
     lines += ["", "## Configuration", "", "```json", json.dumps(meta.get("config", {}), indent=1, sort_keys=True),
               "```", ""]
     return "\n".join(lines)
+
+
+def _history_lines(hist: dict[str, Any]) -> list[str]:
+    """One line per training stage (two-stage models, e.g. the cVAE then its latent flow, keep one history each)."""
+    stages = [(k, hist[k]) for k in ("cvae", "flow") if isinstance(hist.get(k), dict)] or [("", hist)]
+    out = []
+    for name, h in stages:
+        label = f"{name}: " if name else ""
+        out.append(f"- {label}{len(h.get('epochs', []))} epochs, best epoch {h.get('best_epoch', '?')}, "
+                   f"stopped: {h.get('stopped_reason', '?')}, {float(h.get('seconds', 0) or 0):.0f} s")
+    if hist.get("n_train") is not None and stages[0][0]:
+        out.append(f"- {hist.get('n_train')} training maps, {hist.get('n_val', 0)} validation maps, "
+                   f"{hist.get('dropped_all_masked', 0)} all-masked maps dropped")
+    return out
