@@ -144,7 +144,8 @@ def posterior_page(spec, data, m) -> None:
         from core.viz.maps import posterior_maps_figure
 
         show_inputs(prepared, i, "posterior_inputs")
-        ui.show_figure(posterior_maps_figure(post, i), "posterior_maps")
+        ui.show_figure(posterior_maps_figure(post, i, pixel_scale=float(prepared.pixel_scale_arcsec[i])),
+                       "posterior_maps")
         if data.has_truth and m.name != "mean_map":
             _modes_section(m, prepared, i, n_samples)
     else:
@@ -295,5 +296,6 @@ def demo_figure(spec, one, post):
     from core.viz.maps_eval import central_targets_figure
 
     if is_exsitu(spec):
-        return posterior_maps_figure(post, 0)
+        one = api.prepare(ui.model(), one)
+        return posterior_maps_figure(post, 0, pixel_scale=float(one.pixel_scale_arcsec[0]))
     return central_targets_figure(post, one, 0)

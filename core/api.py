@@ -395,9 +395,25 @@ def compare_methods(task: str, cat: CatalogData, ev: CatalogData, current=None, 
 
 
 # --------------------------------------------------------------------------------------------------- export
-def export_posterior(post: Posterior, data: CatalogData, fmt: str = "csv", *, include_samples: bool = False,
+def export_posterior(post, data, fmt: str = "csv", *, include_samples: bool = False,
                      n_samples: int = 1000, provenance: dict | None = None) -> bytes:
-    """Posterior summaries (+ samples) with units and provenance as CSV, FITS or HDF5 bytes."""
+    """Posterior summaries (+ samples) with units and provenance as CSV, FITS or HDF5 bytes.
+
+    Map posteriors (``data``: the prepared map stack, whose headers carry the WCS on the model grid) are written as
+    FITS (one HDU per summary map) or HDF5 by :func:`core.predict_maps.write_map_posterior`, as ``predict`` does.
+    """
+    from core.inference.posterior_maps import MapPosterior
+
+    if isinstance(post, MapPosterior):
+        from core.predict_maps import write_map_posterior
+
+        if fmt not in ("fits", "hdf5"):
+            raise GPSError("posterior maps are written as FITS or HDF5", field="format", expected="fits | hdf5",
+                           found=fmt)
+        with tempfile.TemporaryDirectory(prefix="gps-export-") as tmp:
+            path = Path(tmp) / f"posterior.{fmt}"
+            write_map_posterior(post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples)
+            return path.read_bytes()
     from core.data.export import write_posterior
 
     buf = io.BytesIO()

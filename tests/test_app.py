@@ -44,17 +44,16 @@ def new_app() -> AppTest:
 
 
 def settle(at: AppTest, seconds: float = 180) -> AppTest:
-    """Re-run until no background job of this session is running (what the page's polling fragment does)."""
+    """Re-run until a run starts after every background job of this session has finished (what the page's polling
+    fragment does): that run has taken and drawn the results."""
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        jobs = at.session_state["jobs"] if "jobs" in at.session_state else {}
-        if not any(not j.finished for j in jobs.values()):
-            at.run()
-            jobs = at.session_state["jobs"] if "jobs" in at.session_state else {}
-            if not any(not j.finished for j in jobs.values()):
-                return at
-        time.sleep(0.3)
+        t = time.perf_counter()
         at.run()
+        jobs = at.session_state["jobs"] if "jobs" in at.session_state else {}
+        if all(j.finished and j.started + j.seconds < t for j in jobs.values()):
+            return at
+        time.sleep(0.3)
     raise AssertionError("background job did not finish in time")
 
 

@@ -87,6 +87,19 @@ def test_map_task_demo_then_every_page(task):
     assert charts(at) >= 3
     at.switch_page("pages/2_model.py").run()
     clean(at)
+    at.switch_page("pages/5_export.py").run()
+    fmt = "fits"
+    at.selectbox(key="export_fmt").set_value(fmt).run()
+    at.button(key="export_prepare").click().run()
+    clean(at)
+    got, raw = at.session_state["export_file"]
+    assert got == fmt and raw[:6] == b"SIMPLE"
+    from astropy.io import fits
+    import io
+
+    with fits.open(io.BytesIO(raw)) as hdul:
+        names = [h.name for h in hdul]
+    assert ("MEAN" in names or any("MEAN" in n for n in names)) if task == "exsitu_map" else len(hdul) >= 2
 
 
 def test_exsitu_modes_side_by_side():
