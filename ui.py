@@ -345,6 +345,55 @@ def job_panel(key: str, live: Callable[[Job], None] | None = None, stoppable: bo
     panel()
 
 
+def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) -> dict | None:
+    """The result dict of ``work(job)`` (which must carry ``"key": key``) computed once per ``key`` as a background
+    job stored under ``name``; None while it runs. A failure stays on screen until ``key`` changes."""
+    done = take_result(name)
+    if done is not None:
+        ss()[name] = {"key": key, "failed": True, "error": done.error} if done.error else done.result
+    if (ss().get(name) or {}).get("key") != key and not running(name):
+        start_job(name, label, work)
+    if running(name):
+        job_panel(name, stoppable=False)
+    res = ss().get(name) or {}
+    if res.get("key") != key:
+        return None
+    if res.get("failed"):
+        st.error(f"{label} failed: {res['error']}", icon=":material/error:")
+        return None
+    return res
+
+
+def simulate_tab(spec, prefix: str, n_label: str, default_n: int, max_n: int, step: int) -> None:
+    """Simulator description, size, seed and settings form, and a Simulate button that runs in the background and
+    makes the result the current data."""
+    from core.data.simulators import SIMULATORS
+
+    sim = SIMULATORS.get(spec.simulator)
+    st.caption(sim.description)
+    c1, c2 = st.columns(2)
+    n = c1.number_input(n_label, 1, max_n, default_n, step=step, key=f"{prefix}_n")
+    seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key=f"{prefix}_seed")
+    adv = st.toggle("Show advanced simulator settings", key=f"{prefix}_adv")
+    with st.expander("Simulator settings", expanded=False):
+        values = config_form(sim.config_cls, prefix, show_advanced=adv)
+    if st.button("Simulate", type="primary", key="simulate", disabled=running("simulate")):
+        from core import api
+
+        cfg = sim.config_cls.from_dict(values)
+        start_job("simulate", f"Simulating {int(n):,} galaxies",
+                  lambda j: api.simulate(spec.name, int(n), int(seed), cfg))
+    if running("simulate"):
+        job_panel("simulate", stoppable=False)
+    done = take_result("simulate")
+    if done is not None:
+        if done.error:
+            st.error(done.error)
+        else:
+            set_data(done.result, f"simulated ({int(n):,} galaxies, seed {int(seed)})")
+            st.rerun()
+
+
 # --------------------------------------------------------------------------------------------------- tables
 def frame(columns: dict[str, np.ndarray]):
     import pandas as pd

@@ -27,7 +27,6 @@ def is_exsitu(spec) -> bool:
 
 # --------------------------------------------------------------------------------------------------- data
 def data_page(spec) -> None:
-    from core.data.simulators import SIMULATORS
     from core.data.task_data import task_data
 
     td = task_data(spec.name)
@@ -42,27 +41,7 @@ def data_page(spec) -> None:
                 ui.set_data(ui.on_engine(api.read_data, raw, spec.name, filename=f.name), f.name)
                 st.rerun()
     with sim_tab:
-        sim = SIMULATORS.get(spec.simulator)
-        st.caption(sim.description)
-        c1, c2 = st.columns(2)
-        n = c1.number_input("Number of galaxies (3 projections each)", 1, 20_000, 100, step=50, key="map_sim_n")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="map_sim_seed")
-        adv = st.toggle("Show advanced simulator settings", key="map_sim_adv")
-        with st.expander("Simulator settings", expanded=False):
-            values = ui.config_form(sim.config_cls, "mapsim", show_advanced=adv)
-        if st.button("Simulate", type="primary", key="map_simulate", disabled=ui.running("simulate")):
-            cfg = sim.config_cls.from_dict(values)
-            ui.start_job("simulate", f"Simulating {int(n):,} galaxies",
-                         lambda j: api.simulate(spec.name, int(n), int(seed), cfg))
-        if ui.running("simulate"):
-            ui.job_panel("simulate", stoppable=False)
-        done = ui.take_result("simulate")
-        if done is not None:
-            if done.error:
-                st.error(done.error)
-            else:
-                ui.set_data(done.result, f"simulated ({int(n):,} galaxies, seed={int(seed)})")
-                st.rerun()
+        ui.simulate_tab(spec, "mapsim", "Number of galaxies (3 projections each)", 100, 20_000, 50)
 
     data = ui.data()
     if data is None:
@@ -196,26 +175,15 @@ def _modes_section(m, prepared, i: int, n_samples: int) -> None:
 # --------------------------------------------------------------------------------------------------- evaluation
 def evaluation_page(spec, data, m, ev) -> None:
     key = ui.results_key()
-    done = ui.take_result("eval")
-    if done is not None:
-        if done.error:
-            st.error(f"Evaluation failed: {done.error}")
-            ui.ss()["eval"] = {"key": key, "failed": True}
-        else:
-            ui.ss()["eval"] = done.result
-    if (ui.ss().get("eval") or {}).get("key") != key and not ui.running("eval"):
-        def work(j):
-            prepared = api.prepare(m, ev)
-            post = api.posterior(m, prepared, n_samples=100 if is_exsitu(spec) else 1000, seed=0,
-                                 progress=j.progress)
-            return {"key": key, "post": post, "data": prepared, **api.evaluate(post, prepared)}
-        ui.start_job("eval", f"Scoring {m.name} on {len(ev):,} objects", work)
-    if ui.running("eval"):
-        ui.job_panel("eval", stoppable=False)
-    res = ui.ss().get("eval")
-    if res is None or res.get("key") != key or res.get("failed"):
-        return
-    (_exsitu_evaluation if is_exsitu(spec) else _central_evaluation)(spec, m, res)
+
+    def work(j):
+        prepared = api.prepare(m, ev)
+        post = api.posterior(m, prepared, n_samples=100 if is_exsitu(spec) else 1000, seed=0, progress=j.progress)
+        return {"key": key, "post": post, "data": prepared, **api.evaluate(post, prepared)}
+
+    res = ui.keyed_job("eval", key, f"Scoring {m.name} on {len(ev):,} objects", work)
+    if res is not None:
+        (_exsitu_evaluation if is_exsitu(spec) else _central_evaluation)(spec, m, res)
 
 
 def _exsitu_evaluation(spec, m, res) -> None:

@@ -62,29 +62,7 @@ with ui.guard("Data"):
                 st.rerun()
 
     with sim_tab:
-        from core.data.simulators import SIMULATORS
-
-        sim = SIMULATORS.get(spec.simulator)
-        st.caption(sim.description)
-        c1, c2 = st.columns(2)
-        n = c1.number_input("Number of galaxies", 1, 2_000_000, 5000, step=1000, key="sim_n")
-        seed = c2.number_input("Seed", 0, 2**31 - 1, 0, key="sim_seed")
-        adv = st.toggle("Show advanced simulator settings", key="sim_adv")
-        with st.expander("Simulator settings", expanded=False):
-            values = ui.config_form(sim.config_cls, "sim", show_advanced=adv)
-        if st.button("Simulate", type="primary", key="simulate", disabled=ui.running("simulate")):
-            cfg = sim.config_cls.from_dict(values)
-            ui.start_job("simulate", f"Simulating {int(n):,} galaxies",
-                         lambda j: api.simulate(spec.name, int(n), int(seed), cfg))
-        if ui.running("simulate"):
-            ui.job_panel("simulate", stoppable=False)
-        done = ui.take_result("simulate")
-        if done is not None:
-            if done.error:
-                st.error(done.error)
-            else:
-                ui.set_data(done.result, f"simulated (n={len(done.result):,}, seed={int(seed)})")
-                st.rerun()
+        ui.simulate_tab(spec, "sim", "Number of galaxies", 5000, 2_000_000, 1000)
 
     report = ui.ss().get("report")
     if report is not None:

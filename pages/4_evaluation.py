@@ -32,23 +32,14 @@ with ui.guard("Evaluation"):
             ui_maps.evaluation_page(spec, cat, m, ev)
             st.stop()
         key = ui.results_key()
-        done = ui.take_result("eval")
-        if done is not None:
-            if done.error:
-                st.error(f"Evaluation failed: {done.error}")
-                ui.ss()["eval"] = {"key": key, "failed": True}
-            else:
-                ui.ss()["eval"] = done.result
-        if (ui.ss().get("eval") or {}).get("key") != key and not ui.running("eval"):
-            def work(j):
-                post = api.posterior(m, ev, n_samples=1000, seed=0, progress=j.progress)
-                exact = api.exact_posterior(ev)
-                return {"key": key, "post": post, "exact": exact, **api.evaluate(post, ev, exact)}
-            ui.start_job("eval", f"Scoring {m.name} on {len(ev):,} galaxies", work)
-        if ui.running("eval"):
-            ui.job_panel("eval", stoppable=False)
-        res = ui.ss().get("eval")
-        if res is not None and res.get("key") == key and not res.get("failed"):
+
+        def work(j):
+            post = api.posterior(m, ev, n_samples=1000, seed=0, progress=j.progress)
+            exact = api.exact_posterior(ev)
+            return {"key": key, "post": post, "exact": exact, **api.evaluate(post, ev, exact)}
+
+        res = ui.keyed_job("eval", key, f"Scoring {m.name} on {len(ev):,} galaxies", work)
+        if res is not None:
             post, exact, truth = res["post"], res["exact"], ev.y[:, 0]
             sc = {k: v for k, v in res["scores"].items() if isinstance(v, (int, float))}
             cols = st.columns(5)
