@@ -82,7 +82,7 @@ def cmd_train(args) -> int:
     train_s = time.perf_counter() - t0
     if args.eval_n and len(test) > args.eval_n:
         test = test.subset(np.arange(args.eval_n))
-    test = api.prepare(model, test)     # the model's inputs, on its grid (truth maps regridded alike)
+    test = _drop_empty_maps(api.prepare(model, test))   # the model's inputs on its grid (truth maps alike)
     post = model.posterior(test, n_samples=_samples(args, args.task), seed=args.seed)
     ev = api.evaluate(post, test, api.exact_posterior(test))
     metrics = test_metrics(ev, len(test))
@@ -114,7 +114,7 @@ def cmd_evaluate(args) -> int:
     model = _load_model(args)
     args.task = model.task_name
     data = _load_data(args, require_target=True)
-    data = api.prepare(model, data)     # the model's inputs, on its grid (truth maps regridded alike)
+    data = _drop_empty_maps(api.prepare(model, data))   # the model's inputs on its grid (truth maps alike)
     options = {"mode": args.mode} if args.mode else {}
     post = model.posterior(data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
     ev = api.evaluate(post, data, api.exact_posterior(data))
@@ -209,6 +209,20 @@ def _load_model(args):
     if not args.task:
         raise GPSError("give --checkpoint FILE or --task NAME (bundled default checkpoint)")
     return api.load_bundled(args.task, getattr(args, "model", None))
+
+
+def _drop_empty_maps(data):
+    """Simulated map stacks can hold maps with no unmasked pixel (carry no information; models refuse them):
+    scores leave them out, with a note."""
+    mask = getattr(data, "mask", None)
+    if not isinstance(mask, np.ndarray) or mask.ndim != 3 or not data.has_truth:
+        return data
+    empty = mask.reshape(len(mask), -1).all(axis=1)
+    if empty.any():
+        print(f"note: {int(empty.sum())} of {len(mask)} maps have no unmasked pixel and are not scored",
+              file=sys.stderr)
+        data = data.subset(np.flatnonzero(~empty))
+    return data
 
 
 def _samples(args, task: str) -> int:

@@ -55,7 +55,8 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
             cols = [c for c in _TARGET_SCORES if any(isinstance(r.get(c), (int, float)) for r in by.values())]
             lines += ["Per target (scatter_dex = std of the posterior-mean residuals):", "",
                       "| target | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-            for t, row in by.items():
+            order = [t for t in meta.get("targets", []) if t in by] + [t for t in by if t not in meta.get("targets", [])]
+            for t, row in ((t, by[t]) for t in order):
                 lines.append(f"| {t} | " + " | ".join(f"{row[c]:.4g}" if isinstance(row.get(c), (int, float))
                                                       else "—" for c in cols) + " |")
     if hist:
