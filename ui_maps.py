@@ -117,7 +117,8 @@ def posterior_page(spec, data, m) -> None:
     prepared = ui.ss()["post_data"]
     for note in prepared.meta.get("notes", [])[-1:]:
         st.caption(note)
-    st.dataframe(ui.frame(object_table(spec, post, prepared)), hide_index=True, height=240, key="map_post_table")
+    st.dataframe(ui.frame(object_table(spec, post, prepared)), hide_index=True, key="map_post_table",
+                 height=min(240, 35 * (post.n if hasattr(post, "p_exceed") else len(prepared)) + 40))
     i = pick_object(prepared, "post_obj")
     if is_exsitu(spec):
         from core.viz.maps import posterior_maps_figure

@@ -159,7 +159,8 @@ def test_exsitu_map_demo_and_real_file_in_chromium(server):
             page.get_by_role("button", name="Load demo").click()
             page.get_by_text("First posterior on screen").wait_for(timeout=120_000)
             print(f"\nexsitu_map: click 'Load demo' -> posterior maps drawn: {time.perf_counter() - t0:.2f} s")
-            assert page.locator(".js-plotly-plot").count() >= 1
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            time.sleep(1)
             assert page.locator(".stException").count() == 0
             page.screenshot(path=str(ARTIFACTS / "exsitu_demo.png"), full_page=True)
 
