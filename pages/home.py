@@ -49,6 +49,7 @@ with ui.guard("Home"):
             one, post = ui_maps.demo(spec)
             ui.ss()["galaxy"] = {"index": 0, "post": post, "one": one}
         ui.ss()["demo_seconds"] = time.perf_counter() - t0
+        st.rerun()          # redraw with the new data and model (sidebar included)
     elif clicked:
         t0 = time.perf_counter()
         with st.spinner("Loading the demo…"):
@@ -60,6 +61,7 @@ with ui.guard("Home"):
             post = ui.on_engine(api.posterior, m, one, n_samples=ui.DEMO_SAMPLES, seed=0)
             ui.ss()["galaxy"] = {"index": 0, "post": post, "exact": ui.on_engine(api.exact_posterior, one)}
         ui.ss()["demo_seconds"] = time.perf_counter() - t0
+        st.rerun()          # redraw with the new data and model (sidebar included)
 
     g = ui.ss().get("galaxy")
     cat = ui.data()
