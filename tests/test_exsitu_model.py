@@ -222,3 +222,24 @@ def test_latent_carries_what_the_observables_do_not():
     rec = score_map_posterior(model.posterior(test, n_samples=16, mode="reconstruction"))["mae_pixel"]
     prior = score_map_posterior(model.posterior(test, n_samples=16, mode="prior"))["mae_pixel"]
     assert rec < 0.6 * prior
+
+
+def test_noise_calibration_matches_validation_coverage_and_round_trips(trained):
+    """fit() sets a pixel-scatter temperature so that flow-mode 68% intervals cover ~68% of validation pixels;
+    the temperature changes the draws (wider for t > 1) and is stored in the checkpoint."""
+    from core.inference.checkpoints import checkpoint_bytes, load_checkpoint
+
+    model, _ = trained
+    cal = model.history["calibration"]
+    assert cal is not None and cal["noise_scale"] == model.noise_scale > 0
+    assert abs(cal["coverage_68_after"] - 0.68) < 0.04          # bisection target on the validation maps
+    test = toy_maps(6, seed=21)
+    widths = {}
+    for t in (0.5, 2.0):
+        model.noise_scale = t
+        p = model.posterior(test, n_samples=32, seed=2, mode="flow")
+        widths[t] = float(np.mean((p.q84 - p.q16)[~p.mask]))
+    model.noise_scale = cal["noise_scale"]
+    assert widths[2.0] > widths[0.5]
+    loaded = load_checkpoint(checkpoint_bytes(model), expected_task="exsitu_map")
+    assert loaded.noise_scale == pytest.approx(model.noise_scale, rel=1e-6)

@@ -67,6 +67,9 @@ class ExsituMapConfig(Config):
     likelihood: Literal["gaussian", "logit_normal"] = param(
         "gaussian", help="Per-pixel likelihood: gaussian in f_ex (clipped draws; matches the pixel MAE) or "
                          "logit_normal (resolves tiny fractions)")
+    calibrate: bool = param(True, help="Fit a temperature on the per-pixel scatter of the flow-mode draws so that "
+                                       "the central 68% intervals cover 68% of the validation galaxy pixels "
+                                       "(undoes the over-confidence of a well-fitted decoder)")
     pixel_noise: bool = param(True, help="Posterior draws include the per-pixel logit-normal scatter (else only "
                                          "the latent uncertainty)")
     train: TrainConfig = field(default=TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=12, max_minutes=6.0),
@@ -112,6 +115,7 @@ class ExsituMapModel(PosteriorModel):
         if not self.features:
             raise GPSError("the model needs at least one input channel", source="ExsituMapModel", field="features")
         self.net = None
+        self.noise_scale = 1.0            # calibration temperature of the per-pixel scatter (fit() sets it)
         self.x_mean: np.ndarray | None = None
         self.x_std: np.ndarray | None = None
 
@@ -157,8 +161,13 @@ class ExsituMapModel(PosteriorModel):
             h_flow = {"stopped_reason": "skipped: training stopped by user"}
         else:
             h_flow = self._fit_flow(tr, va, callbacks, stop, h_cvae.device).to_dict()
+        self.noise_scale = 1.0
+        calib = None
+        if self.config.calibrate and self.config.pixel_noise and va is not None and not (stop and stop.is_set()):
+            calib = self._calibrate(va, h_cvae.device)
+            self.noise_scale = calib["noise_scale"]
         self.net.to("cpu").eval()
-        self.history = {"cvae": h_cvae.to_dict(), "flow": h_flow, "device": h_cvae.device,
+        self.history = {"cvae": h_cvae.to_dict(), "flow": h_flow, "device": h_cvae.device, "calibration": calib,
                         "seconds": h_cvae.seconds + float(h_flow.get("seconds", 0.0)),
                         "n_train": len(tr.x), "n_val": 0 if va is None else len(va.x),
                         "dropped_all_masked": dropped}
@@ -230,6 +239,16 @@ class ExsituMapModel(PosteriorModel):
 
         from core.models.cvae_maps import pixel_draws
 
+        mean, log_s = self._decode(net, x, m, f, n_samples, mode, gen, dev)
+        noise = torch.randn(mean.shape, generator=gen).to(dev) * self.noise_scale if self.config.pixel_noise else None
+        out = pixel_draws(mean, log_s, noise, self.config.likelihood)
+        out = out.reshape(n_samples, x.shape[0], *mean.shape[1:]).transpose(0, 1)
+        return out.cpu().numpy()
+
+    def _decode(self, net, x, m, f, n_samples: int, mode: str, gen, dev):
+        """Decoder outputs (S * b, H, W) mean and log-scale for ``n_samples`` latent draws of each object."""
+        import torch
+
         b = x.shape[0]
         feats, h = net.condition(x, m)
         eps = torch.randn((n_samples, b, self.config.latent), generator=gen).to(dev)
@@ -241,17 +260,53 @@ class ExsituMapModel(PosteriorModel):
             mu, logvar = net.encode(f, m, feats, h)
             z = mu + torch.exp(0.5 * logvar) * eps
         rep = lambda t: t.unsqueeze(0).expand(n_samples, *t.shape).reshape(n_samples * b, *t.shape[1:])  # noqa: E731
-        mean, log_s = net.decode(z.reshape(n_samples * b, -1), [rep(t) for t in feats], rep(h))
-        noise = torch.randn(mean.shape, generator=gen).to(dev) if self.config.pixel_noise else None
-        out = pixel_draws(mean, log_s, noise, self.config.likelihood)
-        out = out.reshape(n_samples, b, *mean.shape[1:]).transpose(0, 1)
-        return out.cpu().numpy()
+        return net.decode(z.reshape(n_samples * b, -1), [rep(t) for t in feats], rep(h))
+
+    def _calibrate(self, va: MapArrays, device, n_maps: int = 192, n_draws: int = 24) -> dict:
+        """Noise temperature t (bisection) such that q16-q84 of flow-mode draws with pixel scatter x t cover 68% of
+        the galaxy pixels of up to ``n_maps`` validation maps (fixed draws: coverage is monotone in t)."""
+        import torch
+
+        from core.models.cvae_maps import pixel_draws
+
+        sel = np.linspace(0, len(va.x) - 1, min(n_maps, len(va.x))).astype(int)
+        a = va.subset(sel)
+        xs, ms, fs, ws = self._tensors(a)
+        net = self.net.to(device).eval()
+        gen = torch.Generator().manual_seed(int(self.config.flow_train.seed) + 7)
+        parts = []
+        with torch.no_grad():
+            for s0 in range(0, len(sel), 8):
+                sl = slice(s0, s0 + 8)
+                mean, log_s = self._decode(net, xs[sl].to(device), ms[sl].to(device), None, n_draws, "flow", gen,
+                                           device)
+                parts.append((mean.cpu(), log_s.cpu(), torch.randn(mean.shape, generator=gen), xs[sl].shape[0]))
+        truth, w = fs.numpy(), ws.numpy() > 0
+
+        def coverage(t: float) -> float:
+            hits, total = 0, 0
+            for (mean, log_s, noise, b), s0 in zip(parts, range(0, len(sel), 8)):
+                d = pixel_draws(mean, log_s, noise * t, self.config.likelihood).reshape(n_draws, b, *mean.shape[1:])
+                lo, hi = np.percentile(d.numpy(), [16, 84], axis=0)
+                tt, ww = truth[s0:s0 + b], w[s0:s0 + b]
+                hits += int(((tt >= lo) & (tt <= hi) & ww).sum())
+                total += int(ww.sum())
+            return hits / max(total, 1)
+
+        before, lo_t, hi_t = coverage(1.0), 0.05, 20.0
+        for _ in range(14):
+            mid = (lo_t * hi_t) ** 0.5
+            lo_t, hi_t = (mid, hi_t) if coverage(mid) < 0.68 else (lo_t, mid)
+        t = float((lo_t * hi_t) ** 0.5)
+        return {"noise_scale": t, "coverage_68_before": before, "coverage_68_after": coverage(t),
+                "n_maps": int(len(sel)), "n_draws": n_draws}
 
     # -- state ---------------------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._require_trained()
         tensors = {f"net.{k}": v.detach().cpu().numpy() for k, v in self.net.state_dict().items()}
         tensors["x_mean"], tensors["x_std"] = self.x_mean.copy(), self.x_std.copy()
+        tensors["noise_scale"] = np.array([self.noise_scale], dtype=np.float32)
         return tensors, {"channels": list(self.features), "target": TARGET, "modes": list(MODES),
                          "likelihood": self.config.likelihood, "history": self.history}
 
@@ -269,6 +324,7 @@ class ExsituMapModel(PosteriorModel):
         self.net.eval()
         self.x_mean = np.asarray(tensors["x_mean"], dtype=np.float32)
         self.x_std = np.asarray(tensors["x_std"], dtype=np.float32)
+        self.noise_scale = float(np.asarray(tensors.get("noise_scale", [1.0])).ravel()[0])   # older: uncalibrated
         self.history = dict(extra.get("history", {}))
 
     # -- private -------------------------------------------------------------------------------------------
