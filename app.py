@@ -4,7 +4,7 @@ from pathlib import Path
 
 import streamlit as st
 
-import ui
+import app_ui as ui
 
 ROOT = Path(__file__).resolve().parent
 

@@ -39,23 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------------- commands
 def cmd_simulate(args) -> int:
     from core import api
-    from core.tasks import get_task
 
-    if get_task(args.task).data_kind != "catalog":
-        from core.predict_maps import simulate_to_file
-
-        print(simulate_to_file(args.task, args.n, args.seed, parse_overrides(args.set), args.out))
-        return 0
-    from core.data import io as dio
-
+    adapter = api.task_obj(args.task).data
+    if adapter.check_save is not None:
+        adapter.check_save(args.out)
     data = api.simulate(args.task, args.n, args.seed, parse_overrides(args.set), use_cache=False)
-    table = data.to_table()
-    out = Path(args.out)
-    tmp = out.with_name(out.stem + ".part" + "".join(out.suffixes))
-    dio.write(table, tmp)
-    tmp.replace(out)
-    print(f"wrote {len(data)} simulated objects ({', '.join(data.features)}; target "
-          f"{', '.join(data.targets)}) to {out}")
+    print(api.task_obj(args.task).data.save(data, args.out))
     return 0
 
 
@@ -180,13 +169,12 @@ def argv_is_cli() -> bool:
 
 def _load_data(args, require_target: bool):
     from core import api
-    from core.tasks import get_task
 
     if getattr(args, "simulate", None):
         return api.simulate(args.task, args.simulate, args.seed, parse_overrides(getattr(args, "sim_set", None)))
     if not getattr(args, "data", None):
         raise GPSError("no data given", expected="--data FILE or --simulate N")
-    if get_task(args.task).data_kind != "catalog":          # map tasks: the task's own file readers
+    if not api.task_obj(args.task).data.table_input:          # map tasks: the task's own file readers
         data = api.read_data(args.data, args.task)
         if require_target and not data.has_truth:
             raise GPSError("this file has no true target maps/values to train on or score against",
@@ -226,10 +214,12 @@ def _drop_empty_maps(data):
 
 
 def _samples(args, task: str) -> int:
-    """--samples, or the task's default: 100 draws per map for map targets (64x64 each), 1000 otherwise."""
+    """--samples, or the task's default draws (``Task.defaults.draws``)."""
     if getattr(args, "samples", None):
         return int(args.samples)
-    return 100 if task == "exsitu_map" else 1000
+    from core.tasks import get_task_obj
+
+    return get_task_obj(task).defaults.draws
 
 
 def _stopped(hist: dict) -> str:
@@ -282,7 +272,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model setting, e.g. train.epochs=50")
     t.add_argument("--seed", type=int, default=0, help="split / simulation seed")
     t.add_argument("--samples", type=int, default=None,
-                   help="posterior samples for the test metrics (default 1000; exsitu_map: 100 per map)")
+                   help="posterior samples for the test metrics (default: the task's draws, 1000; exsitu_map: 100)")
     t.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     t.add_argument("--eval-n", type=int, default=2000, help="score at most this many held-out objects (0 = all)")
     t.add_argument("--out", required=True, help="checkpoint file to write (.gps)")
@@ -297,8 +287,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--input", required=True, help="input table or map file")
     r.add_argument("--out", required=True, help="output file (.csv, .fits, .h5/.hdf5)")
     r.add_argument("--samples", type=int, default=None,
-                   help="posterior samples per object (default 1000; exsitu_map: 200 per map)")
-    r.add_argument("--mode", default=None, help="exsitu_map inference mode: flow (default) | prior")
+                   help="posterior samples per object (default: the task's draws, 1000; exsitu_map: 100)")
+    r.add_argument("--mode", default=None, help="inference mode of models that have several (cvae_flow: flow | prior)")
     r.add_argument("--save-samples", action="store_true", help="also store the samples (FITS/HDF5 only)")
     r.add_argument("--chunk-rows", type=int, default=20000, help="rows per chunk (memory bound)")
     r.add_argument("--seed", type=int, default=0)

@@ -1,14 +1,13 @@
 """The small surface that the app pages and the CLI call: data, models, inference, evaluation, export.
 
 Pages stay thin: widgets -> a config -> one call here -> figures from ``core.viz``. Nothing here imports
-streamlit; long calls accept ``progress``/``callbacks`` and a ``stop`` event so the UI never freezes.
+streamlit; long calls accept ``progress``/``callbacks`` and a ``stop`` event so the UI never freezes. Every
+task-specific step goes through the task's :class:`~core.tasks.base.Task` object (data adapter, defaults, writer)
+and every model-specific one through its registered capability flags: no task or model names here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
-import os
 import tempfile
 import threading
 from pathlib import Path
@@ -17,27 +16,31 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from core.config import Config
-from core.data.catalog import CatalogData
 from core.errors import GPSError
-from core.inference.posterior import Posterior
-from core.tasks import TASKS, TaskSpec, get_task
+from core.data.access import MAX_UPLOAD_BYTES, read_data, read_table, split, suggest_mapping, table_to_catalog
+from core.inference import bundled as _bundled
+from core.tasks import TASKS, Capabilities, Task, TaskSpec, get_task, get_task_obj
 
 __all__ = [
-    "list_tasks", "list_models", "model_config_class", "simulate", "demo_data", "read_table", "read_data", "prepare",
-    "suggest_mapping", "table_to_catalog", "split", "train", "checkpoint_bytes", "save_checkpoint",
-    "load_checkpoint", "bundled_checkpoints", "load_bundled", "posterior", "exact_posterior", "refine_hmc",
-    "posterior_predictive", "evaluate", "compare_methods", "export_posterior", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
+    "list_tasks", "list_models", "model_config_class", "capabilities", "task_obj", "simulate", "demo_data",
+    "read_table", "read_data", "prepare", "suggest_mapping", "table_to_catalog", "split", "train", "checkpoint_bytes",
+    "save_checkpoint", "load_checkpoint", "bundled_checkpoints", "load_bundled", "posterior", "exact_posterior",
+    "refine_hmc", "posterior_predictive", "feature_importance", "evaluate", "compare_methods", "export_posterior",
+    "provenance_of", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
 ]
 
-MAX_UPLOAD_BYTES = 512 * 1024 * 1024
-CHECKPOINT_DIR = Path(os.environ.get("GPS_CHECKPOINT_DIR") or Path(__file__).resolve().parent.parent / "checkpoints")
-DEMO_SIZE = 2000
-DEMO_SEED = 20261122
+CHECKPOINT_DIR = _bundled.CHECKPOINT_DIR
+HMC_MAX_GALAXIES = 200      # slow (NUTS) methods are scored on at most this many galaxies in comparisons
 
 
 # --------------------------------------------------------------------------------------------------- tasks
 def list_tasks() -> list[TaskSpec]:
     return [TASKS.get(n) for n in TASKS.names()]
+
+
+def task_obj(task: str) -> Task:
+    """The :class:`Task` of ``task`` (data adapter, defaults, writer, benchmark)."""
+    return get_task_obj(task)
 
 
 def list_models(task: str, kind: str | None = None):
@@ -53,110 +56,50 @@ def model_config_class(task: str, model: str) -> type[Config]:
     return get_model_spec(task, model).config_class()
 
 
+def capabilities(model) -> Capabilities:
+    """The registered capability flags of a built or loaded ``model``."""
+    from core.models import get_model_spec
+
+    return get_model_spec(model.task_name, model.name).capabilities
+
+
 # --------------------------------------------------------------------------------------------------- data
-def simulate(task: str, n: int, seed: int = 0, config: dict | Config | None = None,
-             use_cache: bool = True):
-    """Simulate ``n`` galaxies for ``task`` with its default simulator, in the task's data container
-    (:mod:`core.data.task_data`; map tasks give every galaxy's projections). Cached by config hash outside the repo."""
+def simulate(task: str, n: int, seed: int = 0, config: dict | Config | None = None, use_cache: bool = True):
+    """Simulate ``n`` objects for ``task`` with its default simulator, in the task's data container (map tasks give
+    every galaxy's projections). Cached by config hash outside the repo."""
     from core.data.simulators import SIMULATORS
-    from core.data.task_data import task_data
 
     spec = SIMULATORS.get(get_task(task).simulator)
     cfg = config if isinstance(config, spec.config_cls) else spec.config_cls.from_dict(config or {})
     if n < 1:
         raise GPSError("number of objects must be positive", field="n", expected=">= 1", found=str(n))
-    make = task_data(task).simulate
-    if task != "halo_mass" or not use_cache:          # the map simulators cache their own arrays
-        return make(n, seed, cfg)
-    from core.data.cache import cached
-
-    return cached(spec.name, cfg, n, seed, lambda: make(n, seed, cfg))
+    return get_task_obj(task).data.simulate(n, seed, cfg, use_cache)
 
 
 def demo_data(task: str):
     """The bundled demo set: a fixed simulated sample (same seed for every user)."""
-    from core.data.task_data import task_data
-
-    return simulate(task, task_data(task).demo_galaxies, DEMO_SEED)
-
-
-def read_data(source: str | os.PathLike | bytes, task: str, filename: str | None = None, **options):
-    """Read a user's file (path or uploaded bytes) into ``task``'s data container (map files for map tasks)."""
-    from core.data.task_data import task_data
-
-    if get_task(task).data_kind == "catalog":
-        raise GPSError("catalogue tasks read tables: use read_table + table_to_catalog (column mapping)",
-                       field="task", found=task)
-    with _as_path(source, filename) as path:
-        data = task_data(task).read(path, **options)
-    if isinstance(source, (bytes, bytearray)):
-        data.meta["file"] = Path(filename or "upload.dat").name
-    return data
+    d = get_task_obj(task).defaults
+    return simulate(task, d.demo_size, d.demo_seed)
 
 
 def prepare(model, data):
     """``data`` as ``model`` runs on it: its inputs selected and (maps) regridded onto its grid; a GPSError names
-    the inputs a file lacks and the bundled models that can run on it."""
-    from core.data.task_data import task_data
-
-    return task_data(model.task_name).prepare(model, data)
-
-
-def read_table(source: str | os.PathLike | bytes, filename: str | None = None, format: str | None = None):
-    """Read a catalogue table from a path or uploaded bytes (written to a private temp dir, size-limited)."""
-    from core.data import io as dio
-
-    with _as_path(source, filename) as path:
-        table = dio.read(path, format=format, kind="table")
-    if isinstance(source, (bytes, bytearray)):
-        table.meta["source_file"] = Path(path).name
-    return table
-
-
-@contextlib.contextmanager
-def _as_path(source, filename: str | None):
-    """A path for ``source``: itself, or uploaded bytes written to a private temp dir (size-limited)."""
-    if not isinstance(source, (bytes, bytearray)):
-        yield source
-        return
-    if len(source) > MAX_UPLOAD_BYTES:
-        raise GPSError("upload too large", source=filename, expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
-                       found=f"{len(source) // 2**20} MiB")
-    with tempfile.TemporaryDirectory(prefix="gps-upload-") as tmp:
-        path = Path(tmp) / Path(filename or "upload.dat").name
-        path.write_bytes(bytes(source))
-        yield path
-
-
-def suggest_mapping(table, task: str) -> dict[str, str | None]:
-    from core.data.schema import suggest_mapping as _sm
-
-    return _sm(table, get_task(task))
-
-
-def table_to_catalog(table, task: str, mapping: dict | None = None, units: dict | None = None,
-                     require_target: bool = False):
-    """(CatalogData, ValidationReport) in the task's canonical units."""
-    from core.data.schema import to_catalog
-
-    return to_catalog(table, get_task(task), mapping=mapping, units=units, require_target=require_target)
-
-
-def split(data: CatalogData, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0):
-    """Random train/val/test split (grouped by ``extra['galaxy_id']`` when present)."""
-    rng = np.random.default_rng(seed)
-    groups = data.extra.get("galaxy_id", data.ids)
-    uniq = np.unique(groups)
-    perm = rng.permutation(uniq)
-    cuts = np.cumsum(np.asarray(fractions, float) / np.sum(fractions))[:-1] * len(uniq)
-    parts = np.split(perm, np.round(cuts).astype(int))
-    return tuple(data.subset(np.isin(groups, p)) for p in parts)
+    the inputs a file lacks and the bundled models that can run on it. Idempotent: prepared data come back as they
+    are (so a page that prepares once never prepares, or notes, twice)."""
+    key = [model.task_name, model.name, list(model.features), model.config.to_json(), str(model.card.get("created"))]
+    meta = getattr(data, "meta", None)
+    if isinstance(meta, dict) and meta.get("prepared_for") == key:
+        return data
+    out = get_task_obj(model.task_name).data.prepare(model, data)
+    if out is not data and isinstance(getattr(out, "meta", None), dict):
+        out.meta["prepared_for"] = key
+    return out
 
 
 # --------------------------------------------------------------------------------------------------- models
-def train(task: str, model: str, data: CatalogData, config: dict | Config | None = None, *,
-          features: Sequence[str] | None = None, val: CatalogData | None = None,
-          callbacks: Sequence[Callable] = (), stop: threading.Event | None = None, device: str | None = None):
+def train(task: str, model: str, data, config: dict | Config | None = None, *,
+          features: Sequence[str] | None = None, val=None, callbacks: Sequence[Callable] = (),
+          stop: threading.Event | None = None, device: str | None = None):
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
     from core.models import build_model
 
@@ -176,8 +119,10 @@ def train(task: str, model: str, data: CatalogData, config: dict | Config | None
     return m
 
 
-def provenance_of(data: CatalogData) -> dict:
+def provenance_of(data) -> dict:
+    """Training-data provenance stored in a checkpoint (JSON-able meta, size, fingerprint)."""
     prov = {k: v for k, v in data.meta.items() if isinstance(v, (str, int, float, bool, dict, list))}
+    prov.pop("prepared_for", None)
     prov["n_objects"] = len(data)
     prov["fingerprint"] = data.fingerprint()
     return prov
@@ -202,19 +147,8 @@ def load_checkpoint(source, *, name: str | None = None, expected_task: str | Non
 
 
 def bundled_checkpoints(task: str | None = None) -> list[dict]:
-    """Metadata of the checkpoints shipped in ``checkpoints/`` (path, task, model, test metrics)."""
-    from core.inference.checkpoints import read_metadata
-
-    out = []
-    for p in sorted(CHECKPOINT_DIR.glob("*.gps")):
-        try:
-            meta = read_metadata(p)
-        except GPSError:
-            continue
-        if task is None or meta["task"] == task:
-            out.append({"path": str(p), "file": p.name, "task": meta["task"], "model": meta["model"],
-                        "metadata": meta})
-    return out
+    """Metadata of the checkpoints shipped in :data:`CHECKPOINT_DIR` (path, task, model, test metrics)."""
+    return _bundled.bundled_checkpoints(task, CHECKPOINT_DIR)
 
 
 def load_bundled(task: str, model: str | None = None, data=None):
@@ -243,114 +177,58 @@ def load_bundled(task: str, model: str | None = None, data=None):
 def posterior(model, data, *, n_samples: int = 1000, seed: int = 0,
               progress: Callable[[int, int], None] | None = None, device: str | None = None, **options):
     """Posterior of every object of ``data`` under ``model`` (a :class:`Posterior`, or a ``MapPosterior`` for map
-    targets). ``data`` is first put in the form the model runs on (:func:`prepare`); ``options`` go to the model
-    (e.g. ``mode="prior"`` for the ex-situ map model)."""
+    targets). ``data`` is first put in the form the model runs on (:func:`prepare`, a no-op on prepared data);
+    ``options`` go to the model (e.g. ``mode="prior"`` for a model whose capabilities list inference modes)."""
     return model.posterior(prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device,
                            **options)
 
 
-def exact_posterior(data: CatalogData) -> Posterior | None:
+def exact_posterior(data):
     """The simulator's exact posterior when ``data`` were simulated with a simulator that has one, else None."""
-    from core.data.simulators import SIMULATORS
+    from core.data.simulators import exact_posterior as _exact
 
-    if data.meta.get("source") != "simulator" or data.meta.get("simulator") not in SIMULATORS:
-        return None
-    spec = SIMULATORS.get(data.meta["simulator"])
-    if spec.exact_posterior_factory is None:
-        return None
-    cfg = spec.config_cls.from_dict(data.meta.get("config", {}))
-    return spec.exact_posterior_factory(cfg, data.features).posterior(data.x)
+    return _exact(data)
 
 
-def refine_hmc(model, data: CatalogData, *, seed: int = 0, progress=None, **hmc_overrides) -> Posterior:
-    """Run NUTS for the objects of ``data`` (vae_hmc models): samples, R-hat, ESS, divergences, chains."""
-    if not hasattr(model, "run_hmc"):
-        if getattr(model, "name", "") == "vae_hmc" and not hmc_overrides:   # its posterior() is the NUTS run
-            return model.posterior(data, seed=seed, progress=progress)
-        raise GPSError(f"the {model.name!r} model has no HMC refinement", expected="a vae_hmc model")
-    return model.run_hmc(data, seed=seed, progress=progress, **hmc_overrides)
+def refine_hmc(model, data, *, seed: int = 0, progress=None):
+    """NUTS for the objects of ``data`` (models with the ``hmc_refine`` capability): samples, R-hat, ESS,
+    divergences, chains (every post-warm-up draw)."""
+    if not capabilities(model).hmc_refine:
+        raise GPSError(f"the {model.name!r} model has no HMC refinement", expected="a model with NUTS refinement")
+    return model.posterior(data, n_samples=None, seed=seed, progress=progress)
 
 
-def posterior_predictive(model, data: CatalogData, post: Posterior, n: int = 200, seed: int = 0) -> np.ndarray:
+def posterior_predictive(model, data, post, n: int = 200, seed: int = 0) -> np.ndarray:
     """Observables replicated from the posterior: (n_objects, n, d) in the model's feature order."""
-    if not hasattr(model, "posterior_predictive"):
+    if not capabilities(model).posterior_predictive:
         raise GPSError(f"the {model.name!r} model has no generative likelihood for predictive checks",
-                       expected="a vae_hmc model (or the simulator's exact model)")
+                       expected="a model with a generative likelihood")
     return model.posterior_predictive(data, post, n, seed)
 
 
+def feature_importance(model) -> dict | None:
+    """Gain importance of a model with the ``feature_importance`` capability (name -> gain, or target -> that),
+    else None."""
+    return model.feature_importance(kind="gain") if capabilities(model).feature_importance else None
+
+
 # --------------------------------------------------------------------------------------------------- evaluation
-def evaluate(post, data, exact: Posterior | None = None,
-             bin_edges: Sequence[float] | None = None) -> dict[str, Any]:
-    """Scores of ``post`` against the truth in ``data`` (and the exact posterior when given), overall and per bin.
+def evaluate(post, data, exact=None, bin_edges: Sequence[float] | None = None) -> dict[str, Any]:
+    """Scores of ``post`` against the truth in ``data`` (:func:`core.metrics.evaluate.evaluate`)."""
+    from core.metrics.evaluate import evaluate as _evaluate
 
-    Scalar targets: ``scores`` of the first target (``scores_by_target`` for every one), ``per_bin`` rows in bins of
-    the task's first target. Map posteriors: per-pixel scores on galaxy pixels (:func:`core.metrics.maps.
-    score_map_posterior`) and ``residual_vs_truth`` rows.
-    """
-    from core.inference.posterior_maps import MapPosterior
-    from core.metrics import score_posterior
-    from core.metrics.binned import metrics_per_bin
-
-    if not data.has_truth:
-        raise GPSError("evaluation needs the true target values", source=getattr(data, "source", None),
-                       expected="labelled data (simulate a set, or map a target column)")
-    if isinstance(post, MapPosterior):
-        return _evaluate_maps(post, data)
-    y = data.y if data.y.ndim == 2 else data.y[:, None]
-    names = tuple(getattr(data, "targets", ()) or post.params)
-    by_target, keep_all = {}, None
-    for j, name in enumerate(post.params):
-        truth = y[:, names.index(name) if name in names else j]
-        keep = np.isfinite(truth) & post.valid
-        keep_all = keep if keep_all is None else keep_all
-        p = _one_param(post, j).subset(keep) if len(post.params) > 1 else post.subset(keep)
-        e = exact.subset(keep) if (exact is not None and j == 0) else None
-        by_target[name] = score_posterior(p, truth[keep], exact=e)
-    truth = y[:, 0]
-    keep = keep_all
-    p = (_one_param(post, 0) if len(post.params) > 1 else post).subset(keep)
-    e = exact.subset(keep) if exact is not None else None
-    if bin_edges is None:
-        lo, hi = np.nanpercentile(truth[keep], [0.5, 99.5])
-        bin_edges = np.arange(np.floor(lo * 2) / 2, hi + 0.5, 0.5)
-    rows = metrics_per_bin(truth[keep], p, np.asarray(bin_edges), exact=e)
-    return {"scores": by_target[post.params[0]], "scores_by_target": by_target, "per_bin": rows,
-            "n": int(keep.sum())}
+    return _evaluate(post, data, exact, bin_edges)
 
 
-def _one_param(post: Posterior, j: int) -> Posterior:
-    from core.metrics import _one_param as one
-
-    return one(post, j)
-
-
-def _evaluate_maps(post, data) -> dict[str, Any]:
-    from core.metrics.maps import galaxy_pixels, residual_vs_truth, score_map_posterior
-
-    truth = np.asarray(data.targets["f_ex"], dtype=np.float32)
-    if truth.shape != post.mean.shape:
-        raise GPSError("the true maps are not on the posterior's grid", source=getattr(data, "source", None),
-                       field="f_ex", expected=str(post.mean.shape), found=str(truth.shape))
-    pixels = galaxy_pixels(post.mask, truth, getattr(data, "galaxy", None))
-    scores = score_map_posterior(post, truth=truth, pixels=pixels)
-    return {"scores": scores, "per_bin": residual_vs_truth(post.q50, truth, pixels, bins=10),
-            "n": int(post.n), "pixels": pixels}
-
-
-HMC_MAX_GALAXIES = 200      # NUTS methods are scored on at most this many galaxies in comparisons (seconds each)
-
-
-def compare_methods(task: str, cat: CatalogData, ev: CatalogData, current=None, *,
-                    progress: Callable[..., None] | None = None,
+def compare_methods(task: str, cat, ev, current=None, *, progress: Callable[..., None] | None = None,
                     stop: threading.Event | None = None) -> dict[str, Any]:
-    """Score every method of ``task`` on the same test galaxies ``ev`` ("all methods side by side").
+    """Score every method of ``task`` on the same test objects ``ev`` ("all methods side by side").
 
-    Methods come from ``current`` (the user's model), a bundled checkpoint, or (baselines) a fit on the galaxies of
+    Methods come from ``current`` (the user's model), a bundled checkpoint, or (baselines) a fit on the objects of
     ``cat`` not used for scoring. When ``ev`` is the whole catalogue it is split in halves: baselines fit on one half
-    and every method scores on the other. NUTS methods score on at most :data:`HMC_MAX_GALAXIES` galaxies.
+    and every method scores on the other. Slow methods score on at most :data:`HMC_MAX_GALAXIES` objects.
     """
-    spec = get_task(task)
+    spec, draws = get_task(task), get_task_obj(task).defaults.draws
     if ev is cat or len(ev) == len(cat):
         fit_part, ev = split(ev, (0.5, 0.5), seed=0)
     else:
@@ -377,14 +255,13 @@ def compare_methods(task: str, cat: CatalogData, ev: CatalogData, current=None, 
             else:
                 out["notes"].append(f"{name}: no bundled checkpoint; train it on the Model page to compare")
                 continue
-            sub = ev if name != "vae_hmc" else ev.subset(slice(0, HMC_MAX_GALAXIES))
-            post = posterior(m, sub, n_samples=1000, seed=0)
+            sub = ev.subset(slice(0, HMC_MAX_GALAXIES)) if mspec.capabilities.slow else ev
+            post = posterior(m, sub, n_samples=draws, seed=0)
             ex = None if exact is None else (exact if len(sub) == len(ev) else exact.subset(slice(0, len(sub))))
-            res = evaluate(post, sub, None if name == "exact" else ex)
+            res = evaluate(post, sub, None if mspec.capabilities.exact else ex)
             out["scores"][name] = {"source": how, **{k2: v for k2, v in res["scores"].items()
                                                      if isinstance(v, (int, float))}}
-            if hasattr(m, "feature_importance"):
-                out["importance"] = m.feature_importance(kind="gain")
+            out["importance"] = feature_importance(m) or out["importance"]
         except ImportError as e:
             out["notes"].append(f"{name}: not available ({e})")
         except Exception as e:  # noqa: BLE001 - one failing method must not hide the others
@@ -395,28 +272,16 @@ def compare_methods(task: str, cat: CatalogData, ev: CatalogData, current=None, 
 
 
 # --------------------------------------------------------------------------------------------------- export
-def export_posterior(post, data, fmt: str = "csv", *, include_samples: bool = False,
+def export_posterior(post, data, fmt: str = "csv", *, task: str, include_samples: bool = False,
                      n_samples: int = 1000, provenance: dict | None = None) -> bytes:
-    """Posterior summaries (+ samples) with units and provenance as CSV, FITS or HDF5 bytes.
-
-    Map posteriors (``data``: the prepared map stack, whose headers carry the WCS on the model grid) are written as
-    FITS (one HDU per summary map) or HDF5 by :func:`core.predict_maps.write_map_posterior`, as ``predict`` does.
-    """
-    from core.inference.posterior_maps import MapPosterior
-
-    if isinstance(post, MapPosterior):
-        from core.predict_maps import write_map_posterior
-
-        if fmt not in ("fits", "hdf5"):
-            raise GPSError("posterior maps are written as FITS or HDF5", field="format", expected="fits | hdf5",
-                           found=fmt)
-        with tempfile.TemporaryDirectory(prefix="gps-export-") as tmp:
-            path = Path(tmp) / f"posterior.{fmt}"
-            write_map_posterior(post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples)
-            return path.read_bytes()
-    from core.data.export import write_posterior
-
-    buf = io.BytesIO()
-    write_posterior(post, data, buf, fmt, include_samples=include_samples, n_samples=n_samples,
-                    provenance=provenance)
-    return buf.getvalue()
+    """Posterior summaries (+ samples) with units and provenance as CSV, FITS or HDF5 bytes, written by the task's
+    result writer (map posteriors: FITS / HDF5 on the model grid of the prepared ``data``, as ``predict`` does)."""
+    writer = get_task_obj(task).writer
+    if fmt not in writer.formats:
+        raise GPSError(f"{task} posteriors are written as {writer.what}", field="format",
+                       expected=" | ".join(writer.formats), found=fmt)
+    with tempfile.TemporaryDirectory(prefix="gps-export-") as tmp:
+        path = Path(tmp) / f"posterior.{fmt}"
+        writer(post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples,
+               n_samples=n_samples)
+        return path.read_bytes()

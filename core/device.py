@@ -6,7 +6,7 @@ import os
 
 from core.errors import GPSError
 
-__all__ = ["resolve_device", "device_description"]
+__all__ = ["resolve_device", "device_description", "available_devices"]
 
 
 def resolve_device(preference: str | None = None):
@@ -46,3 +46,10 @@ def device_description(device=None) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+def available_devices() -> list[str]:
+    """Choices for a device menu: "auto", "cpu" and every CUDA device (imports torch)."""
+    import torch
+
+    return ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]

@@ -1,8 +1,12 @@
-"""Batch prediction for large catalogues: stream an input table in chunks, write posterior summaries (map files go
-to :mod:`core.predict_maps`).
+"""Batch prediction: a file in, posterior summaries (or maps) out, for any task.
 
-Memory stays constant in the number of rows: each chunk is read, mapped onto the model's schema (the mapping and
-unit conversions are decided once, on the first chunk), run through the model and appended to the output.
+* Tasks whose users bring tables (``Task.data.table_input``): the table is streamed in chunks; memory stays constant
+  in the number of rows (the column mapping and unit conversions are decided once, on the first chunk); every chunk
+  is run through the model and appended to the output (:class:`core.data.export.PosteriorWriter`).
+* Other tasks (map files): the file is read by the task's adapter, put on the model's grid (or refused with one
+  message naming the missing inputs and the bundled models that can run), and the posterior is written by the task's
+  result writer (``Task.writer``: e.g. posterior f_ex maps as FITS / HDF5 with the input's WCS, or per-target
+  summaries as CSV / FITS / HDF5), with provenance (:func:`core.data.provenance.result_provenance`).
 """
 
 from __future__ import annotations
@@ -23,15 +27,10 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
                  model: str | None = None, n_samples: int | None = None, save_samples: bool = False,
                  chunk_rows: int = 20000, seed: int = 0, device: str | None = None,
                  progress: bool = True, mode: str | None = None) -> dict[str, Any]:
-    """Posterior summaries for every row of ``input_path`` written to ``out_path`` (CSV/FITS/HDF5).
-
-    Map tasks (``exsitu_map``, ``central_mass``) go to :func:`core.predict_maps.predict_map_file` (a map file ->
-    posterior maps or per-target summaries); ``mode`` is the exsitu_map inference mode.
-    """
+    """Posterior of every object of ``input_path`` written to ``out_path`` (format from its name); ``mode``: an
+    inference mode of the model (its capabilities list them). Returns a JSON-ready summary."""
     from core import api
-    from core.data.catalog import file_sha256
-    from core.data.export import PosteriorWriter, format_from_path, posterior_columns
-    from core.tasks import get_task
+    from core.data.export import format_from_path
 
     fmt = format_from_path(out_path)
     m = None
@@ -40,43 +39,96 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
         task = m.task_name
     elif not task:
         raise GPSError("give --checkpoint FILE or --task NAME")
-    if get_task(task).data_kind != "catalog":
-        from core.predict_maps import predict_map_file
+    t = api.task_obj(task)
+    n_samples = int(n_samples or t.defaults.draws)
+    writer = t.writer
+    if fmt not in writer.formats:
+        raise GPSError(f"{task} posteriors are written as {writer.what}", source=str(out_path),
+                       field="--out", expected="a name ending in " + " or ".join(
+                           {"csv": ".csv", "fits": ".fits", "hdf5": ".h5/.hdf5"}[f] for f in writer.formats),
+                       found=Path(out_path).suffix or "no extension")
+    if save_samples and fmt not in writer.sample_formats:
+        raise GPSError(f"posterior samples of {task} are stored in {' or '.join(writer.sample_formats) or 'no'} "
+                       "outputs", source=str(out_path), field="--save-samples",
+                       expected=" | ".join(writer.sample_formats) or "no --save-samples")
+    if t.data.table_input:
+        if m is None:
+            m = api.load_bundled(task, model)
+        _check_mode(api, m, mode, None)
+        return _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows,
+                              seed, device, progress)
+    return _predict_file(api, t, m, model, input_path, out_path, fmt, checkpoint, n_samples, save_samples, seed,
+                         device, progress, mode)
 
-        return predict_map_file(input_path, out_path, task=task, model=m, checkpoint=checkpoint, model_name=model,
-                                n_samples=n_samples, save_samples=save_samples, seed=seed, device=device,
-                                progress=progress, mode=mode)
-    if mode is not None:
-        raise GPSError("--mode applies to the exsitu_map task only", field="--mode", found=mode)
-    n_samples = int(n_samples or 1000)
-    if save_samples and fmt == "csv":
-        raise GPSError("posterior samples cannot be stored in CSV", source=out_path,
-                       expected="a .fits or .h5/.hdf5 output with --save-samples")
+
+def _check_mode(api, m, mode: str | None, data) -> dict[str, Any]:
+    """The model options for ``mode`` (checked against the model's capabilities)."""
+    caps = api.capabilities(m)
+    if mode is None:
+        return {"mode": caps.modes[0]} if caps.modes else {}
+    if mode not in caps.modes:
+        raise GPSError(f"--mode does not apply to the {m.name} model", field="--mode",
+                       expected=" | ".join(caps.modes) or "no --mode", found=mode)
+    if mode in caps.truth_modes and data is not None and not data.has_truth:
+        raise GPSError(f"the {mode} mode needs the true target", source=getattr(data, "source", None),
+                       field="--mode", expected=" | ".join(x for x in caps.modes if x not in caps.truth_modes) +
+                       " for a real file", found=mode)
+    return {"mode": mode}
+
+
+def _predict_file(api, t, m, model_name, input_path, out_path, fmt, checkpoint, n, save_samples, seed, device,
+                  progress, mode) -> dict[str, Any]:
+    from core.data.provenance import result_provenance
+    from core.inference.bundled import bundled_file
+
+    t0 = time.perf_counter()
+    if m is not None:
+        _check_mode(api, m, mode, None)          # a wrong option fails before the file is read
+    data = api.read_data(input_path, t.name)
     if m is None:
-        m = api.load_bundled(task, model)
-    spec = get_task(m.task_name)
+        m = api.load_bundled(t.name, model_name, data=data)
+        label = "bundled:" + bundled_file(m)
+    else:
+        label = str(checkpoint or "given model")
+    prepared = api.prepare(m, data)
+    t_read = time.perf_counter() - t0
+    options = _check_mode(api, m, mode, prepared)
+    if save_samples:
+        options["keep_samples"] = len(prepared)
+    t1 = time.perf_counter()
+    post = m.posterior(prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress, "map"),
+                       **options)
+    t_post = time.perf_counter() - t1
+    prov = result_provenance(m, checkpoint=label, data=data, prepared=prepared, input_path=input_path,
+                             n_samples=n, seed=seed, **options)
+    prov.pop("keep_samples", None)
+    t.writer(post, prepared, out_path, fmt, provenance=prov, save_samples=save_samples)
+    summary = t.writer.summary(post) if t.writer.summary else {"objects": int(post.n)}
+    return {"out": str(out_path), "task": t.name, "model": m.name, "checkpoint": label, **summary,
+            "read_prepare_seconds": round(t_read, 2), "posterior_seconds": round(t_post, 2),
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device,
+                   progress) -> dict[str, Any]:
+    from core.data.export import PosteriorWriter, posterior_columns
     from core.data.io.tables import iter_table_chunks
+    from core.data.provenance import result_provenance
     from core.data.schema import suggest_mapping, to_catalog
 
+    spec = api.get_task(m.task_name)
     if chunk_rows < 1:
         raise GPSError("chunk size must be positive", field="--chunk-rows", found=str(chunk_rows))
-
     n_total = 0
     for chunk in iter_table_chunks(input_path, chunk_rows):
         n_total += len(chunk)
     if n_total == 0:
         raise GPSError("the input table has no rows", source=input_path)
-
-    provenance = {"task": m.task_name, "model": m.name, "checkpoint": checkpoint or f"bundled:{m.task_name}",
-                  "checkpoint_created": m.card.get("created", ""), "input_file": Path(input_path).name,
-                  "input_sha256": file_sha256(input_path), "n_samples": n_samples, "seed": seed,
-                  "training_data": m.card.get("provenance", {}).get("simulator", "file"),
-                  "package_version": m.card.get("package_version", "")}
-    writer = None
-    mapping = None
-    done = 0
+    provenance = result_provenance(m, checkpoint=checkpoint or f"bundled:{m.task_name}", input_path=input_path,
+                                   n_samples=n_samples, seed=seed)
+    writer, mapping, done = None, None, 0
     t0 = time.perf_counter()
-    bar = _bar(n_total, progress)
+    bar = _bar(n_total, progress, "obj")
     try:
         for i, chunk in enumerate(iter_table_chunks(input_path, chunk_rows)):
             if mapping is None:
@@ -92,12 +144,12 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
             writer.write({k: v for k, (v, _) in cols.items()},
                          post.sample(n_samples, seed + i) if save_samples else None)
             done += len(data)
-            bar(done)
+            if bar:
+                bar(done, n_total)
         writer.close()
     except BaseException:
         if writer is not None:
-            part = Path(str(out_path) + ".part")
-            part.unlink(missing_ok=True)
+            Path(str(out_path) + ".part").unlink(missing_ok=True)
         raise
     dt = time.perf_counter() - t0
     if progress:
@@ -106,16 +158,16 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
             "objects_per_second": round(done / max(dt, 1e-9), 1), "model": m.name, "task": m.task_name}
 
 
-def _bar(total: int, enabled: bool):
-    if not enabled:
-        return lambda done: None
+def _bar(total: int, enabled: bool, unit: str):
+    if not enabled or total < 2:
+        return None
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="obj", file=sys.stderr, dynamic_ncols=True)
+    bar = tqdm(total=total, unit=unit, file=sys.stderr, dynamic_ncols=True)
 
-    def update(done: int) -> None:
+    def update(done: int, n: int) -> None:
         bar.update(done - bar.n)
-        if done >= total:
+        if done >= n:
             bar.close()
 
     return update

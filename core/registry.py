@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, Iterator, TypeVar
+from typing import Callable, Generic, Iterator, TypeVar
 
 from core.errors import GPSError
 
@@ -10,11 +10,21 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps names to specs; unknown names raise :class:`GPSError` listing the known ones."""
+    """Maps names to specs; unknown names raise :class:`GPSError` listing the known ones.
 
-    def __init__(self, kind: str) -> None:
+    ``loader`` (optional) is called once before the first lookup: registries whose entries live in packages that are
+    imported on demand (the task packages) fill themselves lazily, so importing the registry stays cheap.
+    """
+
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None) -> None:
         self.kind = kind
         self._items: dict[str, T] = {}
+        self._loader = loader
+
+    def _load(self) -> None:
+        if self._loader is not None:
+            loader, self._loader = self._loader, None
+            loader()
 
     def register(self, name: str, spec: T) -> T:
         if name in self._items:
@@ -23,6 +33,7 @@ class Registry(Generic[T]):
         return spec
 
     def get(self, name: str) -> T:
+        self._load()
         try:
             return self._items[name]
         except KeyError:
@@ -30,13 +41,17 @@ class Registry(Generic[T]):
                            expected=f"one of {', '.join(sorted(self._items)) or '(none registered)'}") from None
 
     def __contains__(self, name: object) -> bool:
+        self._load()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        self._load()
+        return iter(list(self._items))
 
     def names(self) -> list[str]:
+        self._load()
         return list(self._items)
 
     def items(self):
-        return self._items.items()
+        self._load()
+        return list(self._items.items())

@@ -4,11 +4,8 @@ import time
 
 import streamlit as st
 
-import ui
-import ui_maps
-from core import api
-from core.data.task_data import task_data
-from core.viz.corner import corner_figure
+import app_ui as ui
+from app_ui.views import view_for
 
 st.title("Galaxy Posterior Studio")
 st.markdown('<p class="gps-tagline">Calibrated posteriors for the unseen properties of galaxies.</p>',
@@ -34,58 +31,26 @@ with ui.guard("Home"):
         ui.set_data(None, "—")
         ui.set_model(None, "—")
     spec = tasks[names.index(pick)]
+    view = view_for(spec)
     st.caption(spec.summary + "  Inputs: " + ", ".join(q.label for q in spec.inputs) + " → "
                + ", ".join(q.label for q in spec.targets) + ".")
     ui.warm_up(pick)
 
     c1, c2 = st.columns([1, 3])
     clicked = c1.button("Load demo", type="primary", icon=":material/rocket_launch:", key="load_demo")
-    c2.caption(f"Loads a fixed simulated {'set of maps' if ui_maps.is_maps(spec) else 'catalogue'} "
-               f"({task_data(pick).demo_galaxies:,} galaxies, same for everyone) and the bundled default checkpoint, "
-               "then shows the posterior of the first object.")
-    if clicked and ui_maps.is_maps(spec):
+    c2.caption(f"Loads a fixed simulated {view.NOUN} ({ui.defaults(pick).demo_size:,} galaxies, same for everyone) "
+               "and the bundled default checkpoint, then shows the posterior of the first object.")
+    if clicked:
         t0 = time.perf_counter()
         with st.spinner("Loading the demo…"):
-            one, post = ui_maps.demo(spec)
-            ui.ss()["galaxy"] = {"index": 0, "post": post, "one": one}
-        ui.ss()["demo_seconds"] = time.perf_counter() - t0
-        st.rerun()          # redraw with the new data and model (sidebar included)
-    elif clicked:
-        t0 = time.perf_counter()
-        with st.spinner("Loading the demo…"):
-            cat = ui.demo_data(pick)
-            m = ui.bundled_model(pick)
-            ui.set_data(cat, "demo catalogue (simulated)")
-            ui.set_model(m, f"bundled {m.name}")
-            one = cat.subset(slice(0, 1))
-            post = ui.on_engine(api.posterior, m, one, n_samples=ui.DEMO_SAMPLES, seed=0)
-            ui.ss()["galaxy"] = {"index": 0, "post": post, "exact": ui.on_engine(api.exact_posterior, one)}
+            g = view.demo(spec)
+            ui.ss()["galaxy"] = g
         ui.ss()["demo_seconds"] = time.perf_counter() - t0
         st.rerun()          # redraw with the new data and model (sidebar included)
 
     g = ui.ss().get("galaxy")
-    cat = ui.data()
-    if g is not None and cat is not None and "one" in g and "demo_seconds" in ui.ss():
-        ui.show_figure(ui_maps.demo_figure(spec, g["one"], g["post"]), "demo_posterior", key="demo-maps")
-        st.success(f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s (object {g['one'].ids[0]}, "
-                   f"{g['post'].method}).", icon=":material/check_circle:")
-        st.page_link("pages/3_posterior.py", label="See every object on the Posterior page", icon=":material/insights:")
-    elif g is not None and cat is not None and g.get("index") == 0 and "demo_seconds" in ui.ss():
-        post, exact = g["post"], g["exact"]
-        q = spec.targets[0]
-        truth = cat.y[0, 0] if cat.has_truth else None
-        fig = corner_figure(post.samples[0], [f"{q.label} [{q.unit}]"], truths=None if truth is None else [truth],
-                            exact_grid=None if exact is None else exact.grid,
-                            exact_pdf=None if exact is None else exact.pdf[0],
-                            title=f"Galaxy {cat.ids[0]}: posterior of {q.label} ({post.method})")
-        ui.show_figure(fig, "demo_posterior", key="demo-corner")
-        s = post.summaries()
-        name = spec.targets[0].name
-        st.success(f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s: {q.label} = "
-                   f"{s[name + '_median'][0]:.2f} (+{s[name + '_p84'][0] - s[name + '_median'][0]:.2f} / "
-                   f"-{s[name + '_median'][0] - s[name + '_p16'][0]:.2f})"
-                   + (f", truth {truth:.2f}" if truth is not None else ""), icon=":material/check_circle:")
-        st.page_link("pages/3_posterior.py", label="See every galaxy on the Posterior page", icon=":material/insights:")
+    if g is not None and ui.data() is not None and g.get("index") == 0 and "demo_seconds" in ui.ss():
+        view.demo_result(spec, g)
 
     st.divider()
     st.subheader("Workflow")

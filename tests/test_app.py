@@ -92,13 +92,13 @@ def test_demo_flow_then_every_page():
     settle(at)
     clean(at)
     assert charts(at) >= 5
-    assert at.session_state["eval"]["n"] == api.DEMO_SIZE
+    assert at.session_state["eval"]["n"] == api.task_obj("halo_mass").defaults.demo_size
     at.switch_page("pages/5_export.py").run()
     at.selectbox(key="export_fmt").set_value("csv").run()
     at.button(key="export_prepare").click().run()
     clean(at)
     fmt, data = at.session_state["export_file"]
-    assert fmt == "csv" and data.count(b"\n") > api.DEMO_SIZE
+    assert fmt == "csv" and data.count(b"\n") > api.task_obj("halo_mass").defaults.demo_size
 
 
 def test_upload_flow_mapping_and_validation():

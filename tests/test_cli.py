@@ -89,7 +89,7 @@ def test_bad_input_gives_one_clear_message(workdir, tmp_path, capsys):
 
 
 def test_bench_json_schema(tmp_path, monkeypatch):
-    from core.bench import halo_mass
+    from core.tasks.halo_mass import bench as halo_mass
 
     monkeypatch.setitem(halo_mass.SIZES, True, {"n_train": 3000, "n_test": 300, "n_throughput": 2000,
                                                "epochs": {}})

@@ -1,4 +1,9 @@
-"""Benchmarks: every method of a task trained on one simulated set and scored on one held-out set, same run."""
+"""Benchmarks: every method of a task trained on one simulated set and scored on one held-out set, same run.
+
+Each task's benchmark lives in its package (``Task.bench`` names the module with ``run`` and ``markdown``).
+Training budgets are fixed numbers of epochs / steps (never wall-clock caps) and every random source is seeded, so
+a benchmark's metric values depend only on its seed and budget; timing columns vary with the machine.
+"""
 
 from __future__ import annotations
 
@@ -9,17 +14,22 @@ from typing import Any, Sequence
 
 from core.errors import GPSError
 
-__all__ = ["run_benchmark", "write_results", "BENCHMARKS"]
+__all__ = ["run_benchmark", "write_results", "benchmark_module"]
 
-BENCHMARKS = {"halo_mass": "core.bench.halo_mass", "exsitu_map": "core.bench.exsitu_map",
-              "central_mass": "core.bench.central_mass"}
+
+def benchmark_module(task: str):
+    """The benchmark module of ``task`` (``run``, ``markdown``)."""
+    from core.tasks import get_task_obj
+
+    t = get_task_obj(task)
+    if not t.bench:
+        raise GPSError(f"no benchmark for task {task!r}", field="task", found=task)
+    return importlib.import_module(t.bench)
 
 
 def run_benchmark(task: str, *, quick: bool = False, out: str | Path, seed: int = 0, device: str | None = None,
                   methods: Sequence[str] | None = None) -> dict[str, Any]:
-    if task not in BENCHMARKS:
-        raise GPSError(f"no benchmark for task {task!r}", expected=", ".join(BENCHMARKS))
-    mod = importlib.import_module(BENCHMARKS[task])
+    mod = benchmark_module(task)
     results = mod.run(quick=quick, seed=seed, device=device, methods=methods)
     write_results(results, out, mod.markdown(results))
     return results

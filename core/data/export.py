@@ -1,5 +1,10 @@
 """Posterior exports: summaries (and optional samples) with units and provenance as CSV, FITS or HDF5.
 
+Posterior *maps* (:func:`write_map_posterior`) are written as FITS (one image HDU per summary map, the input's WCS
+moved onto the model grid; several objects: cubes + an OBJECTS table) or HDF5 (``maps/<name>``, ``input_mask``,
+the regridded ``inputs``, ``ids``, ``headers``, ``truth``, optional ``samples``), provenance in the primary header
+(notes as HISTORY cards) or the ``provenance`` attribute (JSON).
+
 One mechanism serves the app's downloads and the CLI's streaming ``predict``: :class:`PosteriorWriter` receives
 chunks of rows and writes them in constant memory (FITS: the row count is declared up front; samples go through a
 disk-backed buffer and are appended as an image HDU at the end).
@@ -7,7 +12,6 @@ disk-backed buffer and are appended as an image HDU at the end).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
@@ -22,7 +26,7 @@ from core.errors import GPSError
 from core.inference.posterior import SUMMARY_PERCENTILES, Posterior
 
 __all__ = ["posterior_columns", "posterior_table", "PosteriorWriter", "write_posterior", "EXPORT_FORMATS",
-           "format_from_path"]
+           "format_from_path", "write_map_posterior", "map_summaries"]
 
 EXPORT_FORMATS = ("csv", "fits", "hdf5")
 _EXT = {".csv": "csv", ".fits": "fits", ".fit": "fits", ".fits.gz": "fits", ".h5": "hdf5", ".hdf5": "hdf5"}
@@ -236,6 +240,130 @@ class PosteriorWriter:
             del self._samp
             os.remove(self._samp_path)
         self._fh.close()
+
+
+# --------------------------------------------------------------------------------------------------- maps
+def map_summaries(post) -> dict[str, tuple[np.ndarray, str, str]]:
+    """name -> ((N, H, W) float32, unit, description) for every summary map of a MapPosterior."""
+    unit = post.unit
+    out = {"mean": (post.mean, unit, "posterior mean"), "std": (post.std, unit, "posterior standard deviation"),
+           "q2.5": (post.q025, unit, "2.5th percentile"), "q16": (post.q16, unit, "16th percentile"),
+           "median": (post.q50, unit, "posterior median (50th percentile)"),
+           "q84": (post.q84, unit, "84th percentile"), "q97.5": (post.q975, unit, "97.5th percentile")}
+    for j, t in enumerate(post.thresholds):
+        out[f"p_gt_{t:g}"] = (post.p_exceed[:, j], "", f"posterior probability that {post.target} > {t:g}")
+    res = post.residual
+    if res is not None:
+        out["residual"] = (res, unit, f"posterior mean minus true {post.target} (NaN where the input is masked)")
+    return {k: (np.asarray(v, np.float32), u, d) for k, (v, u, d) in out.items()}
+
+
+def write_map_posterior(post, stack, out_path: str, fmt: str, *, provenance: dict,
+                        save_samples: bool = False) -> Path:
+    """Write a MapPosterior of the objects of ``stack`` (the prepared MapStack: its headers hold the WCS on the
+    model grid) as FITS or HDF5 (see the module docstring); atomic (a ``.part`` file renamed at the end)."""
+    out = Path(out_path)
+    tmp = out.with_name(out.name + ".part")
+    try:
+        if fmt == "fits":
+            _map_fits(post, stack, provenance).writeto(tmp, overwrite=True)
+        else:
+            _map_hdf5(post, stack, provenance, tmp, save_samples)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
+
+
+
+def _map_fits(post, stack, prov: dict):
+    from astropy.io import fits
+    from astropy.table import Table
+
+    maps = map_summaries(post)
+    if post.n == 1:
+        hdul = post.to_hdulist(0, header=stack.fits_header(0))
+        for hdu in hdul[1:]:
+            key = hdu.name.lower()
+            match = next((k for k in maps if k.upper()[:68] == hdu.name), None)
+            if match:
+                hdu.header["BUNIT"] = maps[match][1]
+                hdu.header["COMMENT"] = maps[match][2] if match.startswith("p_gt") else \
+                    f"{maps[match][2]} of {post.target} (dimensionless fraction)"
+            elif key == "input_mask":
+                hdu.header["COMMENT"] = "1 = no input data (model output there is an extrapolation)"
+    else:
+        hdul = fits.HDUList([fits.PrimaryHDU()])
+        hdul[0].header["TARGET"] = (post.target, "posterior target")
+        hdul[0].header["METHOD"] = (post.method, "inference method")
+        hdul[0].header["NSAMPLE"] = (post.n_samples, "posterior samples per object")
+        for name, (arr, unit, desc) in maps.items():
+            hdu = fits.ImageHDU(arr, name=name.upper()[:68])
+            hdu.header["BUNIT"] = unit
+            hdu.header["COMMENT"] = f"{desc} of {post.target}; axis 3 = object (row of the OBJECTS table)"
+            hdul.append(hdu)
+        hdu = fits.ImageHDU(post.mask.astype(np.uint8), name="INPUT_MASK")
+        hdu.header["COMMENT"] = "1 = no input data; axis 3 = object"
+        hdul.append(hdu)
+        hdul.append(fits.BinTableHDU(Table({
+            "id": np.asarray([str(i) for i in post.ids]), "reff_arcsec": np.asarray(stack.reff_arcsec, float),
+            "pixel_scale_arcsec": np.asarray(stack.pixel_scale_arcsec, float),
+            "wcs": np.asarray([_celestial_header_text(stack.fits_header(i)) for i in range(len(stack))])}),
+            name="OBJECTS"))
+    h = hdul[0].header
+    for key, value in (("TASK", prov["task"]), ("MODEL", prov["model"]), ("CKPT", prov["checkpoint"]),
+                       ("INFILE", prov["input_file"]), ("INSHA256", prov["input_sha256"]),
+                       ("MODE", prov.get("mode", "")), ("SEED", prov["seed"]), ("ORIGIN", "Galaxy Posterior Studio"),
+                       ("GPSVERS", prov.get("package_version", ""))):
+        h[key] = str(value)[:68] if isinstance(value, str) else value
+    for note in prov.get("reader_notes", []) + prov.get("prepare_notes", []):
+        h.add_history(str(note))
+    h.add_comment("features: " + ", ".join(prov.get("features", [])))
+    return hdul
+
+
+def _map_hdf5(post, stack, prov: dict, path: Path, save_samples: bool) -> None:
+    import h5py
+
+    comp = dict(compression="gzip", compression_opts=4, shuffle=True)
+    str_dt = h5py.string_dtype("utf-8")
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = "galaxy-posterior-studio/posterior-maps"
+        f.attrs["provenance"] = json.dumps(prov, default=str)
+        f.attrs["target"], f.attrs["unit"], f.attrs["method"] = post.target, post.unit, post.method
+        f.attrs["n_samples"] = int(post.n_samples)
+        f.attrs["thresholds"] = np.asarray(post.thresholds, float)
+        f.attrs["axes"] = "object, y, x (FITS order: row 0 = first FITS row)"
+        g = f.create_group("maps")
+        for name, (arr, unit, desc) in map_summaries(post).items():
+            d = g.create_dataset(name, data=arr, **comp)
+            d.attrs["unit"], d.attrs["description"] = unit, desc
+        f.create_dataset("input_mask", data=post.mask.astype(np.uint8), **comp).attrs["description"] = \
+            "1 = no input data"
+        d = f.create_dataset("inputs", data=stack.data, **comp)
+        d.attrs["channels"] = json.dumps(list(stack.channels))
+        d.attrs["units"] = json.dumps(list(stack.units))
+        d.attrs["description"] = "the input maps on the model grid (after channel selection and regridding)"
+        f.create_dataset("ids", data=np.asarray([str(i) for i in post.ids], dtype=object), dtype=str_dt)
+        f.create_dataset("headers", data=np.asarray(list(stack.headers), dtype=object), dtype=str_dt)
+        f.create_dataset("reff_arcsec", data=np.asarray(stack.reff_arcsec, float))
+        f.create_dataset("pixel_scale_arcsec", data=np.asarray(stack.pixel_scale_arcsec, float))
+        if post.truth is not None:
+            f.create_dataset("truth", data=np.asarray(post.truth, np.float32), **comp)
+        if save_samples and post.samples is not None:
+            d = f.create_dataset("samples", data=post.samples, chunks=(1,) + post.samples.shape[1:], **comp)
+            d.attrs["axes"] = "object, sample, y, x"
+
+
+def _celestial_header_text(header) -> str:
+    from astropy.wcs import WCS
+
+    if not len(header):
+        return ""
+    try:
+        return WCS(header).celestial.to_header().tostring(sep="\n").strip()
+    except Exception:  # noqa: BLE001 - no valid WCS: none
+        return ""
 
 
 def _fmt(v) -> str:

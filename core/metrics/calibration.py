@@ -16,7 +16,7 @@ from scipy import stats
 from core.inference.posterior import Posterior
 
 __all__ = ["intervals", "coverage", "coverage_curve", "pit", "pit_ks", "crps", "crps_grid", "crps_samples",
-           "sbc_ranks", "sbc_uniformity", "interval_width", "mean_interval_width", "tarp"]
+           "sbc_ranks", "sbc_uniformity", "interval_width", "mean_interval_width", "tarp", "calibration_curves"]
 
 IntervalKind = Literal["central", "hpd"]
 
@@ -57,6 +57,19 @@ def coverage_curve(posterior: Posterior, truth: np.ndarray, levels=None, kind: I
     levels = np.linspace(0.05, 0.95, 19) if levels is None else np.asarray(levels, dtype=float)
     cov = np.array([coverage(posterior, truth, float(a), kind) for a in levels])
     return levels, cov
+
+
+def calibration_curves(posteriors: dict[str, Posterior], truth: np.ndarray, param: int = 0
+                       ) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], dict[str, np.ndarray]]:
+    """Coverage curves ``name -> (levels (L,), coverage (L,))`` and PIT values ``name -> (n,)`` of parameter
+    ``param`` for several posteriors of the same objects (what the Evaluation page plots side by side)."""
+    curves, pits = {}, {}
+    for name, post in posteriors.items():
+        lv, cv = coverage_curve(post, truth)
+        cv = np.asarray(cv)
+        curves[name] = (lv, np.ravel(cv if cv.ndim == 1 else cv[:, param]))
+        pits[name] = pit(post, truth)[:, param]
+    return curves, pits
 
 
 def pit(posterior: Posterior, truth: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ import numpy as np
 from core.errors import GPSError
 
 __all__ = ["galaxy_pixels", "mae_pixel", "rmse_pixel", "bias_pixel", "coverage_pixel", "residual_vs_truth",
-           "regret_reference", "per_object_mae", "score_map_posterior"]
+           "regret_reference", "per_object_mae", "score_map_posterior", "map_object_summaries",
+           "target_object_summaries"]
 
 
 def galaxy_pixels(mask: np.ndarray, truth: np.ndarray, galaxy: np.ndarray | None = None) -> np.ndarray:
@@ -117,6 +118,33 @@ def score_map_posterior(post, truth: np.ndarray | None = None, pixels: np.ndarra
 
 
 # ---------------------------------------------------------------------------------------------------------
+def map_object_summaries(post) -> dict[str, np.ndarray]:
+    """Per-object means over unmasked pixels of a MapPosterior: posterior mean, posterior std, unmasked pixel count
+    and (truth known) mean |residual| — the columns of the app's per-object table, each (N,)."""
+    valid = ~np.asarray(post.mask, bool)
+    area = np.maximum(valid.sum(axis=(1, 2)), 1)
+    cols = {f"mean {post.target} (posterior mean, unmasked)": np.where(valid, post.mean, 0).sum(axis=(1, 2)) / area,
+            "mean posterior std": np.where(valid, post.std, 0).sum(axis=(1, 2)) / area,
+            "unmasked pixels": valid.sum(axis=(1, 2))}
+    res = post.residual
+    if res is not None:
+        cols["mean |residual|"] = np.nanmean(np.abs(np.where(valid, res, np.nan)).reshape(len(res), -1), axis=1)
+    return cols
+
+
+def target_object_summaries(post, data, targets) -> dict[str, np.ndarray]:
+    """Per-object median, 16th and 84th percentiles of every target (``targets``: Quantity specs) and the truth
+    where ``data`` has it, each (N,)."""
+    s = post.summaries()
+    cols: dict[str, np.ndarray] = {}
+    for q in targets:
+        for stat in ("median", "p16", "p84"):
+            cols[f"{q.name}_{stat}"] = s[f"{q.name}_{stat}"]
+        if data.has_truth and q.name in data.targets:
+            cols[f"{q.name} (truth)"] = data.y[:, list(data.targets).index(q.name)]
+    return cols
+
+
 def _sel(a: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.shape != pixels.shape:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import numpy as np
@@ -19,8 +19,10 @@ from core.config import Config
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.registry import Registry
+from core.tasks.base import Capabilities
 
-__all__ = ["PosteriorModel", "ModelSpec", "MODELS", "get_model_spec", "build_model", "check_missing"]
+__all__ = ["PosteriorModel", "ModelSpec", "MODELS", "get_model_spec", "build_model", "check_missing",
+           "models_for_task", "register_model", "set_torch_state"]
 
 
 class PosteriorModel:
@@ -117,6 +119,7 @@ class ModelSpec:
     description: str = ""
     kind: Literal["model", "baseline"] = "model"
     needs_simulator: bool = False   # the exact posterior needs the simulator config of the data
+    capabilities: Capabilities = field(default_factory=Capabilities)
 
     def model_class(self) -> type[PosteriorModel]:
         mod, cls = self.factory.split(":")
@@ -127,7 +130,13 @@ class ModelSpec:
         return getattr(importlib.import_module(mod), cls)
 
 
-MODELS: Registry[ModelSpec] = Registry("model")
+def _load_task_packages() -> None:
+    from core.tasks import TASKS
+
+    TASKS.names()          # importing the task packages registers their models
+
+
+MODELS: Registry[ModelSpec] = Registry("model", loader=_load_task_packages)
 
 
 def _key(task: str, name: str) -> str:
@@ -146,6 +155,12 @@ def get_model_spec(task: str, name: str) -> ModelSpec:
     return MODELS.get(key)
 
 
+def models_for_task(task: str) -> list[ModelSpec]:
+    """The model specs registered for ``task``, in registration order."""
+    prefix = task + "/"
+    return [s for k, s in MODELS.items() if k.startswith(prefix)]
+
+
 def build_model(task: str, name: str, config: Config | dict | None, features: Sequence[str],
                 targets: Sequence[str], units: dict[str, str] | None = None) -> PosteriorModel:
     spec = get_model_spec(task, name)
@@ -154,3 +169,18 @@ def build_model(task: str, name: str, config: Config | dict | None, features: Se
     model = spec.model_class()(cfg, features, targets, units)
     model.task_name = spec.task
     return model
+
+
+def set_torch_state(module, tensors: dict[str, np.ndarray], prefix: str, source: str, config: Config) -> None:
+    """Load the ``prefix``-ed arrays of a checkpoint into a torch ``module`` (then eval mode); a mismatch raises a
+    GPSError naming the configuration instead of torch's traceback. The one loader every torch model uses."""
+    import torch
+
+    sd = {k[len(prefix):]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items() if k.startswith(prefix)}
+    try:
+        module.load_state_dict(sd)
+    except RuntimeError as err:
+        raise GPSError(f"checkpoint weights do not match the {source} configuration", source=source,
+                       field="weights", expected=f"{type(config).__name__} {config.to_json()}",
+                       found=str(err).splitlines()[0]) from None
+    module.eval()

@@ -112,6 +112,10 @@ class CentralLightGBMModel(PosteriorModel):
         """Importance per target: {target: {statistic: gain}} from the L2 point models."""
         return {t: self.inner.feature_importance(kind, j) for j, t in enumerate(self.targets)}
 
+    def feature_importance(self, kind: str = "gain") -> dict[str, dict[str, float]]:
+        """The ``feature_importance`` capability: :meth:`importance` (one dict per target)."""
+        return self.importance(kind)
+
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         tensors, extra = self.inner.get_state()
         extra["central_history"] = self.history

@@ -34,7 +34,7 @@ from core.data.central_data import CentralMassData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
 from core.inference.training import TrainConfig
-from core.models.base import PosteriorModel
+from core.models.base import set_torch_state, PosteriorModel
 
 __all__ = ["ResNetConfig", "CentralResNetModel"]
 
@@ -151,18 +151,10 @@ class CentralResNetModel(PosteriorModel):
         return tensors, {"norm": self.norm, "features": list(self.features), "history": self.history}
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        import torch
 
         self.norm = dict(extra["norm"])
         self.net = self._build({k: tuple(v) for k, v in self.norm["sizes"].items()})
-        sd = {k[4:]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items() if k.startswith("net.")}
-        try:
-            self.net.load_state_dict(sd)
-        except RuntimeError as err:
-            raise GPSError("checkpoint weights do not match the ResNet configuration", source="CentralResNetModel",
-                           field="weights", expected=f"ResNetConfig {self.config.to_json()}",
-                           found=str(err).splitlines()[0]) from None
-        self.net.eval()
+        set_torch_state(self.net, tensors, "net.", "ResNet", self.config)
         self.history = dict(extra.get("history", {}))
 
     # -- private -----------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from core.config import Config, param
 from core.errors import GPSError
 from core.inference.posterior_maps import MapPosterior, MapPosteriorBuilder
 from core.inference.training import TrainConfig
-from core.models.base import PosteriorModel
+from core.models.base import set_torch_state, PosteriorModel
 from core.models.exsitu_data import MapArrays, grouped_val_split, map_arrays
 
 __all__ = ["ExsituMapConfig", "ExsituMapModel", "MODES", "gpu_config"]
@@ -127,7 +127,6 @@ class ExsituMapModel(PosteriorModel):
         ``train``/``val``: MapStack or simulator MapSet with the model's channels and an ``f_ex`` target map.
         Returns the history {"cvae": ..., "flow": ..., "device": ...}.
         """
-        import torch
 
         from core.inference.training import fit_module
 
@@ -311,17 +310,9 @@ class ExsituMapModel(PosteriorModel):
                          "likelihood": self.config.likelihood, "history": self.history}
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        import torch
 
         self.net = self._build()
-        sd = {k[4:]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items() if k.startswith("net.")}
-        try:
-            self.net.load_state_dict(sd)
-        except RuntimeError as err:
-            raise GPSError("checkpoint weights do not match the model configuration", source=self.name,
-                           field="weights", expected=f"ExsituMapConfig {self.config.to_json()}",
-                           found=str(err).splitlines()[0]) from None
-        self.net.eval()
+        set_torch_state(self.net, tensors, "net.", "cvae_flow", self.config)
         self.x_mean = np.asarray(tensors["x_mean"], dtype=np.float32)
         self.x_std = np.asarray(tensors["x_std"], dtype=np.float32)
         self.noise_scale = float(np.asarray(tensors.get("noise_scale", [1.0])).ravel()[0])   # older: uncalibrated

@@ -28,7 +28,7 @@ from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
 from core.inference.training import TrainConfig
-from core.models.base import PosteriorModel, refuse_missing
+from core.models.base import set_torch_state, PosteriorModel, refuse_missing
 
 __all__ = ["FlowConfig", "FlowModel"]
 
@@ -147,17 +147,9 @@ class FlowModel(PosteriorModel):
         return tensors, extra
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        import torch
 
         self.flow = self._build()
-        sd = {k[len("flow."):]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items() if k.startswith("flow.")}
-        try:
-            self.flow.load_state_dict(sd)
-        except RuntimeError as err:
-            raise GPSError("checkpoint weights do not match the flow configuration", source="FlowModel",
-                           field="weights", expected=f"FlowConfig {self.config.to_json()}",
-                           found=str(err).splitlines()[0]) from None
-        self.flow.eval()
+        set_torch_state(self.flow, tensors, "flow.", "flow", self.config)
         self.x_mean = np.asarray(tensors["x_mean"], dtype=np.float64)
         self.x_std = np.asarray(tensors["x_std"], dtype=np.float64)
         self.y_mean, self.y_std = float(extra["y_mean"]), float(extra["y_std"])

@@ -37,7 +37,7 @@ from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
 from core.inference.training import TrainConfig
-from core.models.base import PosteriorModel, check_missing
+from core.models.base import set_torch_state, PosteriorModel, check_missing
 from core.models.priors import TargetPrior
 
 __all__ = ["VaeHmcConfig", "VaeHmcModel"]
@@ -134,9 +134,10 @@ class VaeHmcModel(PosteriorModel):
                   device: str | None = None, progress: Callable[[int, int], None] | None = None) -> Posterior:
         """NUTS posterior of the target for every galaxy.
 
-        Returns all post-warm-up draws of all chains, ``samples`` (n, chains*draws, 1) in physical units
-        (``n_samples`` is ignored: set ``chains``/``draws`` in the config), and per-galaxy diagnostics
-        ``rhat`` (rank-normalized split R-hat of the target), ``ess`` (bulk ESS) and ``divergences``.
+        Returns the post-warm-up draws of all chains, ``samples`` (n, chains*k, 1) in physical units, and per-galaxy
+        diagnostics ``rhat`` (rank-normalized split R-hat of the target), ``ess`` (bulk ESS) and ``divergences``
+        (computed on every draw). ``k`` = ``draws`` (config) or, when ``n_samples`` is smaller than
+        ``chains * draws``, ``n_samples // chains`` evenly thinned draws per chain (chain order kept).
         """
         from core.inference.hmc import NutsSettings, ess_bulk, rank_normalized_rhat, run_nuts
 
@@ -155,6 +156,9 @@ class VaeHmcModel(PosteriorModel):
         y = u * self.y_std + self.y_mean
         diags = {"rhat": rank_normalized_rhat(y), "ess": ess_bulk(y), "divergences": res.divergences,
                  "accept_prob": res.accept, "n_leapfrog": res.steps}
+        if n_samples is not None and 0 < n_samples < y.shape[1] * y.shape[2]:
+            keep = np.unique(np.linspace(0, y.shape[2] - 1, max(1, n_samples // y.shape[1])).round().astype(int))
+            y = y[:, :, keep]
         return Posterior(params=self.targets, units=self.param_units(), samples=y.reshape(len(y), -1, 1),
                          diagnostics=diags, method=self.name,
                          info={"chains": c.chains, "warmup": c.warmup, "draws": c.draws, "seed": seed,
@@ -215,17 +219,9 @@ class VaeHmcModel(PosteriorModel):
         return tensors, extra
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-        import torch
 
         self.net = self._build()
-        sd = {k[4:]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items() if k.startswith("net.")}
-        try:
-            self.net.load_state_dict(sd)
-        except RuntimeError as err:
-            raise GPSError("checkpoint weights do not match the vae_hmc configuration", source="VaeHmcModel",
-                           field="weights", expected=f"VaeHmcConfig {self.config.to_json()}",
-                           found=str(err).splitlines()[0]) from None
-        self.net.eval()
+        set_torch_state(self.net, tensors, "net.", "vae_hmc", self.config)
         self.x_mean = np.asarray(tensors["x_mean"], dtype=np.float64)
         self.x_std = np.asarray(tensors["x_std"], dtype=np.float64)
         self.y_mean, self.y_std = float(extra["y_mean"]), float(extra["y_std"])

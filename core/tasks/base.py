@@ -2,33 +2,94 @@
 
 A task package holds everything that is specific to one inference problem, so adding a task is one folder (plus,
 for a new data kind, one view in the app). ``core/tasks/<name>/__init__.py`` builds its ``TASK`` and calls
-:func:`register_task`; ``core.tasks`` imports every package listed in ``core.tasks.TASK_PACKAGES``.
+:func:`register_task`; ``core.tasks`` imports every package listed in ``core.tasks.TASK_PACKAGES`` on first use.
 
 A :class:`Task` holds:
 
-* ``spec`` — :class:`core.tasks.TaskSpec`: inputs/targets as :class:`core.tasks.Quantity` (units, domains,
-  definitions), ``data_kind`` (which app view shows it: "catalog", "maps", "multi_target_maps", "photometry",
-  "field"), ``bin_target``.
-* ``data`` — the data adapter: ``simulate(n, seed, config)``, ``read(path, **options)``, ``prepare(model, data)``
-  (data as the model runs on it, or a GPSError naming what is missing), the container type and a ``unit`` word
-  for messages ("galaxy", "map", "field").
+* ``spec`` — :class:`TaskSpec`: inputs/targets as :class:`Quantity` (units, domains, definitions), ``data_kind``
+  (which app view shows it: "catalog", "maps", "multi_target_maps", "photometry", "field"), ``bin_target``.
+* ``data`` — the data adapter (:class:`DataAdapter`): ``simulate(n, seed, config, use_cache)``, ``read(path,
+  **options)``, ``prepare(model, data)`` (data as the model runs on it, or a GPSError naming what is missing),
+  ``save`` (write a simulated set to a file), the container type and a ``unit`` word for messages.
 * ``models`` — :class:`core.models.ModelSpec` registrations, first = default, each with capability flags
-  (:class:`Capabilities`).
+  (:class:`Capabilities`). A package may also call ``core.models.register_model`` itself.
 * ``defaults`` — :class:`TaskDefaults`: posterior draws and demo size, in ONE place.
-* ``bench`` — ``"module:function"`` of the benchmark: ``run(quick, seed, device, methods) -> dict`` and a
-  ``markdown(results) -> str`` beside it in the same module.
-* ``writer`` — ``write(post, data, path, fmt, *, provenance, save_samples) -> None``: the result writer used by
-  predict, the Export page and batch runs.
+* ``bench`` — module path of the benchmark: ``run(quick, seed, device, methods) -> dict`` and
+  ``markdown(results) -> str`` in that module.
+* ``writer`` — :class:`ResultWriter` (callable as ``write(post, data, path, fmt, *, provenance, save_samples)``):
+  the result writer used by predict, the Export page and batch runs.
 * ``exact`` — optional ``exact(data) -> posterior | None``: the simulator's Bayes-optimal answer when ``data`` were
   simulated with a known configuration (the yardstick), else None.
+
+This module is light (dataclasses only): importing it never imports numpy, torch or jax.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
-__all__ = ["Capabilities", "TaskDefaults", "Task"]
+from core.registry import Registry
+
+__all__ = ["Quantity", "TaskSpec", "Capabilities", "TaskDefaults", "DataAdapter", "ResultWriter", "Task",
+           "TASKS", "TASK_OBJECTS", "register_task", "get_task", "get_task_obj", "DATA_KINDS"]
+
+#: data kinds the app has a view for (``app_ui.views``); a task with a new kind brings one view module
+DATA_KINDS = ("catalog", "maps", "multi_target_maps", "photometry", "field")
+
+
+@dataclass(frozen=True)
+class Quantity:
+    """One named input or target.
+
+    ``unit`` is an astropy unit string; logarithmic quantities use ``dex(...)`` units, e.g. ``dex(solMass)``.
+    ``domain`` is the range the default simulator covers (values outside are flagged, not refused).
+    """
+
+    name: str
+    unit: str
+    label: str
+    description: str
+    aliases: tuple[str, ...] = ()
+    domain: tuple[float, float] | None = None
+    kind: Literal["scalar", "map", "image"] = "scalar"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    title: str
+    summary: str
+    data_kind: Literal["catalog", "maps", "multi_target_maps", "photometry", "field"]
+    inputs: tuple[Quantity, ...]
+    targets: tuple[Quantity, ...]
+    simulator: str
+    models: tuple[str, ...]             # first = default
+    baselines: tuple[str, ...] = ()
+    bin_target: str | None = None       # metrics "per bin" of this target
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def input(self, name: str) -> Quantity:
+        for q in self.inputs:
+            if q.name == name:
+                return q
+        from core.errors import GPSError
+        raise GPSError(f"task {self.name!r} has no input {name!r}",
+                       expected=", ".join(q.name for q in self.inputs), found=name)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.inputs)
+
+    @property
+    def target_names(self) -> tuple[str, ...]:
+        return tuple(q.name for q in self.targets)
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return self.models + self.baselines
 
 
 @dataclass(frozen=True)
@@ -39,28 +100,108 @@ class Capabilities:
     exact: bool = False                  # this *is* the simulator's exact posterior (needs simulated data)
     slow: bool = False                   # seconds per object or more (NUTS, diffusion sampling)
     needs_gpu: bool = False              # CPU works but is impractically slow at default sizes
-    hmc_refine: bool = False             # supports per-object NUTS refinement
+    hmc_refine: bool = False             # supports per-object NUTS refinement (its posterior() is the NUTS run)
     posterior_predictive: bool = False   # has a generative likelihood for predictive checks
-    feature_importance: bool = False     # exposes gain importance
+    feature_importance: bool = False     # exposes gain importance (``model.feature_importance(kind="gain")``)
     any_subset: bool = False             # accepts any subset of the inputs it was trained on
+    truth_modes: tuple[str, ...] = ()    # inference modes that need the true target (e.g. "reconstruction")
 
 
 @dataclass(frozen=True)
 class TaskDefaults:
-    draws: int = 1000                    # posterior draws per object
+    draws: int = 1000                    # posterior draws per object (CLI predict/evaluate/train, Evaluation page)
+    interactive_draws: int = 1000        # default of the Posterior page's draws slider
+    draw_choices: tuple[int, ...] = (200, 500, 1000, 2000, 4000)   # the Posterior page's slider
+    demo_draws: int = 4000               # draws for the demo object (the warm-up compiles this shape)
     demo_size: int = 2000                # objects (galaxies / fields) in the bundled demo set
     demo_seed: int = 20261122
 
 
 @dataclass(frozen=True)
+class DataAdapter:
+    """How a task gets its data: simulate a labelled set, read a user's file, put data on a model's grid.
+
+    ``simulate(n, seed, config, use_cache)``; ``read(path, **options)``; ``prepare(model, data)`` returns the data the
+    model runs on (channels selected, regridded onto its grid) or raises GPSError naming what is missing;
+    ``save(data, out_path) -> message`` writes a simulated set (``python -m core simulate``). ``table_input``: users
+    bring tables whose columns are mapped onto the inputs (``read_table`` + ``table_to_catalog``, chunked predict).
+    """
+
+    container: str
+    simulate: Callable[..., Any]
+    read: Callable[..., Any]
+    prepare: Callable[[Any, Any], Any]
+    save: Callable[[Any, str], str]
+    unit: str                            # what one object is, for messages ("galaxy", "map", "map set")
+    file_kinds: str                      # the files ``read`` accepts, for the upload widget
+    table_input: bool = False
+    check_save: Callable[[str], None] | None = None   # raises GPSError early when ``save`` cannot write that path
+
+
+@dataclass(frozen=True)
+class ResultWriter:
+    """Writes a posterior of ``data`` to ``path`` in ``fmt`` (one of ``formats``); samples in ``sample_formats``."""
+
+    write: Callable[..., Any]
+    formats: tuple[str, ...] = ("csv", "fits", "hdf5")
+    sample_formats: tuple[str, ...] = ("fits", "hdf5")
+    summary: Callable[[Any], dict] | None = None     # JSON-ready summary of a posterior for the CLI
+    what: str = "tables (CSV, FITS or HDF5)"            # what the outputs are, for messages
+
+    def __call__(self, post, data, path, fmt: str, *, provenance: dict, save_samples: bool = False, **kw) -> Any:
+        return self.write(post, data, path, fmt, provenance=provenance, save_samples=save_samples, **kw)
+
+
+@dataclass(frozen=True)
 class Task:
-    spec: Any                            # core.tasks.TaskSpec
-    data: Any                            # data adapter (simulate / read / prepare)
+    spec: Any                            # TaskSpec
+    data: Any                            # DataAdapter
     defaults: TaskDefaults = field(default_factory=TaskDefaults)
-    bench: str | None = None             # "module:function"
+    bench: str | None = None             # module with run() and markdown()
     writer: Callable[..., Any] | None = None
     exact: Callable[[Any], Any] | None = None
+    models: tuple = ()                   # core.models.ModelSpec registrations (first = default)
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    def model(self, name: str):
+        """The :class:`core.models.ModelSpec` of ``name`` for this task."""
+        from core.models.base import get_model_spec
+
+        return get_model_spec(self.name, name)
+
+    def capabilities(self, name: str) -> Capabilities:
+        return self.model(name).capabilities
+
+
+def _load_packages() -> None:
+    """Import every package of ``core.tasks.TASK_PACKAGES`` (each registers its Task on import)."""
+    from core.tasks import TASK_PACKAGES
+
+    for name in TASK_PACKAGES:
+        importlib.import_module(f"core.tasks.{name}")
+
+
+TASKS: Registry[TaskSpec] = Registry("task", loader=_load_packages)
+TASK_OBJECTS: Registry[Task] = Registry("task", loader=lambda: TASKS.names() and None)
+
+
+def register_task(task: Task) -> Task:
+    """Register ``task`` (its spec in :data:`TASKS`, the object in :data:`TASK_OBJECTS`, its model specs)."""
+    from core.models.base import register_model
+
+    TASKS.register(task.name, task.spec)
+    TASK_OBJECTS.register(task.name, task)
+    for spec in task.models:
+        register_model(spec)
+    return task
+
+
+def get_task(name: str) -> TaskSpec:
+    return TASKS.get(name)
+
+
+def get_task_obj(name: str) -> Task:
+    return TASK_OBJECTS.get(name)

@@ -13,7 +13,7 @@ from typing import Any, Callable
 
 from core.registry import Registry
 
-__all__ = ["SimulatorSpec", "SIMULATORS", "get_simulator"]
+__all__ = ["SimulatorSpec", "SIMULATORS", "get_simulator", "exact_posterior"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,18 @@ SIMULATORS: Registry[SimulatorSpec] = Registry("simulator")
 
 def get_simulator(name: str) -> SimulatorSpec:
     return SIMULATORS.get(name)
+
+
+def exact_posterior(data):
+    """The exact posterior of ``data`` when they were simulated by a simulator that has one, else None."""
+    meta = getattr(data, "meta", None) or {}
+    if meta.get("source") != "simulator" or meta.get("simulator") not in SIMULATORS:
+        return None
+    spec = SIMULATORS.get(meta["simulator"])
+    if spec.exact_posterior_factory is None:
+        return None
+    cfg = spec.config_cls.from_dict(meta.get("config", {}))
+    return spec.exact_posterior_factory(cfg, data.features).posterior(data.x)
 
 
 def _lazy(module: str, attr: str) -> Callable[..., Any]:

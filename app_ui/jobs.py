@@ -1,0 +1,139 @@
+"""Background jobs for the pages: long work runs on the one engine thread (:func:`app_ui.state.engine`); the page
+polls the :class:`Job` with ``st.fragment(run_every=...)``; a Stop button sets the job's ``threading.Event``."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from typing import Any, Callable
+
+import streamlit as st
+
+from app_ui.state import engine, ss
+from core.errors import GPSError
+
+POLL_SECONDS = 0.5
+
+
+@dataclasses.dataclass
+class Job:
+    """Work running in a background thread: progress, epoch reports, result or error, and a stop event."""
+
+    label: str
+    stop: threading.Event = dataclasses.field(default_factory=threading.Event)
+    done: int = 0
+    total: int = 0
+    message: str = ""
+    reports: list = dataclasses.field(default_factory=list)
+    result: Any = None
+    error: str | None = None
+    finished: bool = False
+    started: float = dataclasses.field(default_factory=time.perf_counter)
+    seconds: float = 0.0
+
+    def progress(self, done: int, total: int) -> None:
+        self.done, self.total = int(done), int(total)
+
+    def epoch(self, report) -> None:
+        self.reports.append(dataclasses.asdict(report))
+        self.progress(report.epoch + 1, report.epochs)
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+
+def start_job(key: str, label: str, fn: Callable[[Job], Any]) -> Job:
+    """Queue ``fn(job)`` on the engine thread; the job is stored in this tab's session state under ``key``."""
+    job = Job(label, message="queued behind other work in this server")
+
+    def run() -> None:
+        job.message = ""
+        job.started = time.perf_counter()
+        try:
+            job.result = fn(job)
+        except GPSError as e:
+            job.error = str(e)
+        except Exception as e:  # noqa: BLE001
+            job.error = f"unexpected {type(e).__name__}: {e}"
+        finally:
+            job.seconds = time.perf_counter() - job.started
+            job.finished = True
+
+    ss().setdefault("jobs", {})[key] = job
+    engine().submit(run)
+    return job
+
+
+def job(key: str) -> Job | None:
+    return ss().get("jobs", {}).get(key)
+
+
+def running(key: str) -> bool:
+    j = job(key)
+    return j is not None and not j.finished
+
+
+def take_result(key: str) -> Job | None:
+    """The finished job under ``key`` (removed from the state), or None while it runs / when there is none."""
+    j = job(key)
+    if j is None or not j.finished:
+        return None
+    ss()["jobs"].pop(key)
+    return j
+
+
+def job_panel(key: str, live: Callable[[Job], None] | None = None, stoppable: bool = True) -> None:
+    """Progress bar, live content and a Stop button for a running job, refreshed without blocking the page."""
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def panel() -> None:
+        j = job(key)
+        if j is None:
+            return
+        if j.finished:
+            st.rerun(scope="app")
+        elapsed = time.perf_counter() - j.started
+        text = f"{j.label} — {j.done}/{j.total}" if j.total else f"{j.label} …"
+        st.progress(j.fraction, text=f"{text} ({elapsed:.0f} s)")
+        if live is not None:
+            live(j)
+        if stoppable and st.button("Stop", key=f"stop-{key}", icon=":material/stop_circle:",
+                                   disabled=j.stop.is_set()):
+            j.stop.set()
+            j.message = "stopping after this step (best weights are kept)"
+        if j.message:
+            st.caption(j.message)
+
+    panel()
+
+
+def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) -> dict | None:
+    """The result dict of ``work(job)`` (which must carry ``"key": key``) computed once per ``key`` as a background
+    job stored under ``name``; None while it runs. A failure stays on screen until ``key`` changes."""
+    done = take_result(name)
+    if done is not None:
+        ss()[name] = {"key": key, "failed": True, "error": done.error} if done.error else done.result
+    if (ss().get(name) or {}).get("key") != key and not running(name):
+        start_job(name, label, work)
+    if running(name):
+        job_panel(name, stoppable=False)
+    res = ss().get(name) or {}
+    if res.get("key") != key:
+        return None
+    if res.get("failed"):
+        st.error(f"{label} failed: {res['error']}", icon=":material/error:")
+        return None
+    return res
+
+
+def compare_methods(task, cat, ev, current, j: Job) -> dict:
+    """Every method of ``task`` scored on the same galaxies (core.api.compare_methods) as a background job."""
+    from core import api
+
+    def progress(k: int, n: int, message: str = "") -> None:
+        j.progress(k, n)
+        j.message = message
+
+    return api.compare_methods(task.name, cat, ev, current, progress=progress, stop=j.stop)

@@ -1,0 +1,205 @@
+"""Per-tab session state of the app: current task, data, model and results; error display; read-only caches; the
+engine thread; table frames.
+
+Everything a user does lives in ``st.session_state`` (one per browser tab); the only process-wide objects are
+read-only caches (the demo catalogue and bundled checkpoints, via ``st.cache_resource``) and the one engine thread
+that runs torch/JAX/LightGBM work (:mod:`app_ui.jobs`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable
+
+import numpy as np
+import streamlit as st
+
+from core.errors import GPSError
+
+
+def defaults(task: str):
+    """The task's :class:`~core.tasks.base.TaskDefaults` (draws, demo size): the one place they are set."""
+    from core import api
+
+    return api.task_obj(task).defaults
+
+
+# --------------------------------------------------------------------------------------------------- state
+def ss() -> Any:
+    return st.session_state
+
+
+def app_tasks():
+    """Tasks the app has a view for (:mod:`app_ui.views`), in registry order."""
+    from app_ui.views import VIEWS
+    from core import api
+
+    return [t for t in api.list_tasks() if t.data_kind in VIEWS]
+
+
+def task_name() -> str:
+    if "task" not in ss():
+        ss()["task"] = app_tasks()[0].name
+    return ss()["task"]
+
+
+def task():
+    from core.tasks import get_task
+
+    return get_task(task_name())
+
+
+def data():
+    return ss().get("data")
+
+
+def model():
+    return ss().get("model")
+
+
+def set_data(cat, label: str, report=None) -> None:
+    """Make ``cat`` the current catalogue; results that depended on the old one are dropped."""
+    ss()["data"], ss()["data_label"], ss()["report"] = cat, label, report
+    ss()["data_version"] = ss().get("data_version", 0) + 1
+    _clear_results()
+
+
+def set_model(m, label: str, trained_on: str | None = None) -> None:
+    """Make ``m`` the current model (``trained_on``: fingerprint of the catalogue it was trained on here)."""
+    ss()["model"], ss()["model_label"], ss()["model_trained_on"] = m, label, trained_on
+    ss()["model_version"] = ss().get("model_version", 0) + 1
+    ss().pop("ckpt_bytes", None)
+    _clear_results()
+
+
+def _clear_results() -> None:
+    for k in ("post", "post_key", "post_data", "galaxy", "hmc_result", "ppc_result", "eval", "methods", "train_note",
+              "export_file"):
+        ss().pop(k, None)
+
+
+def results_key() -> tuple:
+    return (ss().get("data_version", 0), ss().get("model_version", 0))
+
+
+def eval_data():
+    """The catalogue to score on: the held-out test part when the model was trained here on these data."""
+    cat, m = data(), model()
+    if cat is None:
+        return None
+    if m is not None and ss().get("model_trained_on") == cat.fingerprint() and ss().get("test_index") is not None:
+        return cat.subset(ss()["test_index"])
+    return cat
+
+
+def register_figure(name: str, fig) -> None:
+    """Remember the latest version of a figure so the Export page can offer it as HTML."""
+    ss().setdefault("figures", {})[name] = fig
+
+
+def show_figure(fig, name: str, key: str | None = None) -> None:
+    register_figure(name, fig)
+    st.plotly_chart(fig, key=key or f"fig-{name}", width="stretch")
+
+
+# --------------------------------------------------------------------------------------------------- errors
+@contextlib.contextmanager
+def guard(what: str = ""):
+    """Show any error raised inside the block as a clear message box, never a traceback."""
+    try:
+        yield
+    except GPSError as e:
+        st.error(f"{what + ': ' if what else ''}{e}", icon=":material/error:")
+    except Exception as e:  # noqa: BLE001 - the UI must never show a traceback
+        st.error(f"{what + ': ' if what else ''}unexpected {type(e).__name__}: {e}", icon=":material/error:")
+        with st.expander("Details for a bug report"):
+            st.code("".join(traceback.format_exception_only(type(e), e)).strip())
+
+
+def need(value, message: str, page: str | None = None) -> bool:
+    """Show an info box (with a link to ``page``) and return False when ``value`` is missing."""
+    if value is None:
+        st.info(message, icon=":material/info:")
+        if page:
+            st.page_link(page, label=f"Go to {page.split('/')[-1].split('_', 1)[-1].removesuffix('.py')}")
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------------- caches
+@st.cache_resource(show_spinner=False)
+def demo_data(task: str):
+    """The bundled demo catalogue (read-only, shared by all sessions)."""
+    from core import api
+
+    return api.demo_data(task)
+
+
+@st.cache_resource(show_spinner=False)
+def bundled_model(task: str, model: str | None = None):
+    """A bundled checkpoint loaded once per process (read-only: pages never mutate models)."""
+    from core import api
+
+    return on_engine(api.load_bundled, task, model)
+
+
+@st.cache_resource(show_spinner=False)
+def engine() -> ThreadPoolExecutor:
+    """The one thread that runs torch/JAX/LightGBM work in this server process.
+
+    Their native thread pools (OpenMP, XLA) hung in tests when entered from many short-lived script threads, so all
+    heavy calls are queued here; pages stay responsive because they only poll the queued :class:`Job`.
+    """
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gps-engine")
+
+
+def on_engine(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on the engine thread and wait for its result (short calls only, e.g. the demo posterior)."""
+    return engine().submit(fn, *args, **kwargs).result()
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up(task: str) -> Future:
+    """Import torch/JAX and compile the demo sampler in the background, once per server process."""
+
+    def work() -> None:
+        with contextlib.suppress(Exception):
+            from core import api
+
+            cat = api.demo_data(task).subset(slice(0, 1))
+            m = api.load_bundled(task)
+            api.posterior(m, cat, n_samples=defaults(task).demo_draws, seed=0)
+            api.exact_posterior(cat)
+
+    return engine().submit(work)
+
+
+# --------------------------------------------------------------------------------------------------- tables
+def frame(columns: dict[str, np.ndarray]):
+    import pandas as pd
+
+    return pd.DataFrame({k: np.asarray(v) for k, v in columns.items()})
+
+
+def rows_frame(rows: list[dict]):
+    import pandas as pd
+
+    return pd.DataFrame(rows)
+
+
+def catalog_frame(cat, rows: int | None = None):
+    """Preview DataFrame of a catalogue: id, features, targets (canonical units in the column names)."""
+    sl = slice(None) if rows is None else slice(0, rows)
+    cols: dict[str, Any] = {"id": cat.ids[sl]}
+    for j, f in enumerate(cat.features):
+        cols[_with_unit(f, cat.units.get(f, ""))] = cat.x[sl, j]
+    if cat.y is not None:
+        for j, t in enumerate(cat.targets):
+            cols[_with_unit(t, cat.units.get(t, "")) + " (truth)"] = cat.y[sl, j]
+    return frame(cols)
+
+
+def _with_unit(name: str, unit: str) -> str:
+    return f"{name} [{unit}]" if unit else name

@@ -1,0 +1,82 @@
+"""Reading users' files (paths or uploaded bytes, size-limited) and splitting data: the data half of ``core.api``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.errors import GPSError
+from core.tasks import get_task, get_task_obj
+
+__all__ = ["MAX_UPLOAD_BYTES", "read_data", "read_table", "suggest_mapping", "table_to_catalog", "split", "as_path"]
+
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+
+
+def read_data(source: str | os.PathLike | bytes, task: str, filename: str | None = None, **options):
+    """Read a user's file (path or uploaded bytes) into ``task``'s data container (map files for map tasks)."""
+    t = get_task_obj(task)
+    if t.data.table_input:
+        raise GPSError("catalogue tasks read tables: use read_table + table_to_catalog (column mapping)",
+                       field="task", found=task)
+    with as_path(source, filename) as path:
+        data = t.data.read(path, **options)
+    if isinstance(source, (bytes, bytearray)):
+        data.meta["file"] = Path(filename or "upload.dat").name
+    return data
+
+
+def read_table(source: str | os.PathLike | bytes, filename: str | None = None, format: str | None = None):
+    """Read a catalogue table from a path or uploaded bytes (written to a private temp dir, size-limited)."""
+    from core.data import io as dio
+
+    with as_path(source, filename) as path:
+        table = dio.read(path, format=format, kind="table")
+    if isinstance(source, (bytes, bytearray)):
+        table.meta["source_file"] = Path(path).name
+    return table
+
+
+@contextlib.contextmanager
+def as_path(source, filename: str | None):
+    """A path for ``source``: itself, or uploaded bytes written to a private temp dir (size-limited)."""
+    if not isinstance(source, (bytes, bytearray)):
+        yield source
+        return
+    if len(source) > MAX_UPLOAD_BYTES:
+        raise GPSError("upload too large", source=filename, expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
+                       found=f"{len(source) // 2**20} MiB")
+    with tempfile.TemporaryDirectory(prefix="gps-upload-") as tmp:
+        path = Path(tmp) / Path(filename or "upload.dat").name
+        path.write_bytes(bytes(source))
+        yield path
+
+
+def suggest_mapping(table, task: str) -> dict[str, str | None]:
+    from core.data.schema import suggest_mapping as _sm
+
+    return _sm(table, get_task(task))
+
+
+def table_to_catalog(table, task: str, mapping: dict | None = None, units: dict | None = None,
+                     require_target: bool = False):
+    """(CatalogData, ValidationReport) in the task's canonical units."""
+    from core.data.schema import to_catalog
+
+    return to_catalog(table, get_task(task), mapping=mapping, units=units, require_target=require_target)
+
+
+def split(data, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0):
+    """Random train/val/test split (grouped by ``extra['galaxy_id']`` when present)."""
+    rng = np.random.default_rng(seed)
+    groups = data.extra.get("galaxy_id", data.ids)
+    uniq = np.unique(groups)
+    perm = rng.permutation(uniq)
+    cuts = np.cumsum(np.asarray(fractions, float) / np.sum(fractions))[:-1] * len(uniq)
+    parts = np.split(perm, np.round(cuts).astype(int))
+    return tuple(data.subset(np.isin(groups, p)) for p in parts)
