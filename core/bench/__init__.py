@@ -29,8 +29,12 @@ def benchmark_module(task: str):
 
 def run_benchmark(task: str, *, quick: bool = False, out: str | Path, seed: int = 0, device: str | None = None,
                   methods: Sequence[str] | None = None) -> dict[str, Any]:
+    from core.bench.common import deterministic_setup
+
     mod = benchmark_module(task)
+    setup = deterministic_setup(seed)
     results = mod.run(quick=quick, seed=seed, device=device, methods=methods)
+    results["determinism"] = setup
     write_results(results, out, mod.markdown(results))
     return results
 

@@ -18,8 +18,7 @@ import numpy as np
 from core.config import Config
 from core.data.catalog import CatalogData
 from core.errors import GPSError
-from core.registry import Registry
-from core.tasks.base import Capabilities
+from core.tasks.base import MODELS, Capabilities, get_model_spec, models_for_task, register_model
 
 __all__ = ["PosteriorModel", "ModelSpec", "MODELS", "get_model_spec", "build_model", "check_missing",
            "models_for_task", "register_model", "set_torch_state"]
@@ -120,6 +119,7 @@ class ModelSpec:
     kind: Literal["model", "baseline"] = "model"
     needs_simulator: bool = False   # the exact posterior needs the simulator config of the data
     capabilities: Capabilities = field(default_factory=Capabilities)
+    smoke_config: dict = field(default_factory=dict)   # seconds-long settings for the contract test (tiny fit)
 
     def model_class(self) -> type[PosteriorModel]:
         mod, cls = self.factory.split(":")
@@ -128,37 +128,6 @@ class ModelSpec:
     def config_class(self) -> type[Config]:
         mod, cls = self.config_factory.split(":")
         return getattr(importlib.import_module(mod), cls)
-
-
-def _load_task_packages() -> None:
-    from core.tasks import TASKS
-
-    TASKS.names()          # importing the task packages registers their models
-
-
-MODELS: Registry[ModelSpec] = Registry("model", loader=_load_task_packages)
-
-
-def _key(task: str, name: str) -> str:
-    return f"{task}/{name}"
-
-
-def register_model(spec: ModelSpec) -> ModelSpec:
-    return MODELS.register(_key(spec.task, spec.name), spec)
-
-
-def get_model_spec(task: str, name: str) -> ModelSpec:
-    key = _key(task, name)
-    if key not in MODELS:
-        known = [k.split("/", 1)[1] for k in MODELS.names() if k.startswith(task + "/")]
-        raise GPSError(f"unknown model {name!r} for task {task!r}", expected=" | ".join(known), found=name)
-    return MODELS.get(key)
-
-
-def models_for_task(task: str) -> list[ModelSpec]:
-    """The model specs registered for ``task``, in registration order."""
-    prefix = task + "/"
-    return [s for k, s in MODELS.items() if k.startswith(prefix)]
 
 
 def build_model(task: str, name: str, config: Config | dict | None, features: Sequence[str],

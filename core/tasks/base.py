@@ -33,7 +33,8 @@ from typing import Any, Callable, Literal
 from core.registry import Registry
 
 __all__ = ["Quantity", "TaskSpec", "Capabilities", "TaskDefaults", "DataAdapter", "ResultWriter", "Task",
-           "TASKS", "TASK_OBJECTS", "register_task", "get_task", "get_task_obj", "DATA_KINDS"]
+           "TASKS", "TASK_OBJECTS", "MODELS", "register_task", "register_model", "get_task", "get_task_obj",
+           "get_model_spec", "models_for_task", "DATA_KINDS"]
 
 #: data kinds the app has a view for (``app_ui.views``); a task with a new kind brings one view module
 DATA_KINDS = ("catalog", "maps", "multi_target_maps", "photometry", "field")
@@ -115,6 +116,7 @@ class TaskDefaults:
     demo_draws: int = 4000               # draws for the demo object (the warm-up compiles this shape)
     demo_size: int = 2000                # objects (galaxies / fields) in the bundled demo set
     demo_seed: int = 20261122
+    smoke_size: int = 300                # objects simulated by the contract test (tiny fit, round trip)
 
 
 @dataclass(frozen=True)
@@ -168,8 +170,6 @@ class Task:
 
     def model(self, name: str):
         """The :class:`core.models.ModelSpec` of ``name`` for this task."""
-        from core.models.base import get_model_spec
-
         return get_model_spec(self.name, name)
 
     def capabilities(self, name: str) -> Capabilities:
@@ -186,12 +186,12 @@ def _load_packages() -> None:
 
 TASKS: Registry[TaskSpec] = Registry("task", loader=_load_packages)
 TASK_OBJECTS: Registry[Task] = Registry("task", loader=lambda: TASKS.names() and None)
+#: ``"task/model"`` -> :class:`core.models.ModelSpec` (filled by the task packages; re-exported by core.models)
+MODELS: Registry[Any] = Registry("model", loader=lambda: TASKS.names() and None)
 
 
 def register_task(task: Task) -> Task:
     """Register ``task`` (its spec in :data:`TASKS`, the object in :data:`TASK_OBJECTS`, its model specs)."""
-    from core.models.base import register_model
-
     TASKS.register(task.name, task.spec)
     TASK_OBJECTS.register(task.name, task)
     for spec in task.models:
@@ -205,3 +205,24 @@ def get_task(name: str) -> TaskSpec:
 
 def get_task_obj(name: str) -> Task:
     return TASK_OBJECTS.get(name)
+
+
+def register_model(spec):
+    """Register a :class:`core.models.ModelSpec` under ``"<task>/<name>"``."""
+    return MODELS.register(f"{spec.task}/{spec.name}", spec)
+
+
+def get_model_spec(task: str, name: str):
+    """The :class:`core.models.ModelSpec` of model ``name`` of ``task`` (a GPSError lists the known ones)."""
+    key = f"{task}/{name}"
+    if key not in MODELS:
+        from core.errors import GPSError
+
+        known = [k.split("/", 1)[1] for k in MODELS.names() if k.startswith(task + "/")]
+        raise GPSError(f"unknown model {name!r} for task {task!r}", expected=" | ".join(known), found=name)
+    return MODELS.get(key)
+
+
+def models_for_task(task: str) -> list:
+    """The model specs registered for ``task``, in registration order."""
+    return [s for k, s in MODELS.items() if k.startswith(task + "/")]

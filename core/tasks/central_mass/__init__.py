@@ -52,13 +52,15 @@ MODELS = (
         "core.models.central_mass:CentralResNetModel", "core.models.central_mass:ResNetConfig",
         "One ResNet backbone per input (image, g-r, v, sigma; each at its own size) fused into a head that outputs "
         "a calibrated Gaussian mean and variance per target, trained by negative log-likelihood.",
-        capabilities=Capabilities(any_subset=True)),
+        capabilities=Capabilities(any_subset=True),
+        smoke_config={"width": 4, "hidden": 16, "train": {"epochs": 1}}),
     ModelSpec(
         "lightgbm", "central_mass", "LightGBM on summary statistics",
         "core.models.central_gbdt:CentralLightGBMModel", "core.models.central_gbdt:CentralLightGBMConfig",
         "Absolute magnitude, g-r, Sersic n, axis ratio, sigma_e, lambda_Re and R_e measured from the maps; LightGBM "
         "(num_leaves 5, 500 rounds) point + quantile models per target; gain importance.", kind="baseline",
-        capabilities=Capabilities(feature_importance=True)),
+        capabilities=Capabilities(feature_importance=True),
+        smoke_config={"n_estimators": 20}),
     ModelSpec(
         "powerlaw", "central_mass", "Power law in luminosity",
         "core.models.powerlaw:PowerLawModel", "core.models.powerlaw:PowerLawConfig",
@@ -99,7 +101,7 @@ def _summary(post) -> dict:
 TASK = register_task(Task(
     spec=SPEC, data=DATA, models=MODELS,
     defaults=TaskDefaults(draws=1000, interactive_draws=50, draw_choices=(20, 50, 100, 200), demo_draws=4000,
-                          demo_size=40),
+                          demo_size=40, smoke_size=4),
     bench="core.tasks.central_mass.bench",
     writer=ResultWriter(_write, formats=("csv", "fits", "hdf5"), sample_formats=(), summary=_summary),
 ))

@@ -50,7 +50,9 @@ MODELS = (
         "A conditional VAE over ex-situ fraction maps whose condition encoder (a CNN over the observable maps) feeds "
         "U-Net skips into encoder and decoder; a zuko flow on the latent, conditioned on the condition embedding, "
         "is trained on encoder outputs. Inference modes: flow (default), prior, reconstruction (lower bound).",
-        capabilities=Capabilities(modes=("flow", "prior", "reconstruction"), truth_modes=("reconstruction",))),
+        capabilities=Capabilities(modes=("flow", "prior", "reconstruction"), truth_modes=("reconstruction",)),
+        smoke_config={"widths": [4, 8, 16, 16], "latent": 4, "embed": 8, "flow_hidden": [16],
+                      "flow_transforms": 1, "train": {"epochs": 1}, "flow_train": {"epochs": 1}}),
     ModelSpec(
         "mean_map", "exsitu_map", "Mean-map baseline (per radius)",
         "core.models.exsitu_baselines:MeanMapModel", "core.models.exsitu_baselines:MeanMapConfig",
@@ -86,7 +88,7 @@ def _summary(post) -> dict:
 TASK = register_task(Task(
     spec=SPEC, data=DATA, models=MODELS,
     defaults=TaskDefaults(draws=100, interactive_draws=50, draw_choices=(20, 50, 100, 200), demo_draws=50,
-                          demo_size=12),
+                          demo_size=12, smoke_size=3),
     bench="core.tasks.exsitu_map.bench",
     writer=ResultWriter(_write, formats=("fits", "hdf5"), sample_formats=("hdf5",), summary=_summary,
                         what="images (posterior maps as FITS or HDF5)"),

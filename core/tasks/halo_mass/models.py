@@ -11,12 +11,14 @@ MODELS = (
         "core.models.vae:VaeHmcModel", "core.models.vae:VaeHmcConfig",
         "A conditional beta-VAE learns p(x | log Mh, z); NumPyro NUTS samples p(log Mh, z | x) under the training "
         "prior. Missing features are marginalized (dropped from the Gaussian likelihood).",
-        capabilities=Capabilities(slow=True, hmc_refine=True, posterior_predictive=True, any_subset=True)),
+        capabilities=Capabilities(slow=True, hmc_refine=True, posterior_predictive=True, any_subset=True),
+        smoke_config={"latent_dim": 2, "hidden": 16, "train": {"epochs": 2}, "chains": 2, "warmup": 20, "draws": 20}),
     ModelSpec(
         "flow", "halo_mass", "Amortized normalizing flow (zuko)",
         "core.models.flows:FlowModel", "core.models.flows:FlowConfig",
         "A conditional neural spline flow q(log Mh | x) trained by maximum likelihood; posterior samples in one "
-        "pass."),
+        "pass.",
+        smoke_config={"hidden": [16], "transforms": 1, "train": {"epochs": 2}}),
     ModelSpec(
         "exact", "halo_mass", "Exact posterior (simulator)",
         "core.models.baselines:ExactModel", "core.models.baselines:ExactConfig",
@@ -31,5 +33,6 @@ MODELS = (
         "lightgbm", "halo_mass", "LightGBM point + quantiles",
         "core.models.gbdt:LightGBMModel", "core.models.gbdt:LightGBMConfig",
         "Gradient-boosted trees: a point estimate plus quantile models that define the predictive distribution.",
-        kind="baseline", capabilities=Capabilities(feature_importance=True)),
+        kind="baseline", capabilities=Capabilities(feature_importance=True),
+        smoke_config={"n_estimators": 20}),
 )

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from core import api  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 CALIFA = ROOT.parent / "shared" / "data" / "califa" / "NGC4047_allpix.pipe3d.hdf5"
 DAP = ROOT.parent / "shared" / "data" / "manga" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
@@ -50,7 +50,7 @@ def new_app(task: str) -> AppTest:
 
 
 def settle(at: AppTest) -> AppTest:
-    from tests.test_app import settle as _settle
+    from tests.app.test_app import settle as _settle
 
     return _settle(at, 240)
 

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from core import api  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
 PAGES = ["pages/home.py", "pages/1_data.py", "pages/2_model.py", "pages/3_posterior.py", "pages/4_evaluation.py",
          "pages/5_export.py"]

@@ -12,7 +12,7 @@ import pytest
 from core import api
 from core.__main__ import main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CALIFA = ROOT.parent / "shared" / "data" / "califa" / "NGC4047_allpix.pipe3d.hdf5"
 DAP = ROOT.parent / "shared" / "data" / "manga" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
 TINY_CVAE = ["--set", "widths=[4,8,16,16]", "--set", "latent=4", "--set", "embed=8", "--set", "flow_hidden=[16]",

@@ -19,7 +19,7 @@ from core.data.io.tables import iter_table_chunks, read_table, write_table
 from core.data.io.tng import read_tng_groupcat
 from core.errors import GPSError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 TNG = DATA / "fof_subhalo_tab_099.36_trim.hdf5"
 EXT = {"csv": "csv", "fits": "fits", "hdf5": "h5", "parquet": "parquet"}
 

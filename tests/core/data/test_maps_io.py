@@ -12,7 +12,7 @@ from core.data.io import identify_format, read, write
 from core.data.maps import CHANNEL_UNITS, MapStack, describe_missing, missing_channels
 from core.errors import GPSError
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[2] / "data"
 DAP = DATA / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.cut.fits.gz"
 PIPE3D = DATA / "NGC4047_cut.pipe3d.hdf5"
 FIREFLY = DATA / "manga-8077-6104_mstar.csv"

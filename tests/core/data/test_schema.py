@@ -16,7 +16,7 @@ from core.data.units import parse_unit
 from core.errors import GPSError
 from core.tasks import Quantity, TaskSpec
 
-TNG = Path(__file__).parent / "data" / "fof_subhalo_tab_099.36_trim.hdf5"
+TNG = Path(__file__).resolve().parents[2] / "data" / "fof_subhalo_tab_099.36_trim.hdf5"
 
 
 def _t(**cols) -> Table:
