@@ -8,8 +8,12 @@ import app_ui as ui
 
 ROOT = Path(__file__).resolve().parent
 
-st.set_page_config(page_title="Galaxy Posterior Studio", page_icon=str(ROOT / "assets" / "logo.svg"),
-                   layout="wide", initial_sidebar_state="expanded")
+st.set_page_config(
+    page_title="Galaxy Posterior Studio",
+    page_icon=str(ROOT / "assets" / "logo.svg"),
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
 st.html(f"<style>{(ROOT / 'assets' / 'style.css').read_text()}</style>")
 st.logo(str(ROOT / "assets" / "logo.svg"), size="large")
 
@@ -26,9 +30,11 @@ page = st.navigation(PAGES)
 with st.sidebar:
     st.caption("Current session")
     cat, m = ui.data(), ui.model()
-    st.markdown(f"**Task:** `{ui.task_name()}`  \n"
-                f"**Data:** {ui.ss().get('data_label', '—') if cat is not None else '—'}"
-                f"{f' ({len(cat):,} objects)' if cat is not None else ''}  \n"
-                f"**Model:** {ui.ss().get('model_label', '—') if m is not None else '—'}")
+    st.markdown(
+        f"**Task:** `{ui.task_name()}`  \n"
+        f"**Data:** {ui.ss().get('data_label', '—') if cat is not None else '—'}"
+        f"{f' ({len(cat):,} objects)' if cat is not None else ''}  \n"
+        f"**Model:** {ui.ss().get('model_label', '—') if m is not None else '—'}"
+    )
 
 page.run()

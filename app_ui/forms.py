@@ -32,8 +32,9 @@ def config_form(cls: type[Config], key: str, values: dict | None = None, *, show
                 out[f.name] = config_form(sub_cls, k, dv, show_advanced=show_advanced)
         elif f.kind == "choice":
             opts = list(f.choices)
-            out[f.name] = st.selectbox(f.name, opts, index=opts.index(default) if default in opts else 0,
-                                       help=f.help, key=k)
+            out[f.name] = st.selectbox(
+                f.name, opts, index=opts.index(default) if default in opts else 0, help=f.help, key=k
+            )
         elif f.kind == "bool":
             out[f.name] = st.checkbox(f.name, value=bool(default), help=f.help, key=k)
         elif f.kind in ("int", "float"):
@@ -42,15 +43,17 @@ def config_form(cls: type[Config], key: str, values: dict | None = None, *, show
             hi = None if f.max is None else cast(f.max)
             step = cast(f.step) if f.step else (1 if f.kind == "int" else None)
             fmt = None if f.kind == "int" else "%g"
-            out[f.name] = st.number_input(f.name, min_value=lo, max_value=hi, value=cast(default), step=step,
-                                          help=f.help, key=k, format=fmt)
+            out[f.name] = st.number_input(
+                f.name, min_value=lo, max_value=hi, value=cast(default), step=step, help=f.help, key=k, format=fmt
+            )
         elif f.kind == "tuple":
-            text = st.text_input(f.name, value=", ".join(map(str, default or ())),
-                                 help=(f.help + " (comma-separated)").strip(), key=k)
+            text = st.text_input(
+                f.name, value=", ".join(map(str, default or ())), help=(f.help + " (comma-separated)").strip(), key=k
+            )
             out[f.name] = _parse_tuple(text, default)
         else:
             out[f.name] = st.text_input(f.name, value="" if default is None else str(default), help=f.help, key=k)
-    for name, v in values.items():   # keep values of hidden (advanced) fields
+    for name, v in values.items():  # keep values of hidden (advanced) fields
         out.setdefault(name, v)
     return out
 
@@ -71,8 +74,7 @@ def _parse_tuple(text: str, default) -> list:
             try:
                 out.append(kind(float(t)) if kind is int else float(t))
             except ValueError:
-                raise GPSError("not a number in a list setting", expected="comma-separated numbers",
-                               found=t) from None
+                raise GPSError("not a number in a list setting", expected="comma-separated numbers", found=t) from None
         else:
             out.append(t)
     return out
@@ -95,8 +97,9 @@ def simulate_tab(spec, prefix: str, n_label: str, default_n: int, max_n: int, st
         from core import api
 
         cfg = sim.config_cls.from_dict(values)
-        start_job("simulate", f"Simulating {int(n):,} galaxies",
-                  lambda j: api.simulate(spec.name, int(n), int(seed), cfg))
+        start_job(
+            "simulate", f"Simulating {int(n):,} galaxies", lambda j: api.simulate(spec.name, int(n), int(seed), cfg)
+        )
     if running("simulate"):
         job_panel("simulate", stoppable=False)
     done = take_result("simulate")
@@ -114,15 +117,21 @@ def model_card(card: dict) -> None:
     c1.metric("model", str(card.get("model", "?")))
     c2.metric("task", str(card.get("task", "?")))
     c3.metric("created", str(card.get("created", "—"))[:10])
-    st.write("**Inputs:** " + ", ".join(card.get("features", [])) + " → **targets:** "
-             + ", ".join(card.get("targets", [])))
+    st.write(
+        "**Inputs:** " + ", ".join(card.get("features", [])) + " → **targets:** " + ", ".join(card.get("targets", []))
+    )
     prov = card.get("provenance") or {}
     if prov:
         src = prov.get("source", "?")
-        extra = f"simulator `{prov.get('simulator')}`, seed {prov.get('seed')}" if src == "simulator" else \
-            prov.get("file", prov.get("source_file", ""))
-        st.write(f"**Training data:** {src} — {extra}; {prov.get('n_objects', '?')} objects, "
-                 f"fingerprint `{prov.get('fingerprint', '—')}`")
+        extra = (
+            f"simulator `{prov.get('simulator')}`, seed {prov.get('seed')}"
+            if src == "simulator"
+            else prov.get("file", prov.get("source_file", ""))
+        )
+        st.write(
+            f"**Training data:** {src} — {extra}; {prov.get('n_objects', '?')} objects, "
+            f"fingerprint `{prov.get('fingerprint', '—')}`"
+        )
     metrics = card.get("test_metrics") or {}
     if metrics:
         st.write("**Test metrics**")
@@ -132,11 +141,19 @@ def model_card(card: dict) -> None:
         st.write("**Notes / reproduce:**")
         st.code(str(card["notes"]), language="bash")
     with st.expander("Full settings and history"):
-        st.json({k: card.get(k) for k in ("config", "units", "device", "versions", "package_version",
-                                           "format_version") if k in card}, expanded=False)
+        st.json(
+            {
+                k: card.get(k)
+                for k in ("config", "units", "device", "versions", "package_version", "format_version")
+                if k in card
+            },
+            expanded=False,
+        )
         hist = card.get("history") or {}
         if isinstance(hist, dict) and hist.get("epochs"):
             from core.viz.training import loss_curves_figure
 
-            st.plotly_chart(loss_curves_figure(hist["epochs"], best_epoch=hist.get("best_epoch")),
-                            key=f"card-loss-{card.get('weights_sha256', '')[:8]}")
+            st.plotly_chart(
+                loss_curves_figure(hist["epochs"], best_epoch=hist.get("best_epoch")),
+                key=f"card-loss-{card.get('weights_sha256', '')[:8]}",
+            )

@@ -99,8 +99,7 @@ def job_panel(key: str, live: Callable[[Job], None] | None = None, stoppable: bo
         st.progress(j.fraction, text=f"{text} ({elapsed:.0f} s)")
         if live is not None:
             live(j)
-        if stoppable and st.button("Stop", key=f"stop-{key}", icon=":material/stop_circle:",
-                                   disabled=j.stop.is_set()):
+        if stoppable and st.button("Stop", key=f"stop-{key}", icon=":material/stop_circle:", disabled=j.stop.is_set()):
             j.stop.set()
             j.message = "stopping after this step (best weights are kept)"
         if j.message:
@@ -129,11 +128,11 @@ def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) ->
 
 
 def compare_methods(task, cat, ev, current, j: Job) -> dict:
-    """Every method of ``task`` scored on the same galaxies (core.api.compare_methods) as a background job."""
-    from core import api
+    """Every method of ``task`` scored on the same galaxies (core.compare.compare_methods) as a background job."""
+    from core.compare import compare_methods as compare
 
     def progress(k: int, n: int, message: str = "") -> None:
         j.progress(k, n)
         j.message = message
 
-    return api.compare_methods(task.name, cat, ev, current, progress=progress, stop=j.stop)
+    return compare(task.name, cat, ev, current, progress=progress, stop=j.stop)

@@ -75,8 +75,18 @@ def set_model(m, label: str, trained_on: str | None = None) -> None:
 
 
 def _clear_results() -> None:
-    for k in ("post", "post_key", "post_data", "galaxy", "hmc_result", "ppc_result", "eval", "methods", "train_note",
-              "export_file"):
+    for k in (
+        "post",
+        "post_key",
+        "post_data",
+        "galaxy",
+        "hmc_result",
+        "ppc_result",
+        "eval",
+        "methods",
+        "train_note",
+        "export_file",
+    ):
         ss().pop(k, None)
 
 

@@ -19,18 +19,42 @@ from core.config import Config
 from core.errors import GPSError
 from core.data.access import MAX_UPLOAD_BYTES, read_data, read_table, split, suggest_mapping, table_to_catalog
 from core.inference import bundled as _bundled
+from core.inference.checkpoints import checkpoint_bytes, load_checkpoint, save_checkpoint
 from core.tasks import TASKS, Capabilities, Task, TaskSpec, get_task, get_task_obj
 
 __all__ = [
-    "list_tasks", "list_models", "model_config_class", "capabilities", "task_obj", "simulate", "demo_data",
-    "read_table", "read_data", "prepare", "suggest_mapping", "table_to_catalog", "split", "train", "checkpoint_bytes",
-    "save_checkpoint", "load_checkpoint", "bundled_checkpoints", "load_bundled", "posterior", "exact_posterior",
-    "refine_hmc", "posterior_predictive", "feature_importance", "evaluate", "compare_methods", "export_posterior",
-    "provenance_of", "MAX_UPLOAD_BYTES", "CHECKPOINT_DIR",
+    "list_tasks",
+    "list_models",
+    "model_config_class",
+    "capabilities",
+    "task_obj",
+    "simulate",
+    "demo_data",
+    "read_table",
+    "read_data",
+    "prepare",
+    "suggest_mapping",
+    "table_to_catalog",
+    "split",
+    "train",
+    "checkpoint_bytes",
+    "save_checkpoint",
+    "load_checkpoint",
+    "bundled_checkpoints",
+    "load_bundled",
+    "posterior",
+    "exact_posterior",
+    "refine_hmc",
+    "posterior_predictive",
+    "feature_importance",
+    "evaluate",
+    "export_posterior",
+    "provenance_of",
+    "MAX_UPLOAD_BYTES",
+    "CHECKPOINT_DIR",
 ]
 
 CHECKPOINT_DIR = _bundled.CHECKPOINT_DIR
-HMC_MAX_GALAXIES = 200      # slow (NUTS) methods are scored on at most this many galaxies in comparisons
 
 
 # --------------------------------------------------------------------------------------------------- tasks
@@ -97,24 +121,45 @@ def prepare(model, data):
 
 
 # --------------------------------------------------------------------------------------------------- models
-def train(task: str, model: str, data, config: dict | Config | None = None, *,
-          features: Sequence[str] | None = None, val=None, callbacks: Sequence[Callable] = (),
-          stop: threading.Event | None = None, device: str | None = None):
+def train(
+    task: str,
+    model: str,
+    data,
+    config: dict | Config | None = None,
+    *,
+    features: Sequence[str] | None = None,
+    val=None,
+    callbacks: Sequence[Callable] = (),
+    stop: threading.Event | None = None,
+    device: str | None = None,
+):
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
     from core.models import build_model
 
     t = get_task(task)
     if not data.has_truth:
-        raise GPSError("training needs the target column", field=", ".join(t.target_names),
-                       expected="a labelled catalogue (simulate one, or map a target column)")
+        raise GPSError(
+            "training needs the target column",
+            field=", ".join(t.target_names),
+            expected="a labelled catalogue (simulate one, or map a target column)",
+        )
     feats = tuple(features) if features else tuple(f for f in t.input_names if f in data.features)
     if not feats:
-        raise GPSError("no input features to train on", expected=", ".join(t.input_names),
-                       found=", ".join(data.features))
+        raise GPSError(
+            "no input features to train on", expected=", ".join(t.input_names), found=", ".join(data.features)
+        )
     units = data.units if isinstance(data.units, dict) else dict(zip(data.features, data.units))
     m = build_model(task, model, config, feats, t.target_names, units)
-    m.history = m.fit(data.select_features(feats), None if val is None else val.select_features(feats),
-                      callbacks=callbacks, stop=stop, device=device) or {}
+    m.history = (
+        m.fit(
+            data.select_features(feats),
+            None if val is None else val.select_features(feats),
+            callbacks=callbacks,
+            stop=stop,
+            device=device,
+        )
+        or {}
+    )
     m.card = {"provenance": provenance_of(data), "device": m.history.get("device", "cpu")}
     return m
 
@@ -126,24 +171,6 @@ def provenance_of(data) -> dict:
     prov["n_objects"] = len(data)
     prov["fingerprint"] = data.fingerprint()
     return prov
-
-
-def checkpoint_bytes(model, **kw) -> bytes:
-    from core.inference.checkpoints import checkpoint_bytes as _cb
-
-    return _cb(model, **kw)
-
-
-def save_checkpoint(model, path, **kw) -> Path:
-    from core.inference.checkpoints import save_checkpoint as _sc
-
-    return _sc(model, path, **kw)
-
-
-def load_checkpoint(source, *, name: str | None = None, expected_task: str | None = None):
-    from core.inference.checkpoints import load_checkpoint as _lc
-
-    return _lc(source, name=name, expected_task=expected_task)
 
 
 def bundled_checkpoints(task: str | None = None) -> list[dict]:
@@ -164,8 +191,13 @@ def load_bundled(task: str, model: str | None = None, data=None):
         items = [i for i in items if i["model"] == model]
         if not items:
             raise GPSError(f"no bundled checkpoint for model {model!r}", source=str(CHECKPOINT_DIR))
-    items.sort(key=lambda i: (order.index(i["model"]) if i["model"] in order else 99, -len(i["metadata"].get(
-        "features") or ()), i["file"]))
+    items.sort(
+        key=lambda i: (
+            order.index(i["model"]) if i["model"] in order else 99,
+            -len(i["metadata"].get("features") or ()),
+            i["file"],
+        )
+    )
     if data is not None:
         have = set(data.features)
         fits = [i for i in items if set(i["metadata"].get("features") or ()) <= have]
@@ -174,13 +206,22 @@ def load_bundled(task: str, model: str | None = None, data=None):
 
 
 # --------------------------------------------------------------------------------------------------- inference
-def posterior(model, data, *, n_samples: int = 1000, seed: int = 0,
-              progress: Callable[[int, int], None] | None = None, device: str | None = None, **options):
+def posterior(
+    model,
+    data,
+    *,
+    n_samples: int = 1000,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+    device: str | None = None,
+    **options,
+):
     """Posterior of every object of ``data`` under ``model`` (a :class:`Posterior`, or a ``MapPosterior`` for map
     targets). ``data`` is first put in the form the model runs on (:func:`prepare`, a no-op on prepared data);
     ``options`` go to the model (e.g. ``mode="prior"`` for a model whose capabilities list inference modes)."""
-    return model.posterior(prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device,
-                           **options)
+    return model.posterior(
+        prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device, **options
+    )
 
 
 def exact_posterior(data):
@@ -201,8 +242,10 @@ def refine_hmc(model, data, *, seed: int = 0, progress=None):
 def posterior_predictive(model, data, post, n: int = 200, seed: int = 0) -> np.ndarray:
     """Observables replicated from the posterior: (n_objects, n, d) in the model's feature order."""
     if not capabilities(model).posterior_predictive:
-        raise GPSError(f"the {model.name!r} model has no generative likelihood for predictive checks",
-                       expected="a model with a generative likelihood")
+        raise GPSError(
+            f"the {model.name!r} model has no generative likelihood for predictive checks",
+            expected="a model with a generative likelihood",
+        )
     return model.posterior_predictive(data, post, n, seed)
 
 
@@ -220,68 +263,30 @@ def evaluate(post, data, exact=None, bin_edges: Sequence[float] | None = None) -
     return _evaluate(post, data, exact, bin_edges)
 
 
-def compare_methods(task: str, cat, ev, current=None, *, progress: Callable[..., None] | None = None,
-                    stop: threading.Event | None = None) -> dict[str, Any]:
-    """Score every method of ``task`` on the same test objects ``ev`` ("all methods side by side").
-
-    Methods come from ``current`` (the user's model), a bundled checkpoint, or (baselines) a fit on the objects of
-    ``cat`` not used for scoring. When ``ev`` is the whole catalogue it is split in halves: baselines fit on one half
-    and every method scores on the other. Slow methods score on at most :data:`HMC_MAX_GALAXIES` objects.
-    """
-    spec, draws = get_task(task), get_task_obj(task).defaults.draws
-    if ev is cat or len(ev) == len(cat):
-        fit_part, ev = split(ev, (0.5, 0.5), seed=0)
-    else:
-        fit_part = cat.subset(~np.isin(cat.ids, ev.ids))
-    exact = exact_posterior(ev)
-    bundled = {b["model"]: b["path"] for b in bundled_checkpoints(task)}
-    out: dict[str, Any] = {"scores": {}, "notes": [], "importance": None, "n": len(ev)}
-    methods = list(spec.methods)
-    for k, name in enumerate(methods):
-        if progress is not None:
-            progress(k, len(methods), f"{name} …")
-        if stop is not None and stop.is_set():
-            out["notes"].append("stopped by user")
-            break
-        try:
-            mspec = next(s for s in list_models(task) if s.name == name)
-            if current is not None and current.name == name:
-                m, how = current, "current model"
-            elif name in bundled:
-                m, how = load_checkpoint(bundled[name], expected_task=task), "bundled checkpoint"
-            elif mspec.kind == "baseline":
-                feats = [f for f in fit_part.features if f in spec.input_names]
-                m, how = train(task, name, fit_part, None, features=feats), f"fit on {len(fit_part)}"
-            else:
-                out["notes"].append(f"{name}: no bundled checkpoint; train it on the Model page to compare")
-                continue
-            sub = ev.subset(slice(0, HMC_MAX_GALAXIES)) if mspec.capabilities.slow else ev
-            post = posterior(m, sub, n_samples=draws, seed=0)
-            ex = None if exact is None else (exact if len(sub) == len(ev) else exact.subset(slice(0, len(sub))))
-            res = evaluate(post, sub, None if mspec.capabilities.exact else ex)
-            out["scores"][name] = {"source": how, **{k2: v for k2, v in res["scores"].items()
-                                                     if isinstance(v, (int, float))}}
-            out["importance"] = feature_importance(m) or out["importance"]
-        except ImportError as e:
-            out["notes"].append(f"{name}: not available ({e})")
-        except Exception as e:  # noqa: BLE001 - one failing method must not hide the others
-            out["notes"].append(f"{name}: {e}")
-    if progress is not None:
-        progress(len(methods), len(methods), "done")
-    return out
-
-
 # --------------------------------------------------------------------------------------------------- export
-def export_posterior(post, data, fmt: str = "csv", *, task: str, include_samples: bool = False,
-                     n_samples: int = 1000, provenance: dict | None = None) -> bytes:
+def export_posterior(
+    post,
+    data,
+    fmt: str = "csv",
+    *,
+    task: str,
+    include_samples: bool = False,
+    n_samples: int = 1000,
+    provenance: dict | None = None,
+) -> bytes:
     """Posterior summaries (+ samples) with units and provenance as CSV, FITS or HDF5 bytes, written by the task's
     result writer (map posteriors: FITS / HDF5 on the model grid of the prepared ``data``, as ``predict`` does)."""
     writer = get_task_obj(task).writer
     if fmt not in writer.formats:
-        raise GPSError(f"{task} posteriors are written as {writer.what}", field="format",
-                       expected=" | ".join(writer.formats), found=fmt)
+        raise GPSError(
+            f"{task} posteriors are written as {writer.what}",
+            field="format",
+            expected=" | ".join(writer.formats),
+            found=fmt,
+        )
     with tempfile.TemporaryDirectory(prefix="gps-export-") as tmp:
         path = Path(tmp) / f"posterior.{fmt}"
-        writer(post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples,
-               n_samples=n_samples)
+        writer(
+            post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples, n_samples=n_samples
+        )
         return path.read_bytes()

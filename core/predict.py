@@ -23,10 +23,21 @@ from core.errors import GPSError
 __all__ = ["predict_file"]
 
 
-def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = None, task: str | None = None,
-                 model: str | None = None, n_samples: int | None = None, save_samples: bool = False,
-                 chunk_rows: int = 20000, seed: int = 0, device: str | None = None,
-                 progress: bool = True, mode: str | None = None) -> dict[str, Any]:
+def predict_file(
+    input_path: str,
+    out_path: str,
+    *,
+    checkpoint: str | None = None,
+    task: str | None = None,
+    model: str | None = None,
+    n_samples: int | None = None,
+    save_samples: bool = False,
+    chunk_rows: int = 20000,
+    seed: int = 0,
+    device: str | None = None,
+    progress: bool = True,
+    mode: str | None = None,
+) -> dict[str, Any]:
     """Posterior of every object of ``input_path`` written to ``out_path`` (format from its name); ``mode``: an
     inference mode of the model (its capabilities list them). Returns a JSON-ready summary."""
     from core import api
@@ -43,22 +54,31 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
     n_samples = int(n_samples or t.defaults.draws)
     writer = t.writer
     if fmt not in writer.formats:
-        raise GPSError(f"{task} posteriors are written as {writer.what}", source=str(out_path),
-                       field="--out", expected="a name ending in " + " or ".join(
-                           {"csv": ".csv", "fits": ".fits", "hdf5": ".h5/.hdf5"}[f] for f in writer.formats),
-                       found=Path(out_path).suffix or "no extension")
+        raise GPSError(
+            f"{task} posteriors are written as {writer.what}",
+            source=str(out_path),
+            field="--out",
+            expected="a name ending in "
+            + " or ".join({"csv": ".csv", "fits": ".fits", "hdf5": ".h5/.hdf5"}[f] for f in writer.formats),
+            found=Path(out_path).suffix or "no extension",
+        )
     if save_samples and fmt not in writer.sample_formats:
-        raise GPSError(f"posterior samples of {task} are stored in {' or '.join(writer.sample_formats) or 'no'} "
-                       "outputs", source=str(out_path), field="--save-samples",
-                       expected=" | ".join(writer.sample_formats) or "no --save-samples")
+        raise GPSError(
+            f"posterior samples of {task} are stored in {' or '.join(writer.sample_formats) or 'no'} outputs",
+            source=str(out_path),
+            field="--save-samples",
+            expected=" | ".join(writer.sample_formats) or "no --save-samples",
+        )
     if t.data.table_input:
         if m is None:
             m = api.load_bundled(task, model)
         _check_mode(api, m, mode, None)
-        return _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows,
-                              seed, device, progress)
-    return _predict_file(api, t, m, model, input_path, out_path, fmt, checkpoint, n_samples, save_samples, seed,
-                         device, progress, mode)
+        return _predict_table(
+            api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device, progress
+        )
+    return _predict_file(
+        api, t, m, model, input_path, out_path, fmt, checkpoint, n_samples, save_samples, seed, device, progress, mode
+    )
 
 
 def _check_mode(api, m, mode: str | None, data) -> dict[str, Any]:
@@ -67,23 +87,32 @@ def _check_mode(api, m, mode: str | None, data) -> dict[str, Any]:
     if mode is None:
         return {"mode": caps.modes[0]} if caps.modes else {}
     if mode not in caps.modes:
-        raise GPSError(f"--mode does not apply to the {m.name} model", field="--mode",
-                       expected=" | ".join(caps.modes) or "no --mode", found=mode)
+        raise GPSError(
+            f"--mode does not apply to the {m.name} model",
+            field="--mode",
+            expected=" | ".join(caps.modes) or "no --mode",
+            found=mode,
+        )
     if mode in caps.truth_modes and data is not None and not data.has_truth:
-        raise GPSError(f"the {mode} mode needs the true target", source=getattr(data, "source", None),
-                       field="--mode", expected=" | ".join(x for x in caps.modes if x not in caps.truth_modes) +
-                       " for a real file", found=mode)
+        raise GPSError(
+            f"the {mode} mode needs the true target",
+            source=getattr(data, "source", None),
+            field="--mode",
+            expected=" | ".join(x for x in caps.modes if x not in caps.truth_modes) + " for a real file",
+            found=mode,
+        )
     return {"mode": mode}
 
 
-def _predict_file(api, t, m, model_name, input_path, out_path, fmt, checkpoint, n, save_samples, seed, device,
-                  progress, mode) -> dict[str, Any]:
+def _predict_file(
+    api, t, m, model_name, input_path, out_path, fmt, checkpoint, n, save_samples, seed, device, progress, mode
+) -> dict[str, Any]:
     from core.data.provenance import result_provenance
     from core.inference.bundled import bundled_file
 
     t0 = time.perf_counter()
     if m is not None:
-        _check_mode(api, m, mode, None)          # a wrong option fails before the file is read
+        _check_mode(api, m, mode, None)  # a wrong option fails before the file is read
     data = api.read_data(input_path, t.name)
     if m is None:
         m = api.load_bundled(t.name, model_name, data=data)
@@ -96,21 +125,31 @@ def _predict_file(api, t, m, model_name, input_path, out_path, fmt, checkpoint, 
     if save_samples:
         options["keep_samples"] = len(prepared)
     t1 = time.perf_counter()
-    post = m.posterior(prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress, "map"),
-                       **options)
+    post = m.posterior(
+        prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress, "map"), **options
+    )
     t_post = time.perf_counter() - t1
-    prov = result_provenance(m, checkpoint=label, data=data, prepared=prepared, input_path=input_path,
-                             n_samples=n, seed=seed, **options)
+    prov = result_provenance(
+        m, checkpoint=label, data=data, prepared=prepared, input_path=input_path, n_samples=n, seed=seed, **options
+    )
     prov.pop("keep_samples", None)
     t.writer(post, prepared, out_path, fmt, provenance=prov, save_samples=save_samples)
     summary = t.writer.summary(post) if t.writer.summary else {"objects": int(post.n)}
-    return {"out": str(out_path), "task": t.name, "model": m.name, "checkpoint": label, **summary,
-            "read_prepare_seconds": round(t_read, 2), "posterior_seconds": round(t_post, 2),
-            "seconds": round(time.perf_counter() - t0, 2)}
+    return {
+        "out": str(out_path),
+        "task": t.name,
+        "model": m.name,
+        "checkpoint": label,
+        **summary,
+        "read_prepare_seconds": round(t_read, 2),
+        "posterior_seconds": round(t_post, 2),
+        "seconds": round(time.perf_counter() - t0, 2),
+    }
 
 
-def _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device,
-                   progress) -> dict[str, Any]:
+def _predict_table(
+    api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device, progress
+) -> dict[str, Any]:
     from core.data.export import PosteriorWriter, posterior_columns
     from core.data.io.tables import iter_table_chunks
     from core.data.provenance import result_provenance
@@ -124,8 +163,9 @@ def _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, sav
         n_total += len(chunk)
     if n_total == 0:
         raise GPSError("the input table has no rows", source=input_path)
-    provenance = result_provenance(m, checkpoint=checkpoint or f"bundled:{m.task_name}", input_path=input_path,
-                                   n_samples=n_samples, seed=seed)
+    provenance = result_provenance(
+        m, checkpoint=checkpoint or f"bundled:{m.task_name}", input_path=input_path, n_samples=n_samples, seed=seed
+    )
     writer, mapping, done = None, None, 0
     t0 = time.perf_counter()
     bar = _bar(n_total, progress, "obj")
@@ -138,11 +178,18 @@ def _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, sav
             post = m.posterior(data, n_samples=n_samples, seed=seed + i, device=device)
             cols = posterior_columns(post, data)
             if writer is None:
-                writer = PosteriorWriter(out_path, fmt, n_total=n_total, columns={k: u for k, (_, u) in cols.items()},
-                                         sample_shape=(n_samples, len(post.params)) if save_samples else None,
-                                         params=post.params, provenance=provenance)
-            writer.write({k: v for k, (v, _) in cols.items()},
-                         post.sample(n_samples, seed + i) if save_samples else None)
+                writer = PosteriorWriter(
+                    out_path,
+                    fmt,
+                    n_total=n_total,
+                    columns={k: u for k, (_, u) in cols.items()},
+                    sample_shape=(n_samples, len(post.params)) if save_samples else None,
+                    params=post.params,
+                    provenance=provenance,
+                )
+            writer.write(
+                {k: v for k, (v, _) in cols.items()}, post.sample(n_samples, seed + i) if save_samples else None
+            )
             done += len(data)
             if bar:
                 bar(done, n_total)
@@ -154,8 +201,14 @@ def _predict_table(api, m, input_path, out_path, fmt, checkpoint, n_samples, sav
     dt = time.perf_counter() - t0
     if progress:
         print(file=sys.stderr)
-    return {"out": str(out_path), "rows": done, "seconds": round(dt, 2),
-            "objects_per_second": round(done / max(dt, 1e-9), 1), "model": m.name, "task": m.task_name}
+    return {
+        "out": str(out_path),
+        "rows": done,
+        "seconds": round(dt, 2),
+        "objects_per_second": round(done / max(dt, 1e-9), 1),
+        "model": m.name,
+        "task": m.task_name,
+    }
 
 
 def _bar(total: int, enabled: bool, unit: str):

@@ -11,8 +11,9 @@ with ui.guard("Model"):
     from core.device import available_devices, device_description, resolve_device
 
     c1, c2 = st.columns([1, 3])
-    dev = c1.selectbox("Device", available_devices(), key="device",
-                       help="auto: CUDA GPU if present, else MPS, else CPU")
+    dev = c1.selectbox(
+        "Device", available_devices(), key="device", help="auto: CUDA GPU if present, else MPS, else CPU"
+    )
     c2.metric("Device in use", device_description(resolve_device(dev)))
 
     bundled_tab, train_tab, upload_tab = st.tabs(["Bundled checkpoints", "Train a model", "Upload a checkpoint"])

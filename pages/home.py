@@ -8,8 +8,9 @@ import app_ui as ui
 from app_ui.views import view_for
 
 st.title("Galaxy Posterior Studio")
-st.markdown('<p class="gps-tagline">Calibrated posteriors for the unseen properties of galaxies.</p>',
-            unsafe_allow_html=True)
+st.markdown(
+    '<p class="gps-tagline">Calibrated posteriors for the unseen properties of galaxies.</p>', unsafe_allow_html=True
+)
 st.markdown(
     "Galaxy Posterior Studio infers properties you cannot observe directly — the dark-matter halo mass of a "
     "central galaxy, the map of its accreted (ex-situ) stars, its central stellar and total mass — from the "
@@ -18,47 +19,52 @@ st.markdown(
     "simulator allows it the exact Bayesian posterior is computed too, so learned posteriors are checked against "
     "the best possible answer. "
     "Upload your catalogue or maps or simulate them, train or load a model, inspect and refine posteriors, evaluate "
-    "calibration and export the results with units and provenance.")
+    "calibration and export the results with units and provenance."
+)
 
 with ui.guard("Home"):
     tasks = ui.app_tasks()
     names = [t.name for t in tasks]
     current = ui.task_name()
-    pick = st.selectbox("Task", names, index=names.index(current), key="task_picker",
-                        format_func=lambda n: f"{n} — {tasks[names.index(n)].title}")
+    pick = st.selectbox(
+        "Task",
+        names,
+        index=names.index(current),
+        key="task_picker",
+        format_func=lambda n: f"{n} — {tasks[names.index(n)].title}",
+    )
     if pick != current:
         ui.ss()["task"] = pick
         ui.set_data(None, "—")
         ui.set_model(None, "—")
     spec = tasks[names.index(pick)]
     view = view_for(spec)
-    st.caption(spec.summary + "  Inputs: " + ", ".join(q.label for q in spec.inputs) + " → "
-               + ", ".join(q.label for q in spec.targets) + ".")
+    st.caption(
+        spec.summary
+        + "  Inputs: "
+        + ", ".join(q.label for q in spec.inputs)
+        + " → "
+        + ", ".join(q.label for q in spec.targets)
+        + "."
+    )
     ui.warm_up(pick)
 
     c1, c2 = st.columns([1, 3])
     clicked = c1.button("Load demo", type="primary", icon=":material/rocket_launch:", key="load_demo")
-    c2.caption(f"Loads a fixed simulated {view.NOUN} ({ui.defaults(pick).demo_size:,} galaxies, same for everyone) "
-               "and the bundled default checkpoint, then shows the posterior of the first object.")
+    c2.caption(
+        f"Loads a fixed simulated {view.NOUN} ({ui.defaults(pick).demo_size:,} galaxies, same for everyone) "
+        "and the bundled default checkpoint, then shows the posterior of the first object."
+    )
     if clicked:
         t0 = time.perf_counter()
         with st.spinner("Loading the demo…"):
             g = view.demo(spec)
             ui.ss()["galaxy"] = g
         ui.ss()["demo_seconds"] = time.perf_counter() - t0
-        st.rerun()          # redraw with the new data and model (sidebar included)
+        st.rerun()  # redraw with the new data and model (sidebar included)
 
     g = ui.ss().get("galaxy")
     if g is not None and ui.data() is not None and g.get("index") == 0 and "demo_seconds" in ui.ss():
         view.demo_result(spec, g)
 
-    st.divider()
-    st.subheader("Workflow")
-    cols = st.columns(5)
-    for col, (page, text) in zip(cols, [("pages/1_data.py", "Upload or simulate a catalogue"),
-                                        ("pages/2_model.py", "Train, load or upload a model"),
-                                        ("pages/3_posterior.py", "Per-galaxy posteriors, HMC"),
-                                        ("pages/4_evaluation.py", "Calibration and accuracy"),
-                                        ("pages/5_export.py", "Tables and figures")]):
-        col.page_link(page, label=page.split("_", 1)[1].removesuffix(".py").capitalize())
-        col.caption(text)
+    ui.workflow_links()

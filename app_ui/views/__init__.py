@@ -31,6 +31,10 @@ def view_for(spec) -> ModuleType:
     if spec.data_kind not in VIEWS:
         from core.errors import GPSError
 
-        raise GPSError(f"the app has no view for {spec.data_kind!r} data", field="data_kind",
-                       expected=" | ".join(VIEWS), found=spec.data_kind)
+        raise GPSError(
+            f"the app has no view for {spec.data_kind!r} data",
+            field="data_kind",
+            expected=" | ".join(VIEWS),
+            found=spec.data_kind,
+        )
     return importlib.import_module(VIEWS[spec.data_kind])

@@ -23,8 +23,9 @@ def data_page(spec) -> None:
     up_tab, sim_tab = st.tabs(["Upload a catalogue", "Simulate a catalogue"])
 
     with up_tab:
-        f = st.file_uploader("Catalogue file: CSV, FITS table, HDF5, Parquet or a TNG group-catalogue chunk",
-                             type=TYPES, key="upload")
+        f = st.file_uploader(
+            "Catalogue file: CSV, FITS table, HDF5, Parquet or a TNG group-catalogue chunk", type=TYPES, key="upload"
+        )
         if f is not None:
             raw = f.getvalue()
             digest = hashlib.sha256(raw).hexdigest()[:16]
@@ -36,8 +37,10 @@ def data_page(spec) -> None:
             name = ui.ss().get("table_name", "upload")
             st.caption(f"{name}: {len(table):,} rows, {len(table.colnames)} columns")
             guess = api.suggest_mapping(table, spec.name)
-            st.markdown("**Column mapping** (auto-filled from names and units; a unit left as the task's "
-                        "canonical unit means the values are already in it)")
+            st.markdown(
+                "**Column mapping** (auto-filled from names and units; a unit left as the task's "
+                "canonical unit means the values are already in it)"
+            )
             mapping, units = {}, {}
             options = [None] + list(table.colnames)
             for q in spec.targets + spec.inputs:
@@ -45,12 +48,22 @@ def data_page(spec) -> None:
                 opts = options + ([g] if g and g not in options else [])
                 c1, c2, c3 = st.columns([2, 3, 2])
                 c1.markdown(f"**{q.label}** {'(target)' if q in spec.targets else ''}", help=q.description)
-                col = c2.selectbox(q.name, opts, index=opts.index(g) if g in opts else 0, key=f"map.{q.name}",
-                                   format_func=lambda c: "— not used —" if c is None else c,
-                                   label_visibility="collapsed")
+                col = c2.selectbox(
+                    q.name,
+                    opts,
+                    index=opts.index(g) if g in opts else 0,
+                    key=f"map.{q.name}",
+                    format_func=lambda c: "— not used —" if c is None else c,
+                    label_visibility="collapsed",
+                )
                 file_unit = str(table[col].unit) if col in table.colnames and table[col].unit else ""
-                unit = c3.text_input("unit", value=file_unit or q.unit, key=f"unit.{q.name}.{col}",
-                                     label_visibility="collapsed", help=f"canonical unit: {q.unit or '(none)'}")
+                unit = c3.text_input(
+                    "unit",
+                    value=file_unit or q.unit,
+                    key=f"unit.{q.name}.{col}",
+                    label_visibility="collapsed",
+                    help=f"canonical unit: {q.unit or '(none)'}",
+                )
                 mapping[q.name] = col
                 if unit != (file_unit or q.unit):
                     units[q.name] = unit
@@ -89,11 +102,16 @@ def data_page(spec) -> None:
         ui.show_figure(histograms_figure(cat.x, labels, domains=domains), "feature_histograms")
         cols = np.column_stack([cat.x] + ([cat.y] if cat.has_truth else []))
         names = labels + ([q.label for q in spec.targets] if cat.has_truth else [])
-        ui.show_figure(correlation_figure(cols, names, title="Pearson correlation of inputs and target"),
-                       "data_correlation")
+        ui.show_figure(
+            correlation_figure(cols, names, title="Pearson correlation of inputs and target"), "data_correlation"
+        )
         if st.toggle("Show the pair plot (coloured by the target when known)", key="pair"):
-            ui.show_figure(pair_plot_figure(cat.x, labels, color=cat.y[:, 0] if cat.has_truth else None,
-                                            color_label=spec.targets[0].label), "pair_plot")
+            ui.show_figure(
+                pair_plot_figure(
+                    cat.x, labels, color=cat.y[:, 0] if cat.has_truth else None, color_label=spec.targets[0].label
+                ),
+                "pair_plot",
+            )
     else:
         st.info("No catalogue yet: upload one, simulate one, or use **Load demo** on the Home page.")
 
@@ -106,8 +124,9 @@ def posterior_page(spec, cat, m) -> None:
 
     q = spec.targets[0]
     d = ui.defaults(spec.name)
-    n_samples = st.select_slider("Posterior draws per galaxy", list(d.draw_choices), d.interactive_draws,
-                                 key="n_samples")
+    n_samples = st.select_slider(
+        "Posterior draws per galaxy", list(d.draw_choices), d.interactive_draws, key="n_samples"
+    )
     key = ui.results_key() + (n_samples,)
     done = ui.take_result("post")
     if done is not None:
@@ -117,8 +136,11 @@ def posterior_page(spec, cat, m) -> None:
         else:
             ui.ss()["post"], ui.ss()["post_key"] = done.result
     if ui.ss().get("post_key") != key and not ui.running("post"):
-        ui.start_job("post", f"Posteriors of {len(cat):,} galaxies ({m.name})",
-                     lambda j: (api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress), key))
+        ui.start_job(
+            "post",
+            f"Posteriors of {len(cat):,} galaxies ({m.name})",
+            lambda j: (api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress), key),
+        )
     if ui.running("post"):
         ui.job_panel("post", stoppable=False)
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
@@ -131,8 +153,7 @@ def posterior_page(spec, cat, m) -> None:
             cols[f"{q.name} (truth)"] = cat.y[:, 0]
         search = st.text_input("Search galaxies by id", key="search", placeholder="e.g. 1234")
         hit = np.array([search.strip() in str(i) for i in cat.ids]) if search.strip() else np.ones(len(cat), bool)
-        st.dataframe(ui.frame({k: v[hit] for k, v in cols.items()}), hide_index=True, height=260,
-                     key="summary_table")
+        st.dataframe(ui.frame({k: v[hit] for k, v in cols.items()}), hide_index=True, height=260, key="summary_table")
         rows = np.flatnonzero(hit)[:1000]
         if rows.size == 0:
             st.warning("No galaxy matches this search.")
@@ -146,18 +167,28 @@ def posterior_page(spec, cat, m) -> None:
         exact = exact_all[ekey]
         truth = float(cat.y[i, 0]) if cat.has_truth else None
         draws = post.subset([i]).sample(n_samples, seed=0)[0]
-        ui.show_figure(corner_figure(draws, [f"{q.label} [{q.unit}]"], truths=None if truth is None else [truth],
-                                     exact_grid=None if exact is None else exact.grid,
-                                     exact_pdf=None if exact is None else exact.pdf[0],
-                                     title=f"Galaxy {cat.ids[i]} — {post.method}"), "galaxy_posterior")
+        ui.show_figure(
+            corner_figure(
+                draws,
+                [f"{q.label} [{q.unit}]"],
+                truths=None if truth is None else [truth],
+                exact_grid=None if exact is None else exact.grid,
+                exact_pdf=None if exact is None else exact.pdf[0],
+                title=f"Galaxy {cat.ids[i]} — {post.method}",
+            ),
+            "galaxy_posterior",
+        )
         if exact is None:
             st.caption("No exact posterior: these data were not simulated by a simulator that has one.")
 
         st.subheader("Refine with HMC")
         if st.button("Refine with HMC (NUTS)", key="hmc", disabled=ui.running("hmc")):
             hm = m if api.capabilities(m).hmc_refine else ui.bundled_model(spec.name, _model_with(spec, "hmc_refine"))
-            ui.start_job("hmc", f"NUTS for galaxy {cat.ids[i]}", lambda j: (
-                api.refine_hmc(hm, one, seed=0, progress=j.progress), i))
+            ui.start_job(
+                "hmc",
+                f"NUTS for galaxy {cat.ids[i]}",
+                lambda j: (api.refine_hmc(hm, one, seed=0, progress=j.progress), i),
+            )
         if ui.running("hmc"):
             ui.job_panel("hmc", stoppable=False)
         done = ui.take_result("hmc")
@@ -171,27 +202,38 @@ def posterior_page(spec, cat, m) -> None:
             c1.metric("R-hat", f"{d.get('rhat', np.nan):.3f}", help="< 1.01 means the chains agree")
             c2.metric("ESS (bulk)", f"{d.get('ess', np.nan):.0f}")
             c3.metric("divergences", f"{d.get('divergences', 0):.0f}")
-            ui.show_figure(corner_figure(hp.samples[0], [f"{q.label} [{q.unit}]"],
-                                         truths=None if truth is None else [truth],
-                                         exact_grid=None if exact is None else exact.grid,
-                                         exact_pdf=None if exact is None else exact.pdf[0],
-                                         title=f"Galaxy {cat.ids[i]} — NUTS"), "hmc_posterior")
-            ui.show_figure(trace_figure(split_chains(hp.samples[0], hp.info.get("chains", 1)), [q.label]),
-                           "hmc_trace")
+            ui.show_figure(
+                corner_figure(
+                    hp.samples[0],
+                    [f"{q.label} [{q.unit}]"],
+                    truths=None if truth is None else [truth],
+                    exact_grid=None if exact is None else exact.grid,
+                    exact_pdf=None if exact is None else exact.pdf[0],
+                    title=f"Galaxy {cat.ids[i]} — NUTS",
+                ),
+                "hmc_posterior",
+            )
+            ui.show_figure(trace_figure(split_chains(hp.samples[0], hp.info.get("chains", 1)), [q.label]), "hmc_trace")
 
         st.subheader("Posterior predictive check")
         if st.button("Simulate x from the posterior", key="ppc"):
-            lik = m if api.capabilities(m).posterior_predictive else \
-                ui.bundled_model(spec.name, _model_with(spec, "posterior_predictive"))
+            lik = (
+                m
+                if api.capabilities(m).posterior_predictive
+                else ui.bundled_model(spec.name, _model_with(spec, "posterior_predictive"))
+            )
             src = hmc[0] if hmc is not None and hmc[1] == i else post.subset([i])
             x_rep = ui.on_engine(api.posterior_predictive, lik, one, src, n=500, seed=0)
             ui.ss()["ppc_result"] = (i, x_rep[0], one.select_features(lik.features).x[0], lik.features, lik.name)
         ppc = ui.ss().get("ppc_result")
         if ppc is not None and ppc[0] == i:
             labels = [spec.input(f).label for f in ppc[3]]
-            ui.show_figure(ppc_figure(ppc[2], ppc[1], labels,
-                                      title=f"Observed x (red) vs x replicated by the {ppc[4]} likelihood"),
-                           "ppc")
+            ui.show_figure(
+                ppc_figure(
+                    ppc[2], ppc[1], labels, title=f"Observed x (red) vs x replicated by the {ppc[4]} likelihood"
+                ),
+                "ppc",
+            )
 
 
 # --------------------------------------------------------------------------------------------------- evaluation
@@ -224,32 +266,38 @@ def evaluation_page(spec, cat, m, ev) -> None:
         st.dataframe(ui.rows_frame(res["per_bin"]), hide_index=True, key="per_bin")
         s = post.summaries()
         med = s[f"{q.name}_median"]
-        ui.show_figure(pred_vs_true_figure(truth, med, s[f"{q.name}_p16"], s[f"{q.name}_p84"],
-                                           label=q.label), "pred_vs_true")
+        ui.show_figure(
+            pred_vs_true_figure(truth, med, s[f"{q.name}_p16"], s[f"{q.name}_p84"], label=q.label), "pred_vs_true"
+        )
         c1, c2 = st.columns(2)
         with c1:
-            curves, pits = calibration_curves({m.name: post, **({"exact": exact} if exact is not None else {})},
-                                              truth)
+            curves, pits = calibration_curves({m.name: post, **({"exact": exact} if exact is not None else {})}, truth)
             ui.show_figure(coverage_figure(curves), "coverage")
         with c2:
             ui.show_figure(pit_figure(pits), "pit")
         ui.show_figure(residual_histogram_figure(med - truth, label=f"median - true {q.label}"), "residual_hist")
         labels = [spec.input(f).label for f in ev.features]
         ui.show_figure(residuals_vs_inputs_figure(ev.x, labels, med - truth), "residuals_vs_inputs")
-        ui.show_figure(correlation_figure(np.column_stack([ev.x, truth]), labels + [q.label],
-                                          title="Pearson correlation of inputs and target"), "correlation")
+        ui.show_figure(
+            correlation_figure(
+                np.column_stack([ev.x, truth]), labels + [q.label], title="Pearson correlation of inputs and target"
+            ),
+            "correlation",
+        )
 
         st.subheader("All methods side by side")
         c1, c2 = st.columns(2)
-        if c1.button("Run every available method on these galaxies", key="run_methods",
-                     disabled=ui.running("methods")):
+        if c1.button("Run every available method on these galaxies", key="run_methods", disabled=ui.running("methods")):
             ui.start_job("methods", "Running every method", lambda j: ui.compare_methods(spec, cat, ev, m, j))
-        bench = c2.file_uploader("…or load a benchmark JSON (python -m core bench)", type=["json"],
-                                 key="bench_upload")
+        bench = c2.file_uploader("…or load a benchmark JSON (python -m core bench)", type=["json"], key="bench_upload")
         if bench is not None:
             b = json.loads(bench.getvalue().decode("utf-8"))
-            ui.ss()["methods"] = {"scores": b.get("methods", {}), "notes": [f"from {bench.name}"],
-                                  "importance": None, "n": b.get("n_test")}
+            ui.ss()["methods"] = {
+                "scores": b.get("methods", {}),
+                "notes": [f"from {bench.name}"],
+                "importance": None,
+                "n": b.get("n_test"),
+            }
         if ui.running("methods"):
             ui.job_panel("methods")
         done = ui.take_result("methods")
@@ -290,17 +338,23 @@ def demo_result(spec, g: dict) -> None:
     post, exact = g["post"], g["exact"]
     q = spec.targets[0]
     truth = cat.y[0, 0] if cat.has_truth else None
-    fig = corner_figure(post.samples[0], [f"{q.label} [{q.unit}]"], truths=None if truth is None else [truth],
-                        exact_grid=None if exact is None else exact.grid,
-                        exact_pdf=None if exact is None else exact.pdf[0],
-                        title=f"Galaxy {cat.ids[0]}: posterior of {q.label} ({post.method})")
+    fig = corner_figure(
+        post.samples[0],
+        [f"{q.label} [{q.unit}]"],
+        truths=None if truth is None else [truth],
+        exact_grid=None if exact is None else exact.grid,
+        exact_pdf=None if exact is None else exact.pdf[0],
+        title=f"Galaxy {cat.ids[0]}: posterior of {q.label} ({post.method})",
+    )
     ui.show_figure(fig, "demo_posterior", key="demo-corner")
     s = post.summaries()
     name = spec.targets[0].name
-    st.success(f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s: {q.label} = "
-               f"{s[name + '_median'][0]:.2f} (+{s[name + '_p84'][0] - s[name + '_median'][0]:.2f} / "
-               f"-{s[name + '_median'][0] - s[name + '_p16'][0]:.2f})"
-               + (f", truth {truth:.2f}" if truth is not None else ""), icon=":material/check_circle:")
+    st.success(
+        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s: {q.label} = "
+        f"{s[name + '_median'][0]:.2f} (+{s[name + '_p84'][0] - s[name + '_median'][0]:.2f} / "
+        f"-{s[name + '_median'][0] - s[name + '_p16'][0]:.2f})" + (f", truth {truth:.2f}" if truth is not None else ""),
+        icon=":material/check_circle:",
+    )
     st.page_link("pages/3_posterior.py", label="See every galaxy on the Posterior page", icon=":material/insights:")
 
 

@@ -27,8 +27,7 @@ def _table(spec, post, prepared) -> dict:
 def _detail(spec, data, m, post, prepared, i: int, n_samples: int) -> None:
     from core.viz.maps import posterior_maps_figure
 
-    ui.show_figure(posterior_maps_figure(post, i, pixel_scale=float(prepared.pixel_scale_arcsec[i])),
-                   "posterior_maps")
+    ui.show_figure(posterior_maps_figure(post, i, pixel_scale=float(prepared.pixel_scale_arcsec[i])), "posterior_maps")
     if data.has_truth and api.capabilities(m).modes:
         common.modes_section(m, prepared, i, n_samples)
 
@@ -42,12 +41,21 @@ def _show(spec, m, res) -> None:
 
     sc = res["scores"]
     cols = st.columns(5)
-    for c, (k, label) in zip(cols, [("mae_pixel", "MAE per pixel"), ("bias_pixel", "bias"),
-                                    ("coverage_68_pixel", "68% coverage"), ("coverage_95_pixel", "95% coverage"),
-                                    ("n_pixels", "galaxy pixels")]):
+    for c, (k, label) in zip(
+        cols,
+        [
+            ("mae_pixel", "MAE per pixel"),
+            ("bias_pixel", "bias"),
+            ("coverage_68_pixel", "68% coverage"),
+            ("coverage_95_pixel", "95% coverage"),
+            ("n_pixels", "galaxy pixels"),
+        ],
+    ):
         c.metric(label, f"{sc[k]:.3f}" if isinstance(sc[k], float) else f"{sc[k]:,}")
-    st.caption("Scores over galaxy pixels only (unmasked input, intrinsic galaxy pixel); the seed reports a mean "
-               "absolute residual of about 0.10.")
+    st.caption(
+        "Scores over galaxy pixels only (unmasked input, intrinsic galaxy pixel); the seed reports a mean "
+        "absolute residual of about 0.10."
+    )
     post, data = res["post"], res["data"]
     truth = np.asarray(data.targets[post.target], np.float32)
     c1, c2 = st.columns(2)

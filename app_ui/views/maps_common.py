@@ -62,8 +62,7 @@ def pick_object(data, key: str) -> int:
 def show_inputs(data, i: int, name: str) -> None:
     from core.viz.maps import input_maps_figure
 
-    ui.show_figure(input_maps_figure(data, i, title=f"Input maps of object {data.ids[i]} (masked pixels blank)"),
-                   name)
+    ui.show_figure(input_maps_figure(data, i, title=f"Input maps of object {data.ids[i]} (masked pixels blank)"), name)
 
 
 # --------------------------------------------------------------------------------------------------- posterior
@@ -72,15 +71,21 @@ def posterior_page(spec, data, m, *, table: Callable, detail: Callable) -> None:
     and ``detail(spec, data, m, post, prepared, i, n_samples)``. The data are prepared once (api.prepare)."""
     d = ui.defaults(spec.name)
     c1, c2 = st.columns(2)
-    n_samples = c1.select_slider("Posterior draws per object", list(d.draw_choices), d.interactive_draws,
-                                 key="map_n_samples")
+    n_samples = c1.select_slider(
+        "Posterior draws per object", list(d.draw_choices), d.interactive_draws, key="map_n_samples"
+    )
     caps = api.capabilities(m)
     mode = None
     if caps.modes:
         modes = [x for x in caps.modes if x not in caps.truth_modes or data.has_truth]
-        mode = c2.radio("Inference mode", modes, horizontal=True, key="map_mode",
-                        help="flow: amortized posterior (default); prior: latent from N(0, I); reconstruction: "
-                             "encoder on the true map (a lower bound, needs the truth)")
+        mode = c2.radio(
+            "Inference mode",
+            modes,
+            horizontal=True,
+            key="map_mode",
+            help="flow: amortized posterior (default); prior: latent from N(0, I); reconstruction: "
+            "encoder on the true map (a lower bound, needs the truth)",
+        )
     key = ui.results_key() + (n_samples, mode)
     done = ui.take_result("post")
     if done is not None:
@@ -100,7 +105,7 @@ def posterior_page(spec, data, m, *, table: Callable, detail: Callable) -> None:
     if ui.running("post"):
         ui.job_panel("post", stoppable=False)
     err = ui.ss().get("post_error")
-    if err is not None and err[0] == key:      # stays on screen until the data, model or settings change
+    if err is not None and err[0] == key:  # stays on screen until the data, model or settings change
         st.error(f"Posterior failed: {err[1]}", icon=":material/error:")
         return
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
@@ -109,9 +114,18 @@ def posterior_page(spec, data, m, *, table: Callable, detail: Callable) -> None:
     prepared = ui.ss()["post_data"]
     for note in prepared.meta.get("notes", [])[-1:]:
         st.caption(note)
-    st.dataframe(ui.frame({"row": np.arange(len(prepared)), "id": np.asarray([str(v) for v in prepared.ids]),
-                           **table(spec, post, prepared)}), hide_index=True, key="map_post_table",
-                 height=min(240, 35 * len(prepared) + 40))
+    st.dataframe(
+        ui.frame(
+            {
+                "row": np.arange(len(prepared)),
+                "id": np.asarray([str(v) for v in prepared.ids]),
+                **table(spec, post, prepared),
+            }
+        ),
+        hide_index=True,
+        key="map_post_table",
+        height=min(240, 35 * len(prepared) + 40),
+    )
     i = pick_object(prepared, "post_obj")
     show_inputs(prepared, i, "posterior_inputs")
     detail(spec, data, m, post, prepared, i, n_samples)
@@ -123,8 +137,10 @@ def modes_section(m, prepared, i: int, n_samples: int) -> None:
 
     if st.button("Compare the three inference modes for this object", key="modes_btn"):
         one = prepared.subset([i])
-        posts = {mode: ui.on_engine(api.posterior, m, one, n_samples=n_samples, seed=0, mode=mode)
-                 for mode in api.capabilities(m).modes}
+        posts = {
+            mode: ui.on_engine(api.posterior, m, one, n_samples=n_samples, seed=0, mode=mode)
+            for mode in api.capabilities(m).modes
+        }
         ui.ss()["modes"] = (ui.results_key(), prepared.ids[i], posts)
     got = ui.ss().get("modes")
     if got is not None and got[0] == ui.results_key() and got[1] == prepared.ids[i]:
@@ -160,6 +176,8 @@ def demo(spec) -> dict:
 
 def demo_result(spec, g: dict, figure) -> None:
     ui.show_figure(figure, "demo_posterior", key="demo-maps")
-    st.success(f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s (object {g['one'].ids[0]}, "
-               f"{g['post'].method}).", icon=":material/check_circle:")
+    st.success(
+        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s (object {g['one'].ids[0]}, {g['post'].method}).",
+        icon=":material/check_circle:",
+    )
     st.page_link("pages/3_posterior.py", label="See every object on the Posterior page", icon=":material/insights:")

@@ -50,9 +50,17 @@ def _show(spec, m, res) -> None:
     for q in spec.targets:
         s = res["scores_by_target"].get(q.name)
         if s:
-            rows.append({"target": q.label, "unit": q.unit, **{k: v for k, v in s.items()
-                                                                if k in ("rmse", "bias", "mae", "r2", "coverage_68",
-                                                                         "coverage_95", "pit_ks_p")}})
+            rows.append(
+                {
+                    "target": q.label,
+                    "unit": q.unit,
+                    **{
+                        k: v
+                        for k, v in s.items()
+                        if k in ("rmse", "bias", "mae", "r2", "coverage_68", "coverage_95", "pit_ks_p")
+                    },
+                }
+            )
     st.dataframe(ui.rows_frame(rows), hide_index=True, key="central_scores")
     ui.show_figure(pred_vs_true_grid_figure(post, data), "pred_vs_true")
     st.subheader("Interpretability: summary statistics")
@@ -65,15 +73,17 @@ def _show(spec, m, res) -> None:
             imp = None
     if imp:
         t = st.selectbox("Target", list(imp), key="imp_target")
-        ui.show_figure(importance_figure(imp[t], title=f"LightGBM gain importance for {t} ({src})"),
-                       "lightgbm_importance")
+        ui.show_figure(
+            importance_figure(imp[t], title=f"LightGBM gain importance for {t} ({src})"), "lightgbm_importance"
+        )
     else:
         st.caption("LightGBM gain importance appears when a LightGBM model is current or bundled.")
     stats = ui.on_engine(statistics_table, data)
     cols = np.column_stack([stats, data.y])
     names = list(FEATURES) + list(data.targets)
-    ui.show_figure(correlation_figure(cols, names, title="Pearson correlation of summary statistics and targets"),
-                   "correlation")
+    ui.show_figure(
+        correlation_figure(cols, names, title="Pearson correlation of summary statistics and targets"), "correlation"
+    )
 
 
 def _importance_model(spec) -> str | None:

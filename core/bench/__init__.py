@@ -27,8 +27,15 @@ def benchmark_module(task: str):
     return importlib.import_module(t.bench)
 
 
-def run_benchmark(task: str, *, quick: bool = False, out: str | Path, seed: int = 0, device: str | None = None,
-                  methods: Sequence[str] | None = None) -> dict[str, Any]:
+def run_benchmark(
+    task: str,
+    *,
+    quick: bool = False,
+    out: str | Path,
+    seed: int = 0,
+    device: str | None = None,
+    methods: Sequence[str] | None = None,
+) -> dict[str, Any]:
     from core.bench.common import deterministic_setup
 
     mod = benchmark_module(task)

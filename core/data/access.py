@@ -22,8 +22,9 @@ def read_data(source: str | os.PathLike | bytes, task: str, filename: str | None
     """Read a user's file (path or uploaded bytes) into ``task``'s data container (map files for map tasks)."""
     t = get_task_obj(task)
     if t.data.table_input:
-        raise GPSError("catalogue tasks read tables: use read_table + table_to_catalog (column mapping)",
-                       field="task", found=task)
+        raise GPSError(
+            "catalogue tasks read tables: use read_table + table_to_catalog (column mapping)", field="task", found=task
+        )
     with as_path(source, filename) as path:
         data = t.data.read(path, **options)
     if isinstance(source, (bytes, bytearray)):
@@ -49,8 +50,12 @@ def as_path(source, filename: str | None):
         yield source
         return
     if len(source) > MAX_UPLOAD_BYTES:
-        raise GPSError("upload too large", source=filename, expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
-                       found=f"{len(source) // 2**20} MiB")
+        raise GPSError(
+            "upload too large",
+            source=filename,
+            expected=f"<= {MAX_UPLOAD_BYTES // 2**20} MiB",
+            found=f"{len(source) // 2**20} MiB",
+        )
     with tempfile.TemporaryDirectory(prefix="gps-upload-") as tmp:
         path = Path(tmp) / Path(filename or "upload.dat").name
         path.write_bytes(bytes(source))
@@ -63,8 +68,9 @@ def suggest_mapping(table, task: str) -> dict[str, str | None]:
     return _sm(table, get_task(task))
 
 
-def table_to_catalog(table, task: str, mapping: dict | None = None, units: dict | None = None,
-                     require_target: bool = False):
+def table_to_catalog(
+    table, task: str, mapping: dict | None = None, units: dict | None = None, require_target: bool = False
+):
     """(CatalogData, ValidationReport) in the task's canonical units."""
     from core.data.schema import to_catalog
 

@@ -22,16 +22,18 @@ def bundled_checkpoints(task: str | None = None, directory: Path | None = None) 
         except GPSError:
             continue
         if task is None or meta["task"] == task:
-            out.append({"path": str(p), "file": p.name, "task": meta["task"], "model": meta["model"],
-                        "metadata": meta})
+            out.append({"path": str(p), "file": p.name, "task": meta["task"], "model": meta["model"], "metadata": meta})
     return out
 
 
 def bundled_file(model) -> str:
     """The bundled checkpoint file a loaded model came from (matched by its creation time, name and inputs)."""
     for b in bundled_checkpoints(model.task_name):
-        if b["model"] == model.name and b["metadata"].get("created") == model.card.get("created") and \
-                b["metadata"].get("features") == list(model.features):
+        if (
+            b["model"] == model.name
+            and b["metadata"].get("created") == model.card.get("created")
+            and b["metadata"].get("features") == list(model.features)
+        ):
             return b["file"]
     return f"{model.task_name}_{model.name}"
 

@@ -139,8 +139,9 @@ class Posterior:
     @staticmethod
     def concatenate(parts: list["Posterior"]) -> "Posterior":
         p0 = parts[0]
-        cat = (lambda name: None if getattr(p0, name) is None
-               else np.concatenate([getattr(p, name) for p in parts], axis=0))
+        def cat(name: str):
+            return None if getattr(p0, name) is None else np.concatenate([getattr(p, name) for p in parts], axis=0)
+
         diags = {k: np.concatenate([p.diagnostics[k] for p in parts]) for k in p0.diagnostics}
         return Posterior(params=p0.params, units=p0.units, samples=cat("samples"), grid=p0.grid,
                          pdf=cat("pdf"), diagnostics=diags, valid=cat("valid"), method=p0.method,

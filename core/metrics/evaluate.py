@@ -25,8 +25,11 @@ def evaluate(post, data, exact: Posterior | None = None, bin_edges: Sequence[flo
     from core.metrics.binned import metrics_per_bin
 
     if not data.has_truth:
-        raise GPSError("evaluation needs the true target values", source=getattr(data, "source", None),
-                       expected="labelled data (simulate a set, or map a target column)")
+        raise GPSError(
+            "evaluation needs the true target values",
+            source=getattr(data, "source", None),
+            expected="labelled data (simulate a set, or map a target column)",
+        )
     if isinstance(post, MapPosterior):
         return _evaluate_maps(post, data)
     y = data.y if data.y.ndim == 2 else data.y[:, None]
@@ -47,8 +50,7 @@ def evaluate(post, data, exact: Posterior | None = None, bin_edges: Sequence[flo
         lo, hi = np.nanpercentile(truth[keep], [0.5, 99.5])
         bin_edges = np.arange(np.floor(lo * 2) / 2, hi + 0.5, 0.5)
     rows = metrics_per_bin(truth[keep], p, np.asarray(bin_edges), exact=e)
-    return {"scores": by_target[post.params[0]], "scores_by_target": by_target, "per_bin": rows,
-            "n": int(keep.sum())}
+    return {"scores": by_target[post.params[0]], "scores_by_target": by_target, "per_bin": rows, "n": int(keep.sum())}
 
 
 def _evaluate_maps(post, data) -> dict[str, Any]:
@@ -56,9 +58,18 @@ def _evaluate_maps(post, data) -> dict[str, Any]:
 
     truth = np.asarray(data.targets[post.target], dtype=np.float32)
     if truth.shape != post.mean.shape:
-        raise GPSError("the true maps are not on the posterior's grid", source=getattr(data, "source", None),
-                       field=post.target, expected=str(post.mean.shape), found=str(truth.shape))
+        raise GPSError(
+            "the true maps are not on the posterior's grid",
+            source=getattr(data, "source", None),
+            field=post.target,
+            expected=str(post.mean.shape),
+            found=str(truth.shape),
+        )
     pixels = galaxy_pixels(post.mask, truth, getattr(data, "galaxy", None))
     scores = score_map_posterior(post, truth=truth, pixels=pixels)
-    return {"scores": scores, "per_bin": residual_vs_truth(post.q50, truth, pixels, bins=10),
-            "n": int(post.n), "pixels": pixels}
+    return {
+        "scores": scores,
+        "per_bin": residual_vs_truth(post.q50, truth, pixels, bins=10),
+        "n": int(post.n),
+        "pixels": pixels,
+    }

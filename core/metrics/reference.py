@@ -160,7 +160,6 @@ def _kde_binned(x: np.ndarray, g: np.ndarray, h: np.ndarray, max_points: int = 1
     lo, hi = g[0] - pad, g[-1] + pad
     delta = max(float(h.min()) / 8.0, (hi - lo) / (max_points - 1))
     m = int(np.ceil((hi - lo) / delta)) + 1
-    fine = lo + delta * np.arange(m)
     # circular convolution is safe without doubling: the 6 h_max pads keep wrapped kernel tails (< e^-18) off g
     nfft = sp_fft.next_fast_len(m, real=True)
     omega = 2 * np.pi * np.fft.rfftfreq(nfft, d=delta)

@@ -11,11 +11,37 @@ The UI menus, the checkpoint loader and parametrized tests all read :data:`TASKS
 
 from __future__ import annotations
 
-from core.tasks.base import (TASK_OBJECTS, TASKS, Capabilities, DataAdapter, Quantity, ResultWriter, Task,
-                             TaskDefaults, TaskSpec, get_task, get_task_obj, register_task)
+from core.tasks.base import (
+    TASK_OBJECTS,
+    TASKS,
+    Capabilities,
+    DataAdapter,
+    Quantity,
+    ResultWriter,
+    Task,
+    TaskDefaults,
+    TaskSpec,
+    get_task,
+    get_task_obj,
+    register_task,
+)
 
-__all__ = ["Quantity", "TaskSpec", "TASKS", "get_task", "get_task_obj", "TASK_PACKAGES", "TASK_OBJECTS",
-           "register_task", "Task", "Capabilities", "TaskDefaults", "DataAdapter", "ResultWriter", "all_tasks"]
+__all__ = [
+    "Quantity",
+    "TaskSpec",
+    "TASKS",
+    "get_task",
+    "get_task_obj",
+    "TASK_PACKAGES",
+    "TASK_OBJECTS",
+    "register_task",
+    "Task",
+    "Capabilities",
+    "TaskDefaults",
+    "DataAdapter",
+    "ResultWriter",
+    "all_tasks",
+]
 
 #: the task packages, in menu order (first = the app's default task)
 TASK_PACKAGES = ("halo_mass", "exsitu_map", "central_mass")

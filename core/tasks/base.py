@@ -32,9 +32,25 @@ from typing import Any, Callable, Literal
 
 from core.registry import Registry
 
-__all__ = ["Quantity", "TaskSpec", "Capabilities", "TaskDefaults", "DataAdapter", "ResultWriter", "Task",
-           "TASKS", "TASK_OBJECTS", "MODELS", "register_task", "register_model", "get_task", "get_task_obj",
-           "get_model_spec", "models_for_task", "DATA_KINDS"]
+__all__ = [
+    "Quantity",
+    "TaskSpec",
+    "Capabilities",
+    "TaskDefaults",
+    "DataAdapter",
+    "ResultWriter",
+    "Task",
+    "TASKS",
+    "TASK_OBJECTS",
+    "MODELS",
+    "register_task",
+    "register_model",
+    "get_task",
+    "get_task_obj",
+    "get_model_spec",
+    "models_for_task",
+    "DATA_KINDS",
+]
 
 #: data kinds the app has a view for (``app_ui.views``); a task with a new kind brings one view module
 DATA_KINDS = ("catalog", "maps", "multi_target_maps", "photometry", "field")
@@ -66,9 +82,9 @@ class TaskSpec:
     inputs: tuple[Quantity, ...]
     targets: tuple[Quantity, ...]
     simulator: str
-    models: tuple[str, ...]             # first = default
+    models: tuple[str, ...]  # first = default
     baselines: tuple[str, ...] = ()
-    bin_target: str | None = None       # metrics "per bin" of this target
+    bin_target: str | None = None  # metrics "per bin" of this target
     notes: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -77,8 +93,10 @@ class TaskSpec:
             if q.name == name:
                 return q
         from core.errors import GPSError
-        raise GPSError(f"task {self.name!r} has no input {name!r}",
-                       expected=", ".join(q.name for q in self.inputs), found=name)
+
+        raise GPSError(
+            f"task {self.name!r} has no input {name!r}", expected=", ".join(q.name for q in self.inputs), found=name
+        )
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -97,26 +115,26 @@ class TaskSpec:
 class Capabilities:
     """What a registered model can do; the UI and api read these flags instead of probing the model object."""
 
-    modes: tuple[str, ...] = ()          # inference modes (first = default), e.g. ("flow", "prior", "reconstruction")
-    exact: bool = False                  # this *is* the simulator's exact posterior (needs simulated data)
-    slow: bool = False                   # seconds per object or more (NUTS, diffusion sampling)
-    needs_gpu: bool = False              # CPU works but is impractically slow at default sizes
-    hmc_refine: bool = False             # supports per-object NUTS refinement (its posterior() is the NUTS run)
-    posterior_predictive: bool = False   # has a generative likelihood for predictive checks
-    feature_importance: bool = False     # exposes gain importance (``model.feature_importance(kind="gain")``)
-    any_subset: bool = False             # accepts any subset of the inputs it was trained on
-    truth_modes: tuple[str, ...] = ()    # inference modes that need the true target (e.g. "reconstruction")
+    modes: tuple[str, ...] = ()  # inference modes (first = default), e.g. ("flow", "prior", "reconstruction")
+    exact: bool = False  # this *is* the simulator's exact posterior (needs simulated data)
+    slow: bool = False  # seconds per object or more (NUTS, diffusion sampling)
+    needs_gpu: bool = False  # CPU works but is impractically slow at default sizes
+    hmc_refine: bool = False  # supports per-object NUTS refinement (its posterior() is the NUTS run)
+    posterior_predictive: bool = False  # has a generative likelihood for predictive checks
+    feature_importance: bool = False  # exposes gain importance (``model.feature_importance(kind="gain")``)
+    any_subset: bool = False  # accepts any subset of the inputs it was trained on
+    truth_modes: tuple[str, ...] = ()  # inference modes that need the true target (e.g. "reconstruction")
 
 
 @dataclass(frozen=True)
 class TaskDefaults:
-    draws: int = 1000                    # posterior draws per object (CLI predict/evaluate/train, Evaluation page)
-    interactive_draws: int = 1000        # default of the Posterior page's draws slider
-    draw_choices: tuple[int, ...] = (200, 500, 1000, 2000, 4000)   # the Posterior page's slider
-    demo_draws: int = 4000               # draws for the demo object (the warm-up compiles this shape)
-    demo_size: int = 2000                # objects (galaxies / fields) in the bundled demo set
+    draws: int = 1000  # posterior draws per object (CLI predict/evaluate/train, Evaluation page)
+    interactive_draws: int = 1000  # default of the Posterior page's draws slider
+    draw_choices: tuple[int, ...] = (200, 500, 1000, 2000, 4000)  # the Posterior page's slider
+    demo_draws: int = 4000  # draws for the demo object (the warm-up compiles this shape)
+    demo_size: int = 2000  # objects (galaxies / fields) in the bundled demo set
     demo_seed: int = 20261122
-    smoke_size: int = 300                # objects simulated by the contract test (tiny fit, round trip)
+    smoke_size: int = 300  # objects simulated by the contract test (tiny fit, round trip)
 
 
 @dataclass(frozen=True)
@@ -134,10 +152,10 @@ class DataAdapter:
     read: Callable[..., Any]
     prepare: Callable[[Any, Any], Any]
     save: Callable[[Any, str], str]
-    unit: str                            # what one object is, for messages ("galaxy", "map", "map set")
-    file_kinds: str                      # the files ``read`` accepts, for the upload widget
+    unit: str  # what one object is, for messages ("galaxy", "map", "map set")
+    file_kinds: str  # the files ``read`` accepts, for the upload widget
     table_input: bool = False
-    check_save: Callable[[str], None] | None = None   # raises GPSError early when ``save`` cannot write that path
+    check_save: Callable[[str], None] | None = None  # raises GPSError early when ``save`` cannot write that path
 
 
 @dataclass(frozen=True)
@@ -147,8 +165,8 @@ class ResultWriter:
     write: Callable[..., Any]
     formats: tuple[str, ...] = ("csv", "fits", "hdf5")
     sample_formats: tuple[str, ...] = ("fits", "hdf5")
-    summary: Callable[[Any], dict] | None = None     # JSON-ready summary of a posterior for the CLI
-    what: str = "tables (CSV, FITS or HDF5)"            # what the outputs are, for messages
+    summary: Callable[[Any], dict] | None = None  # JSON-ready summary of a posterior for the CLI
+    what: str = "tables (CSV, FITS or HDF5)"  # what the outputs are, for messages
 
     def __call__(self, post, data, path, fmt: str, *, provenance: dict, save_samples: bool = False, **kw) -> Any:
         return self.write(post, data, path, fmt, provenance=provenance, save_samples=save_samples, **kw)
@@ -156,13 +174,13 @@ class ResultWriter:
 
 @dataclass(frozen=True)
 class Task:
-    spec: Any                            # TaskSpec
-    data: Any                            # DataAdapter
+    spec: Any  # TaskSpec
+    data: Any  # DataAdapter
     defaults: TaskDefaults = field(default_factory=TaskDefaults)
-    bench: str | None = None             # module with run() and markdown()
+    bench: str | None = None  # module with run() and markdown()
     writer: Callable[..., Any] | None = None
     exact: Callable[[Any], Any] | None = None
-    models: tuple = ()                   # core.models.ModelSpec registrations (first = default)
+    models: tuple = ()  # core.models.ModelSpec registrations (first = default)
 
     @property
     def name(self) -> str:

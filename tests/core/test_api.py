@@ -7,6 +7,7 @@ import threading
 import numpy as np
 
 from core import api
+from core.compare import compare_methods
 
 
 def test_bundled_checkpoints_cover_every_halo_mass_method():
@@ -21,7 +22,7 @@ def test_compare_methods_scores_all_on_the_same_galaxies():
     cat = api.simulate("halo_mass", 600, seed=11)
     ev = cat.subset(np.arange(500, 530))
     calls = []
-    out = api.compare_methods("halo_mass", cat, ev, None, progress=lambda k, n, msg="": calls.append((k, n)))
+    out = compare_methods("halo_mass", cat, ev, None, progress=lambda k, n, msg="": calls.append((k, n)))
     assert out["n"] == 30 and not out["notes"], out["notes"]
     assert set(out["scores"]) == {"flow", "vae_hmc", "exact", "shmr", "lightgbm"}
     assert out["scores"]["exact"].get("kl_to_exact") in (None, 0.0)
@@ -35,5 +36,5 @@ def test_compare_methods_honours_stop():
     cat = api.simulate("halo_mass", 200, seed=12)
     stop = threading.Event()
     stop.set()
-    out = api.compare_methods("halo_mass", cat, cat, None, stop=stop)
+    out = compare_methods("halo_mass", cat, cat, None, stop=stop)
     assert out["scores"] == {} and out["notes"] == ["stopped by user"]

@@ -52,7 +52,7 @@ def module_level_imports(name: str, path: Path, known: set[str], lazy: bool = Fa
 
     visit(tree.body)
     out = set()
-    for mod in found:           # importing a.b.c imports a and a.b too
+    for mod in found:  # importing a.b.c imports a and a.b too
         parts = mod.split(".")
         out.update(".".join(parts[:k]) for k in range(1, len(parts) + 1))
     ancestors = {".".join(name.split(".")[:k]) for k in range(1, name.count(".") + 1)}
@@ -61,8 +61,12 @@ def module_level_imports(name: str, path: Path, known: set[str], lazy: bool = Fa
 
 
 def _is_type_checking(test) -> bool:
-    return isinstance(test, ast.Name) and test.id == "TYPE_CHECKING" or \
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    return (
+        isinstance(test, ast.Name)
+        and test.id == "TYPE_CHECKING"
+        or isinstance(test, ast.Attribute)
+        and test.attr == "TYPE_CHECKING"
+    )
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -74,7 +78,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(u)
         for v in sorted(graph.get(u, ())):
             if state.get(v) == 1:
-                return stack[stack.index(v):] + [v]
+                return stack[stack.index(v) :] + [v]
             if v not in state and (c := dfs(v)):
                 return c
         stack.pop()
@@ -115,14 +119,18 @@ def test_cycle_finder_finds_a_cycle():
 def test_every_core_module_imports_without_streamlit(name):
     importlib.import_module(name)
     tree = ast.parse(core_modules()[name].read_text())
-    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | \
-        {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names} | {
+        n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+    }
     assert not any(m.split(".")[0] == "streamlit" for m in names)
 
 
 def test_task_registry_import_is_cheap():
-    code = ("import sys, core.tasks; heavy = [m for m in ('numpy', 'torch', 'jax', 'astropy') if m in sys.modules]; "
-            "print(','.join(heavy))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=ROOT.parent).stdout.strip()
+    code = (
+        "import sys, core.tasks; heavy = [m for m in ('numpy', 'torch', 'jax', 'astropy') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent
+    ).stdout.strip()
     assert out == "", f"import core.tasks pulled in {out}"

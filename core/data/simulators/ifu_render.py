@@ -87,7 +87,6 @@ def render_planes(gal: Galaxies, comp: Components, prof: Profiles, pops: Populat
     f32 = np.float32
     n, p = views.cos_i.shape
     h, w = x.shape
-    rh = gal.r_half.astype(f32)[:, None, None, None]
     cpa, spa = np.cos(views.pa).astype(f32)[..., None, None], np.sin(views.pa).astype(f32)[..., None, None]
     xx, yy = x.astype(f32)[None, None], y.astype(f32)[None, None]
     X = xx * cpa + yy * spa                                        # along the major axis

@@ -9,31 +9,77 @@ from core.tasks.central_mass.data import DATA
 __all__ = ["SPEC", "TASK", "INPUTS", "TARGETS"]
 
 INPUTS = (
-    Quantity("image", "mag / arcsec2", "mu_r", "r-band surface-brightness image (own size and field of view)",
-             ("image", "mu_r", "sb_r", "r_band", "spx_mflux", "flux"), (16.0, 28.0), kind="image"),
-    Quantity("g_r", "mag", "g-r", "g-r colour map on the image grid", ("g_r", "gr", "g-r", "colour_map"),
-             (-0.2, 1.5), kind="image"),
-    Quantity("vel", "km / s", "v_los", "Line-of-sight stellar velocity map (systemic removed; 48x48 over 2 r_1/2)",
-             ("vel", "stellar_vel", "velocity", "v_los", "v"), (-500.0, 500.0), kind="map"),
-    Quantity("sigma", "km / s", "sigma_los", "Line-of-sight stellar velocity dispersion map (instrument-corrected)",
-             ("sigma", "stellar_sigma", "dispersion", "sigma_los", "veldisp"), (0.0, 500.0), kind="map"),
+    Quantity(
+        "image",
+        "mag / arcsec2",
+        "mu_r",
+        "r-band surface-brightness image (own size and field of view)",
+        ("image", "mu_r", "sb_r", "r_band", "spx_mflux", "flux"),
+        (16.0, 28.0),
+        kind="image",
+    ),
+    Quantity(
+        "g_r",
+        "mag",
+        "g-r",
+        "g-r colour map on the image grid",
+        ("g_r", "gr", "g-r", "colour_map"),
+        (-0.2, 1.5),
+        kind="image",
+    ),
+    Quantity(
+        "vel",
+        "km / s",
+        "v_los",
+        "Line-of-sight stellar velocity map (systemic removed; 48x48 over 2 r_1/2)",
+        ("vel", "stellar_vel", "velocity", "v_los", "v"),
+        (-500.0, 500.0),
+        kind="map",
+    ),
+    Quantity(
+        "sigma",
+        "km / s",
+        "sigma_los",
+        "Line-of-sight stellar velocity dispersion map (instrument-corrected)",
+        ("sigma", "stellar_sigma", "dispersion", "sigma_los", "veldisp"),
+        (0.0, 500.0),
+        kind="map",
+    ),
 )
 
 TARGETS = (
-    Quantity("log_mstar_re", "dex(solMass)", "log M*(<Re)", "Stellar mass inside the projected R_e",
-             ("log_mstar_re", "logmstar_re", "mstar_re"), (8.0, 12.0)),
-    Quantity("log_mtot_re", "dex(solMass)", "log Mtot(<Re)", "Total (stars + dark matter) mass inside the "
-             "projected R_e (cylinder)", ("log_mtot_re", "logmtot_re", "mtot_re", "mdyn_re"), (8.0, 13.5)),
-    Quantity("log_ml_r", "dex(solMass / solLum)", "log M/L_r", "Stellar r-band mass-to-light ratio inside "
-             "R_e (light-weighted aperture)", ("log_ml_r", "ml_r", "log_ml"), (-0.6, 0.7)),
+    Quantity(
+        "log_mstar_re",
+        "dex(solMass)",
+        "log M*(<Re)",
+        "Stellar mass inside the projected R_e",
+        ("log_mstar_re", "logmstar_re", "mstar_re"),
+        (8.0, 12.0),
+    ),
+    Quantity(
+        "log_mtot_re",
+        "dex(solMass)",
+        "log Mtot(<Re)",
+        "Total (stars + dark matter) mass inside the projected R_e (cylinder)",
+        ("log_mtot_re", "logmtot_re", "mtot_re", "mdyn_re"),
+        (8.0, 13.5),
+    ),
+    Quantity(
+        "log_ml_r",
+        "dex(solMass / solLum)",
+        "log M/L_r",
+        "Stellar r-band mass-to-light ratio inside R_e (light-weighted aperture)",
+        ("log_ml_r", "ml_r", "log_ml"),
+        (-0.6, 0.7),
+    ),
 )
 
 SPEC = TaskSpec(
     name="central_mass",
     title="Central stellar mass, total mass and M/L from images and kinematic maps",
     summary="Infer log M*(<R_e), log M_tot(<R_e) and log M/L_r(<R_e) inside the projected r-band half-light "
-            "radius from an r-band image (+ g-r map) and stellar v / sigma maps, each at its own size "
-            "(any subset of inputs).",
+    "radius from an r-band image (+ g-r map) and stellar v / sigma maps, each at its own size "
+    "(any subset of inputs).",
     data_kind="multi_target_maps",
     inputs=INPUTS,
     targets=TARGETS,
@@ -42,29 +88,43 @@ SPEC = TaskSpec(
     baselines=("lightgbm", "powerlaw"),
     bin_target="log_mstar_re",
     notes="Inputs are CentralMassData (core.data.central_data); the ResNet needs the pixel size in kpc and the "
-          "redshift of every object; LightGBM and the power law use the summary statistics of "
-          "core.data.summary_stats.",
+    "redshift of every object; LightGBM and the power law use the summary statistics of "
+    "core.data.summary_stats.",
 )
 
 MODELS = (
     ModelSpec(
-        "resnet", "central_mass", "Multi-branch ResNet (Gaussian head)",
-        "core.models.central_mass:CentralResNetModel", "core.models.central_mass:ResNetConfig",
+        "resnet",
+        "central_mass",
+        "Multi-branch ResNet (Gaussian head)",
+        "core.models.central_mass:CentralResNetModel",
+        "core.models.central_mass:ResNetConfig",
         "One ResNet backbone per input (image, g-r, v, sigma; each at its own size) fused into a head that outputs "
         "a calibrated Gaussian mean and variance per target, trained by negative log-likelihood.",
         capabilities=Capabilities(any_subset=True),
-        smoke_config={"width": 4, "hidden": 16, "train": {"epochs": 1}}),
+        smoke_config={"width": 4, "hidden": 16, "train": {"epochs": 1}},
+    ),
     ModelSpec(
-        "lightgbm", "central_mass", "LightGBM on summary statistics",
-        "core.models.central_gbdt:CentralLightGBMModel", "core.models.central_gbdt:CentralLightGBMConfig",
+        "lightgbm",
+        "central_mass",
+        "LightGBM on summary statistics",
+        "core.models.central_gbdt:CentralLightGBMModel",
+        "core.models.central_gbdt:CentralLightGBMConfig",
         "Absolute magnitude, g-r, Sersic n, axis ratio, sigma_e, lambda_Re and R_e measured from the maps; LightGBM "
-        "(num_leaves 5, 500 rounds) point + quantile models per target; gain importance.", kind="baseline",
+        "(num_leaves 5, 500 rounds) point + quantile models per target; gain importance.",
+        kind="baseline",
         capabilities=Capabilities(feature_importance=True),
-        smoke_config={"n_estimators": 20}),
+        smoke_config={"n_estimators": 20},
+    ),
     ModelSpec(
-        "powerlaw", "central_mass", "Power law in luminosity",
-        "core.models.powerlaw:PowerLawModel", "core.models.powerlaw:PowerLawConfig",
-        "log y = a + b log L_r per target with Gaussian residual scatter (the seed's M*-L test).", kind="baseline"),
+        "powerlaw",
+        "central_mass",
+        "Power law in luminosity",
+        "core.models.powerlaw:PowerLawModel",
+        "core.models.powerlaw:PowerLawConfig",
+        "log y = a + b log L_r per target with Gaussian residual scatter (the seed's M*-L test).",
+        kind="baseline",
+    ),
 )
 
 
@@ -81,7 +141,7 @@ def _write(post, data, path, fmt, *, provenance: dict, save_samples: bool = Fals
     prov = dict(provenance)
     prov["domain_notes"] = domain_notes(post) or ["(this model computes no domain check)"]
     write_posterior(post, data, path, fmt, provenance=prov, include_samples=save_samples, **kw)
-    if fmt == "fits":     # the table header truncates long values: the notes in full as COMMENT cards
+    if fmt == "fits":  # the table header truncates long values: the notes in full as COMMENT cards
         from astropy.io import fits
 
         with fits.open(path, mode="update") as hdul:
@@ -93,15 +153,28 @@ def _write(post, data, path, fmt, *, provenance: dict, save_samples: bool = Fals
 
 
 def _summary(post) -> dict:
-    return {"objects": int(post.n), "targets": list(post.params),
-            "posterior_mean": {p: [round(float(v), 4) for v in post.mean()[:, j]] for j, p in enumerate(post.params)},
-            "domain_notes": domain_notes(post)}
+    return {
+        "objects": int(post.n),
+        "targets": list(post.params),
+        "posterior_mean": {p: [round(float(v), 4) for v in post.mean()[:, j]] for j, p in enumerate(post.params)},
+        "domain_notes": domain_notes(post),
+    }
 
 
-TASK = register_task(Task(
-    spec=SPEC, data=DATA, models=MODELS,
-    defaults=TaskDefaults(draws=1000, interactive_draws=50, draw_choices=(20, 50, 100, 200), demo_draws=4000,
-                          demo_size=40, smoke_size=4),
-    bench="core.tasks.central_mass.bench",
-    writer=ResultWriter(_write, formats=("csv", "fits", "hdf5"), sample_formats=(), summary=_summary),
-))
+TASK = register_task(
+    Task(
+        spec=SPEC,
+        data=DATA,
+        models=MODELS,
+        defaults=TaskDefaults(
+            draws=1000,
+            interactive_draws=50,
+            draw_choices=(20, 50, 100, 200),
+            demo_draws=4000,
+            demo_size=40,
+            smoke_size=4,
+        ),
+        bench="core.tasks.central_mass.bench",
+        writer=ResultWriter(_write, formats=("csv", "fits", "hdf5"), sample_formats=(), summary=_summary),
+    )
+)

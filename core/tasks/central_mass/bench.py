@@ -33,8 +33,14 @@ SIZES = {  # quick: < 15 min on 2 CPU cores; fixed epoch budgets, never wall-clo
 }
 
 
-def run(*, quick: bool = False, seed: int = 0, device: str | None = None, methods: Sequence[str] | None = None,
-        subsets: bool = True) -> dict[str, Any]:
+def run(
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    device: str | None = None,
+    methods: Sequence[str] | None = None,
+    subsets: bool = True,
+) -> dict[str, Any]:
     from core.data.central_data import from_central_set, grouped_indices
     from core.data.simulators.ifu import IFUSimConfig, simulate_central
     from core.device import device_description, resolve_device
@@ -56,12 +62,21 @@ def run(*, quick: bool = False, seed: int = 0, device: str | None = None, method
     stats_s = time.perf_counter() - t0
     dev = resolve_device(device)
     results: dict[str, Any] = {
-        "task": "central_mass", "quick": bool(quick), "n_train": len(train), "n_val": len(val), "n_test": len(test),
-        "n_galaxies": size["n_galaxies"], "device": device_description(dev),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores", "seed": seed,
+        "task": "central_mass",
+        "quick": bool(quick),
+        "n_train": len(train),
+        "n_val": len(val),
+        "n_test": len(test),
+        "n_galaxies": size["n_galaxies"],
+        "device": device_description(dev),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "seed": seed,
         "simulator": {"name": "ifu", "config": sim_cfg.to_dict(), "seed": seed + 1},
-        "simulate_seconds": round(sim_s, 1), "summary_stats_seconds": round(stats_s, 1),
-        "summary_stats_per_object_ms": round(1000 * stats_s / len(data), 2), "methods": {}, "importance": {},
+        "simulate_seconds": round(sim_s, 1),
+        "summary_stats_seconds": round(stats_s, 1),
+        "summary_stats_per_object_ms": round(1000 * stats_s / len(data), 2),
+        "methods": {},
+        "importance": {},
     }
     for name in methods:
         print(f"[bench] {name} ...", flush=True)
@@ -88,9 +103,18 @@ def _run_one(name, feats, train, val, test, size, seed, device):
 
     config: dict = {}
     if name == "resnet":
-        config = {"train": {"epochs": size["epochs"], "batch_size": 32, "lr": 1e-3, "weight_decay": 1e-4,
-                            "schedule": "cosine", "patience": 1000, "max_minutes": 0.0,
-                            "seed": seed}}
+        config = {
+            "train": {
+                "epochs": size["epochs"],
+                "batch_size": 32,
+                "lr": 1e-3,
+                "weight_decay": 1e-4,
+                "schedule": "cosine",
+                "patience": 1000,
+                "max_minutes": 0.0,
+                "seed": seed,
+            }
+        }
     elif name == "lightgbm":
         config = {"seed": seed, "num_threads": 1}
     model = build_model("central_mass", name, config, feats, TARGETS, dict(train.units))
@@ -105,10 +129,13 @@ def _run_one(name, feats, train, val, test, size, seed, device):
     valid = np.asarray(post.valid, bool)
     mean = post.mean()
     for j, t in enumerate(TARGETS):
-        r = (mean[valid, j] - truth[valid, j])
-        row[t] = {"scatter_dex": float(np.std(r)), "bias_dex": float(np.mean(r)),
-                  "rmse_dex": float(np.sqrt(np.mean(r ** 2))),
-                  "coverage_68": _cov(post, truth, valid, j)}
+        r = mean[valid, j] - truth[valid, j]
+        row[t] = {
+            "scatter_dex": float(np.std(r)),
+            "bias_dex": float(np.mean(r)),
+            "rmse_dex": float(np.sqrt(np.mean(r**2))),
+            "coverage_68": _cov(post, truth, valid, j),
+        }
     row["n_scored"] = int(valid.sum())
     row["train_seconds"] = round(train_s, 2)
     row["galaxies_per_second"] = round(len(test) / max(infer_s, 1e-9), 1)
@@ -129,29 +156,44 @@ def _cov(post, truth, valid, j) -> float:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# central_mass benchmark ({'quick' if results['quick'] else 'full'})", "",
-             f"n_train = {results['n_train']}, n_val = {results['n_val']}, n_test = {results['n_test']} "
-             f"(grouped by galaxy, 3 projections each), device = {results['device']}, "
-             f"total {results.get('total_seconds', '?')} s", "",
-             "| method | " + " | ".join(f"{t} scatter / bias / cov68" for t in TARGETS) +
-             " | train s | galaxies/s |", "|---" * (len(TARGETS) + 3) + "|"]
+    lines = [
+        f"# central_mass benchmark ({'quick' if results['quick'] else 'full'})",
+        "",
+        f"n_train = {results['n_train']}, n_val = {results['n_val']}, n_test = {results['n_test']} "
+        f"(grouped by galaxy, 3 projections each), device = {results['device']}, "
+        f"total {results.get('total_seconds', '?')} s",
+        "",
+        "| method | " + " | ".join(f"{t} scatter / bias / cov68" for t in TARGETS) + " | train s | galaxies/s |",
+        "|---" * (len(TARGETS) + 3) + "|",
+    ]
 
     def line(name, row):
-        cells = [f"{row[t]['scatter_dex']:.3f} / {row[t]['bias_dex']:+.3f} / {row[t]['coverage_68']:.2f}"
-                 for t in TARGETS]
+        cells = [
+            f"{row[t]['scatter_dex']:.3f} / {row[t]['bias_dex']:+.3f} / {row[t]['coverage_68']:.2f}" for t in TARGETS
+        ]
         return f"| {name} | " + " | ".join(cells) + f" | {row['train_seconds']} | {row['galaxies_per_second']} |"
 
     for name, row in results["methods"].items():
         lines.append(line(name, row))
     if results.get("resnet_inputs"):
-        lines += ["", "ResNet input subsets (scatter / bias / coverage_68 per target):", "",
-                  "| inputs | " + " | ".join(TARGETS) + " | train s | galaxies/s |", "|---" * (len(TARGETS) + 3) + "|"]
+        lines += [
+            "",
+            "ResNet input subsets (scatter / bias / coverage_68 per target):",
+            "",
+            "| inputs | " + " | ".join(TARGETS) + " | train s | galaxies/s |",
+            "|---" * (len(TARGETS) + 3) + "|",
+        ]
         for key, row in results["resnet_inputs"].items():
             lines.append(line(key, row))
     if results.get("importance"):
         feats = list(next(iter(results["importance"].values())))
-        lines += ["", "LightGBM gain importance (fraction of total gain per target):", "",
-                  "| target | " + " | ".join(feats) + " |", "|---" * (len(feats) + 1) + "|"]
+        lines += [
+            "",
+            "LightGBM gain importance (fraction of total gain per target):",
+            "",
+            "| target | " + " | ".join(feats) + " |",
+            "|---" * (len(feats) + 1) + "|",
+        ]
         for t, imp in results["importance"].items():
             tot = sum(imp.values()) or 1.0
             lines.append(f"| {t} | " + " | ".join(f"{imp[f] / tot:.3f}" for f in feats) + " |")
@@ -159,5 +201,9 @@ def markdown(results: dict) -> str:
 
 
 def _row_text(row: dict) -> str:
-    return ", ".join(f"{t}: {row[t]['scatter_dex']:.3f}/{row[t]['bias_dex']:+.3f}/{row[t]['coverage_68']:.2f}"
-                     for t in TARGETS) + f", train {row['train_seconds']} s"
+    return (
+        ", ".join(
+            f"{t}: {row[t]['scatter_dex']:.3f}/{row[t]['bias_dex']:+.3f}/{row[t]['coverage_68']:.2f}" for t in TARGETS
+        )
+        + f", train {row['train_seconds']} s"
+    )

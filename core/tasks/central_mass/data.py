@@ -28,9 +28,12 @@ def read(path, redshift: float | None = None, **_: Any):
 
     fmt = identify_format(path, kind="maps")
     if fmt != "manga_dap":
-        raise GPSError("central_mass reads MaNGA DAP MAPS files (STELLAR_VEL, STELLAR_SIGMA, SPX_MFLUX)",
-                       source=os.path.basename(str(path)), expected="a MaNGA DAP MAPS FITS file",
-                       found=f"format {fmt}")
+        raise GPSError(
+            "central_mass reads MaNGA DAP MAPS files (STELLAR_VEL, STELLAR_SIGMA, SPX_MFLUX)",
+            source=os.path.basename(str(path)),
+            expected="a MaNGA DAP MAPS FITS file",
+            found=f"format {fmt}",
+        )
     from core.data.central_data import from_manga_dap
 
     return from_manga_dap(path, redshift=redshift)
@@ -45,19 +48,32 @@ def prepare(model, data):
     missing = [f for f in feats if f not in data.maps]
     if missing:
         runnable = [k for k, chans in channel_sets(model.task_name).items() if all(c in data.maps for c in chans)]
-        raise GPSError(f"{data.source} lacks input(s) {', '.join(missing)} needed by the {model.name} model "
-                       f"({', '.join(feats)}); present: {', '.join(data.maps)}" +
-                       ("; models that can run: " + ", ".join(runnable) if runnable else
-                        "; train a model on the inputs present"))
+        raise GPSError(
+            f"{data.source} lacks input(s) {', '.join(missing)} needed by the {model.name} model "
+            f"({', '.join(feats)}); present: {', '.join(data.maps)}"
+            + ("; models that can run: " + ", ".join(runnable) if runnable else "; train a model on the inputs present")
+        )
     return data.select(feats)
 
 
 def save(data, out_path: str) -> str:
     """central_mass sets are simulated on the fly (no file format)."""
-    raise GPSError("central_mass sets have no file format: train and evaluate simulate them on the fly "
-                   "(python -m core train|evaluate --task central_mass --simulate N; cached by configuration "
-                   "hash in the dataset cache)", field="--task", found="central_mass")
+    raise GPSError(
+        "central_mass sets have no file format: train and evaluate simulate them on the fly "
+        "(python -m core train|evaluate --task central_mass --simulate N; cached by configuration "
+        "hash in the dataset cache)",
+        field="--task",
+        found="central_mass",
+    )
 
 
-DATA = DataAdapter(container="CentralMassData", simulate=simulate, read=read, prepare=prepare, save=save,
-                   unit="map set", file_kinds="MaNGA DAP MAPS files", check_save=lambda out_path: save(None, out_path))
+DATA = DataAdapter(
+    container="CentralMassData",
+    simulate=simulate,
+    read=read,
+    prepare=prepare,
+    save=save,
+    unit="map set",
+    file_kinds="MaNGA DAP MAPS files",
+    check_save=lambda out_path: save(None, out_path),
+)

@@ -41,28 +41,40 @@ def prepare(model, stack):
     from core.inference.bundled import channel_sets
 
     feats = tuple(model.features)
-    msg = describe_missing(stack, feats, models_by_channels=channel_sets(model.task_name),
-                           needed_by=f"the {model.name} model ({', '.join(feats)})")
+    msg = describe_missing(
+        stack,
+        feats,
+        models_by_channels=channel_sets(model.task_name),
+        needed_by=f"the {model.name} model ({', '.join(feats)})",
+    )
     if msg:
         raise GPSError(msg + ("" if "models that can run" in msg else "; train a model on the channels present"))
     sel = stack.select_channels(feats)
     size = int(model.config.map_size)
     fov = _training_fov(model)
-    on_grid = sel.meta.get("source") == "simulator" and sel.data.shape[2:] == (size, size) and \
-        abs(float(sel.meta.get("config", {}).get("fov_rhalf", fov)) - fov) < 1e-9
+    on_grid = (
+        sel.meta.get("source") == "simulator"
+        and sel.data.shape[2:] == (size, size)
+        and abs(float(sel.meta.get("config", {}).get("fov_rhalf", fov)) - fov) < 1e-9
+    )
     if on_grid:
         return sel
     reff = np.asarray(sel.reff_arcsec, float)
     if not np.all(np.isfinite(reff) & (reff > 0)):
-        raise GPSError("the effective radius is unknown, so the maps cannot be put on the model's grid (its field of "
-                       f"view is {fov:g} r_1/2 = {fov * RHALF_OVER_REFF:.3g} R_e)", source=sel.source,
-                       field="reff_arcsec", expected="R_e in arcsec (header REFF, or pass reff_arcsec)",
-                       found="unknown")
+        raise GPSError(
+            "the effective radius is unknown, so the maps cannot be put on the model's grid (its field of "
+            f"view is {fov:g} r_1/2 = {fov * RHALF_OVER_REFF:.3g} R_e)",
+            source=sel.source,
+            field="reff_arcsec",
+            expected="R_e in arcsec (header REFF, or pass reff_arcsec)",
+            found="unknown",
+        )
     out = sel.regrid(size, fov * RHALF_OVER_REFF)
     out.meta.setdefault("notes", [])
     out.meta["notes"] = list(out.meta["notes"]) + [
         f"regridded onto the model grid: {size} x {size} pixels over {fov:g} r_1/2 = {fov * RHALF_OVER_REFF:.3g} R_e "
-        f"(r_1/2 = {RHALF_OVER_REFF} R_e)"]
+        f"(r_1/2 = {RHALF_OVER_REFF} R_e)"
+    ]
     return out
 
 
@@ -70,8 +82,12 @@ def check_save(out_path: str) -> None:
     from core.data.export import format_from_path
 
     if format_from_path(out_path) != "hdf5":
-        raise GPSError("simulated map stacks are written as our HDF5 map stack", source=str(out_path),
-                       field="--out", expected="a name ending in .h5 / .hdf5 (e.g. sim.maps.h5)")
+        raise GPSError(
+            "simulated map stacks are written as our HDF5 map stack",
+            source=str(out_path),
+            field="--out",
+            expected="a name ending in .h5 / .hdf5 (e.g. sim.maps.h5)",
+        )
 
 
 def save(stack, out_path: str) -> str:
@@ -85,9 +101,11 @@ def save(stack, out_path: str) -> str:
     finally:
         tmp.unlink(missing_ok=True)
     n = int(stack.meta.get("n_galaxies", len(stack)))
-    return (f"wrote {len(stack)} simulated maps ({n} galaxies x {len(stack) // max(n, 1)} projections; channels "
-            f"{', '.join(stack.channels)}; {stack.data.shape[2]}x{stack.data.shape[3]} pixels; truth "
-            f"{', '.join(k for k in stack.targets)}) to {out}")
+    return (
+        f"wrote {len(stack)} simulated maps ({n} galaxies x {len(stack) // max(n, 1)} projections; channels "
+        f"{', '.join(stack.channels)}; {stack.data.shape[2]}x{stack.data.shape[3]} pixels; truth "
+        f"{', '.join(k for k in stack.targets)}) to {out}"
+    )
 
 
 def _training_fov(model) -> float:
@@ -98,6 +116,13 @@ def _training_fov(model) -> float:
     return float(cfg.get("fov_rhalf", IFUSimConfig().fov_rhalf)) if isinstance(cfg, dict) else IFUSimConfig().fov_rhalf
 
 
-DATA = DataAdapter(container="MapStack", simulate=simulate, read=read_maps, prepare=prepare, save=save, unit="map",
-                   check_save=check_save,
-                   file_kinds="IFU map files (MaNGA DAP MAPS, Pipe3D HDF5, Firefly CSV, our HDF5 map stack)")
+DATA = DataAdapter(
+    container="MapStack",
+    simulate=simulate,
+    read=read_maps,
+    prepare=prepare,
+    save=save,
+    unit="map",
+    check_save=check_save,
+    file_kinds="IFU map files (MaNGA DAP MAPS, Pipe3D HDF5, Firefly CSV, our HDF5 map stack)",
+)

@@ -47,8 +47,9 @@ def save(data, out_path: str) -> str:
     tmp = out.with_name(out.stem + ".part" + "".join(out.suffixes))
     dio.write(data.to_table(), tmp)
     tmp.replace(out)
-    return (f"wrote {len(data)} simulated objects ({', '.join(data.features)}; target "
-            f"{', '.join(data.targets)}) to {out}")
+    return (
+        f"wrote {len(data)} simulated objects ({', '.join(data.features)}; target {', '.join(data.targets)}) to {out}"
+    )
 
 
 def exact_posterior(data):
@@ -58,6 +59,13 @@ def exact_posterior(data):
     return exact(data)
 
 
-DATA = DataAdapter(container="CatalogData", simulate=simulate, read=read, prepare=prepare, save=save,
-                   unit="galaxy", file_kinds="catalogue tables (CSV, FITS, HDF5, Parquet, TNG group catalogue)",
-                   table_input=True)
+DATA = DataAdapter(
+    container="CatalogData",
+    simulate=simulate,
+    read=read,
+    prepare=prepare,
+    save=save,
+    unit="galaxy",
+    file_kinds="catalogue tables (CSV, FITS, HDF5, Parquet, TNG group catalogue)",
+    table_input=True,
+)

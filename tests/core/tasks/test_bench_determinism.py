@@ -11,8 +11,10 @@ from core.bench import benchmark_module, run_benchmark
 from core.bench.common import metric_values
 
 TINY = {
-    "halo_mass": ({"n_train": 3000, "n_test": 200, "n_throughput": 400, "epochs": {"flow": 2}},
-                  ["flow", "lightgbm", "shmr"]),
+    "halo_mass": (
+        {"n_train": 3000, "n_test": 200, "n_throughput": 400, "epochs": {"flow": 2}},
+        ["flow", "lightgbm", "shmr"],
+    ),
     "central_mass": ({"n_galaxies": 8, "fractions": (0.5, 0.25, 0.25), "epochs": 2}, ["resnet", "lightgbm"]),
 }
 

@@ -12,8 +12,11 @@ from core.inference.posterior import Posterior
 from core.models import models_for_task
 from core.tasks import TASKS
 
-CASES = [pytest.param(t, s.name, id=f"{t}-{s.name}", marks=[pytest.mark.slow] if s.capabilities.slow else [])
-         for t in TASKS.names() for s in models_for_task(t)]     # slow (NUTS) models: with -m slow
+CASES = [
+    pytest.param(t, s.name, id=f"{t}-{s.name}", marks=[pytest.mark.slow] if s.capabilities.slow else [])
+    for t in TASKS.names()
+    for s in models_for_task(t)
+]  # slow (NUTS) models: with -m slow
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +67,9 @@ def test_fit_posterior_save_load_round_trip(task, model, smoke_data, tmp_path):
     if isinstance(post, Posterior):
         np.testing.assert_array_equal(again.valid, post.valid)
         np.testing.assert_allclose(again.mean()[post.valid], post.mean()[post.valid], rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(again.quantiles([0.16, 0.84])[post.valid],
-                                   post.quantiles([0.16, 0.84])[post.valid], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            again.quantiles([0.16, 0.84])[post.valid], post.quantiles([0.16, 0.84])[post.valid], rtol=1e-5, atol=1e-6
+        )
     else:
         np.testing.assert_allclose(again.mean, post.mean, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(again.q84, post.q84, rtol=1e-5, atol=1e-6)
@@ -77,7 +81,7 @@ def _check_posterior(post, n: int, targets: tuple[str, ...]) -> None:
         q = post.quantiles([0.16, 0.84])
         assert post.valid.any() and np.isfinite(post.mean()[post.valid]).all() and np.isfinite(q[post.valid]).all()
         assert (q[post.valid][:, 0] <= q[post.valid][:, 1] + 1e-9).all()
-    else:                                                   # a MapPosterior of the one target map
+    else:  # a MapPosterior of the one target map
         assert post.n == n and post.target == targets[0] and post.mean.shape[0] == n
         on = ~post.mask
         assert on.any() and np.isfinite(post.mean[on]).all() and np.isfinite(post.std[on]).all()
