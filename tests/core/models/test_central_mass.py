@@ -70,7 +70,7 @@ def test_any_subset_of_inputs_trains_and_predicts(features, grouping):
         m.posterior(te.select(("image",)) if "vel" in features else te.select(("vel",)))
 
 
-def test_nll_training_reduces_loss_calibrates_and_round_trips():
+def test_nll_training_reduces_loss_calibrates_and_refuses_wrong_weights():
     tr, va, te = _toy(150, 0, 24, 16), _toy(45, 1, 24, 16), _toy(45, 2, 24, 16)
     m = build_model("central_mass", "resnet", _small_cfg(8, grouping="per_size"), ("image", "g_r", "vel", "sigma"),
                     TARGETS)
@@ -81,18 +81,7 @@ def test_nll_training_reduces_loss_calibrates_and_round_trips():
     rmse = np.sqrt(np.mean((mu - te.y) ** 2, axis=0))
     assert np.all(rmse < 0.8 * te.y.std(axis=0))
     assert len(hist["var_scale"]) == 3 and all(v > 0 for v in hist["var_scale"])
-    tensors, extra = m.get_state()
-    import json
-
-    extra = json.loads(json.dumps(extra))                # JSON-able
-    m2 = build_model("central_mass", "resnet", m.config, m.features, TARGETS)
-    m2.set_state(tensors, extra)
-    mu2, sd2 = m2.predict(te)
-    assert np.allclose(mu, mu2, atol=1e-5) and np.allclose(sd, sd2, atol=1e-5)
-    from core.inference.checkpoints import checkpoint_bytes, load_checkpoint
-
-    m3 = load_checkpoint(checkpoint_bytes(m), expected_task="central_mass")      # the real checkpoint file format
-    assert np.allclose(m3.predict(te)[0], mu, atol=1e-5)
+    tensors, extra = m.get_state()          # the save/load round trip: tests/core/tasks/test_contract.py
     wrong = build_model("central_mass", "resnet", dict(_small_cfg(8, grouping="per_size"), width=8), m.features,
                         TARGETS)
     with pytest.raises(GPSError, match="do not match"):

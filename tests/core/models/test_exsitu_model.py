@@ -126,22 +126,6 @@ def test_three_modes_run_and_reconstruction_is_best(trained):
         model.posterior(test, n_samples=4, mode="magic")
 
 
-def test_state_round_trip_identical_maps(trained):
-    from core.inference.checkpoints import checkpoint_bytes, load_checkpoint
-
-    model, _ = trained
-    test = toy_maps(6, seed=9)
-    loaded = load_checkpoint(checkpoint_bytes(model), expected_task="exsitu_map")
-    assert loaded.features == CHANNELS and loaded.name == "cvae_flow"
-    for mode in ("flow", "prior"):
-        a = model.posterior(test, n_samples=16, seed=11, mode=mode)
-        b = loaded.posterior(test, n_samples=16, seed=11, mode=mode)
-        np.testing.assert_array_equal(a.mean, b.mean)
-        np.testing.assert_array_equal(a.q84, b.q84)
-    c = model.posterior(test, n_samples=16, seed=12, mode="flow")
-    assert not np.array_equal(c.mean, a.mean)
-
-
 def test_subset_of_channels_and_refusals():
     from core.models import build_model
 

@@ -144,22 +144,3 @@ def test_quantile_function_samples_reproduce_the_quantiles():
     assert np.isfinite(y).all() and np.quantile(y, 0.5) == pytest.approx(0.0, abs=0.1)
 
 
-def test_checkpoint_file_round_trip(tmp_path):
-    """Through the project checkpoint format: booster texts become text members, nothing is pickled."""
-    import zipfile
-
-    from core.inference.checkpoints import load_checkpoint, save_checkpoint
-
-    d = toy(800, 9)
-    d = CatalogData(x=d.x, features=("log_mstar", "g_r"), y=d.y, targets=("log_mh",), meta=d.meta)
-    model = build_model("halo_mass", "lightgbm", {**FAST, "n_estimators": 40}, ("log_mstar", "g_r"), ("log_mh",),
-                        {"log_mh": "dex(solMass)"})
-    model.fit(d)
-    path = save_checkpoint(model, tmp_path / "lgb.gps")
-    names = zipfile.ZipFile(path).namelist()
-    assert "text/lgb_t0_point.txt" in names and not any(n.endswith((".pkl", ".pickle")) for n in names)
-    loaded = load_checkpoint(path, expected_task="halo_mass")
-    assert isinstance(loaded, LightGBMModel)
-    a, b = model.posterior(d.subset(slice(0, 50)), n_samples=20), loaded.posterior(d.subset(slice(0, 50)), n_samples=20)
-    np.testing.assert_array_equal(a.samples, b.samples)
-    assert loaded.feature_importance() == model.feature_importance()

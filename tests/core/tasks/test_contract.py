@@ -4,6 +4,8 @@ load -> the same posterior. Parametrized over the registries, so a new task or m
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -61,9 +63,12 @@ def test_fit_posterior_save_load_round_trip(task, model, smoke_data, tmp_path):
     _check_posterior(post, len(test), api.get_task(task).target_names)
 
     path = api.save_checkpoint(m, tmp_path / f"{task}_{model}.gps")
+    members = zipfile.ZipFile(path).namelist()
+    assert "metadata.json" in members and not any(n.endswith((".pkl", ".pickle", ".pt")) for n in members)
     back = api.load_checkpoint(path, expected_task=task)
     assert (back.task_name, back.name, back.features, back.targets) == (task, model, m.features, m.targets)
     again = api.posterior(back, test, n_samples=8, seed=3)
+    assert api.feature_importance(back) == api.feature_importance(m)
     if isinstance(post, Posterior):
         np.testing.assert_array_equal(again.valid, post.valid)
         np.testing.assert_allclose(again.mean()[post.valid], post.mean()[post.valid], rtol=1e-5, atol=1e-6)
