@@ -38,3 +38,19 @@ def test_compare_methods_honours_stop():
     stop.set()
     out = compare_methods("halo_mass", cat, cat, None, stop=stop)
     assert out["scores"] == {} and out["notes"] == ["stopped by user"]
+
+
+def test_prepare_is_idempotent_so_pages_prepare_once():
+    """A real map file is regridded once: preparing prepared data returns them as they are (no second regrid, no
+    doubled notes), so api.posterior after api.prepare does no extra work."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "NGC4047_cut.pipe3d.hdf5"
+    data = api.read_data(path, "exsitu_map")
+    m = api.load_bundled("exsitu_map", data=data)
+    once = api.prepare(m, data)
+    assert once is not data and any("regridded onto the model grid" in n for n in once.meta["notes"])
+    twice = api.prepare(m, once)
+    assert twice is once and sum("regridded onto the model grid" in n for n in twice.meta["notes"]) == 1
+    assert "prepared_for" not in data.meta          # the file's own data are not marked
+

@@ -132,6 +132,13 @@ def test_state_round_trip_identical_posterior(trained):
     b = clone.posterior(test, seed=5)
     np.testing.assert_array_equal(a.samples, b.samples)
     np.testing.assert_array_equal(a.diagnostics["rhat"], b.diagnostics["rhat"])
+    # n_samples is honoured: evenly thinned draws of every chain of the same run (diagnostics use every draw)
+    c = clone.posterior(test, n_samples=400, seed=5)
+    keep = np.unique(np.linspace(0, CFG.draws - 1, 400 // CFG.chains).round().astype(int))
+    assert c.samples.shape == (len(test), 400, 1)
+    np.testing.assert_array_equal(c.samples, a.samples.reshape(len(test), CFG.chains, -1)[:, :, keep].reshape(
+        len(test), -1, 1))
+    np.testing.assert_array_equal(c.diagnostics["rhat"], a.diagnostics["rhat"])
 
 
 def test_posterior_predictive(trained, test_post):
