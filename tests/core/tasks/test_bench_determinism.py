@@ -15,6 +15,19 @@ TINY = {
         {"n_train": 3000, "n_test": 200, "n_throughput": 400, "epochs": {"flow": 2}},
         ["flow", "lightgbm", "shmr"],
     ),
+    "exsitu_map": (
+        {
+            "n_gal_train": 6,
+            "n_gal_test": 2,
+            "n_samples": 8,
+            "cvae_epochs": 2,
+            "flow_epochs": 2,
+            "ref_sizes": (2, 2, 2),
+            "n_ref": 3,
+            "map_size": 32,
+        },
+        ["flow", "prior", "mean_map"],
+    ),
     "central_mass": ({"n_galaxies": 8, "fractions": (0.5, 0.25, 0.25), "epochs": 2}, ["resnet", "lightgbm"]),
 }
 
