@@ -27,7 +27,8 @@ This module is light (dataclasses only): importing it never imports numpy, torch
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+import inspect
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal
 
 from core.registry import Registry
@@ -209,7 +210,14 @@ MODELS: Registry[Any] = Registry("model", loader=lambda: TASKS.names() and None)
 
 
 def register_task(task: Task) -> Task:
-    """Register ``task`` (its spec in :data:`TASKS`, the object in :data:`TASK_OBJECTS`, its model specs)."""
+    """Register ``task`` (its spec in :data:`TASKS`, the object in :data:`TASK_OBJECTS`, its model specs).
+
+    A ``data`` adapter that is not a :class:`DataAdapter` (any object with ``simulate``, ``read``, ``prepare``) and
+    a ``writer`` that is a plain function are wrapped into the full shapes here, once, so callers never probe."""
+    if not isinstance(task.data, DataAdapter):
+        task = replace(task, data=_as_adapter(task.data))
+    if task.writer is not None and not isinstance(task.writer, ResultWriter):
+        task = replace(task, writer=ResultWriter(task.writer))
     TASKS.register(task.name, task.spec)
     TASK_OBJECTS.register(task.name, task)
     for spec in task.models:
@@ -244,3 +252,31 @@ def get_model_spec(task: str, name: str):
 def models_for_task(task: str) -> list:
     """The model specs registered for ``task``, in registration order."""
     return [s for k, s in MODELS.items() if k.startswith(task + "/")]
+
+
+def _as_adapter(obj) -> DataAdapter:
+    """A :class:`DataAdapter` from an adapter-like object (``simulate(n, seed, config)`` may lack ``use_cache``)."""
+    sim = obj.simulate
+    if "use_cache" not in inspect.signature(sim).parameters:
+
+        def simulate(n, seed, config, use_cache=True, _sim=sim):
+            return _sim(n, seed, config)
+    else:
+        simulate = sim
+
+    def no_save(data, out_path):
+        from core.errors import GPSError
+
+        raise GPSError("this task has no file format for simulated sets", field="--out", found=str(out_path))
+
+    return DataAdapter(
+        container=getattr(obj, "container", type(obj).__name__),
+        simulate=simulate,
+        read=obj.read,
+        prepare=obj.prepare,
+        save=getattr(obj, "save", None) or no_save,
+        unit=getattr(obj, "unit", "object"),
+        file_kinds=getattr(obj, "file_kinds", "files"),
+        table_input=bool(getattr(obj, "table_input", False)),
+        check_save=getattr(obj, "check_save", None),
+    )
