@@ -116,7 +116,9 @@ def cmd_evaluate(args) -> int:
     data = _load_data(args, require_target=True)
     data = _drop_empty_maps(api.prepare(model, data))   # the model's inputs on its grid (truth maps alike)
     options = {"mode": args.mode} if args.mode else {}
-    post = model.posterior(data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
+    from core.inference.sanity import checked_posterior
+
+    post = checked_posterior(model, data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
     ev = api.evaluate(post, data, api.exact_posterior(data))
     out = {"task": model.task_name, "model": model.name, "checkpoint": args.checkpoint or "bundled",
            "features": list(model.features), **_json_ready(ev)}

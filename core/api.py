@@ -245,8 +245,10 @@ def posterior(model, data, *, n_samples: int = 1000, seed: int = 0,
     """Posterior of every object of ``data`` under ``model`` (a :class:`Posterior`, or a ``MapPosterior`` for map
     targets). ``data`` is first put in the form the model runs on (:func:`prepare`); ``options`` go to the model
     (e.g. ``mode="prior"`` for the ex-situ map model)."""
-    return model.posterior(prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device,
-                           **options)
+    from core.inference.sanity import checked_posterior   # refused rows masked, NaN draws never results
+
+    return checked_posterior(model, prepare(model, data), n_samples=n_samples, seed=seed, progress=progress,
+                             device=device, **options)
 
 
 def exact_posterior(data: CatalogData) -> Posterior | None:

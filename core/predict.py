@@ -57,6 +57,7 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
     spec = get_task(m.task_name)
     from core.data.io.tables import iter_table_chunks
     from core.data.schema import suggest_mapping, to_catalog
+    from core.inference.sanity import FLAG_LEGEND, checked_posterior
 
     if chunk_rows < 1:
         raise GPSError("chunk size must be positive", field="--chunk-rows", found=str(chunk_rows))
@@ -71,19 +72,21 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
                   "checkpoint_created": m.card.get("created", ""), "input_file": Path(input_path).name,
                   "input_sha256": file_sha256(input_path), "n_samples": n_samples, "seed": seed,
                   "training_data": m.card.get("provenance", {}).get("simulator", "file"),
-                  "package_version": m.card.get("package_version", "")}
+                  "package_version": m.card.get("package_version", ""), "flag": FLAG_LEGEND}
     writer = None
     mapping = None
-    done = 0
+    done = masked = 0
     t0 = time.perf_counter()
     bar = _bar(n_total, progress)
     try:
         for i, chunk in enumerate(iter_table_chunks(input_path, chunk_rows)):
             if mapping is None:
                 mapping = suggest_mapping(chunk, spec)
-            data, _report = to_catalog(chunk, spec, mapping=mapping, source=Path(input_path).name)
+            data, report = to_catalog(chunk, spec, mapping=mapping, source=Path(input_path).name)
+            for w in report.warnings:
+                print(f"note: {w}", file=sys.stderr)
             data.ids = np.arange(done, done + len(data)) if "id" not in chunk.colnames else data.ids
-            post = m.posterior(data, n_samples=n_samples, seed=seed + i, device=device)
+            post = checked_posterior(m, data, n_samples=n_samples, seed=seed + i, device=device)
             cols = posterior_columns(post, data)
             if writer is None:
                 writer = PosteriorWriter(out_path, fmt, n_total=n_total, columns={k: u for k, (_, u) in cols.items()},
@@ -92,6 +95,7 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
             writer.write({k: v for k, (v, _) in cols.items()},
                          post.sample(n_samples, seed + i) if save_samples else None)
             done += len(data)
+            masked += int(np.count_nonzero(post.diagnostics.get("flag", 0)))
             bar(done)
         writer.close()
     except BaseException:
@@ -102,7 +106,7 @@ def predict_file(input_path: str, out_path: str, *, checkpoint: str | None = Non
     dt = time.perf_counter() - t0
     if progress:
         print(file=sys.stderr)
-    return {"out": str(out_path), "rows": done, "seconds": round(dt, 2),
+    return {"out": str(out_path), "rows": done, "rows_masked": masked, "seconds": round(dt, 2),
             "objects_per_second": round(done / max(dt, 1e-9), 1), "model": m.name, "task": m.task_name}
 
 

@@ -80,8 +80,10 @@ def predict_map_file(input_path: str, out_path: str, *, task: str, model=None, c
         if save_samples:
             options["keep_samples"] = len(prepared)
     t1 = time.perf_counter()
-    post = model.posterior(prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress),
-                           **options)
+    from core.inference.sanity import checked_posterior
+
+    post = checked_posterior(model, prepared, n_samples=n, seed=seed, device=device,
+                             progress=_bar(len(prepared), progress), **options)
     t_post = time.perf_counter() - t1
     prov = {"task": task, "model": model.name, "checkpoint": label,
             "checkpoint_created": model.card.get("created", ""), "features": list(model.features),

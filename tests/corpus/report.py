@@ -51,7 +51,8 @@ def main(argv=None) -> int:
 
 def format_table(rows, modes) -> str:
     """Markdown table: per format, counts of each outcome over all runs, then per format x kind the worst."""
-    outcomes = ["refused", "masked", "ok", "refused_unnamed", "traceback", "silent", "wrote_on_refusal", "slow"]
+    outcomes = ["refused", "masked", "ok", "refused_unnamed", "traceback", "silent", "wrote_on_refusal", "slow",
+                "timeout"]
     by_fmt: dict[str, Counter] = defaultdict(Counter)
     files: Counter = Counter()
     for r in rows:

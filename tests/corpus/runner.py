@@ -20,6 +20,27 @@ import numpy as np
 from tests.corpus.generate import N_ROWS, Entry
 
 TIME_LIMIT_S = 10.0
+HANG_S = 30                     # a run still going after this is stopped and counted as "timeout"
+
+
+class _Hang(BaseException):
+    """Raised by the alarm in the main thread (a BaseException so that no ``except Exception`` swallows it)."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: int):
+    import signal
+
+    def fire(*_):
+        raise _Hang()
+
+    old = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
 _MODELS: dict[str, Any] = {}
 
 
@@ -152,7 +173,11 @@ def run_entry(e: Entry, corpus: Path, out_dir: Path, modes=("api", "predict", "e
     row: dict[str, Any] = {"name": e.name, "fmt": e.fmt, "kind": e.kind, "expect": e.expect}
     for mode in modes:
         t0 = time.perf_counter()
-        res, msg = run_api(e, corpus) if mode == "api" else run_cli(e, corpus, mode, out_dir)
+        try:
+            with _alarm(HANG_S):
+                res, msg = run_api(e, corpus) if mode == "api" else run_cli(e, corpus, mode, out_dir)
+        except _Hang:
+            res, msg = "timeout", f"still running after {HANG_S} s (stopped)"
         dt = time.perf_counter() - t0
         if dt > TIME_LIMIT_S and res in ("refused", "masked", "ok"):
             res = "slow"

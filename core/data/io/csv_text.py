@@ -153,10 +153,22 @@ def write_csv(table, path: str, **kw: Any) -> None:
 
 
 # -------------------------------------------------------------------------------------------------
+def encoding_of(path: str) -> str:
+    """Text encoding from the byte-order mark: utf-16 / utf-8-sig, else utf-8 (bad bytes replaced, not fatal)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except FileNotFoundError:
+        raise GPSError("file not found", source=str(path)) from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-8"
+
+
 def _first_lines(path: str) -> list[str]:
     out = []
     try:
-        with open(path, "r", encoding="utf-8", errors="replace", newline=None) as fh:
+        with open(path, "r", encoding=encoding_of(path), errors="replace", newline=None) as fh:
             for _ in range(_SNIFF_LINES):
                 ln = fh.readline()
                 if not ln:
@@ -231,20 +243,18 @@ def _names_units(names: list[str], units_line: str | None, source: str) -> tuple
             raise GPSError("cannot read the '# units:' line", source=source, field="units",
                            expected=f"'name=unit, ...' or {len(clean)} units in column order",
                            found=f"{len(items)} item(s)")
-    seen: dict[str, int] = {}
-    out = []
-    for nm in clean:  # make duplicate names unique
-        k = seen.get(nm, 0)
-        seen[nm] = k + 1
-        out.append(nm if k == 0 else f"{nm}_{k + 1}")
-    return out, units
+    from core.data.io.table_common import unique_names
+
+    unique_names(clean, source, "header")       # a duplicated name is refused: which column is meant is unknown
+    return clean, units
 
 
 def _pandas_chunks(path: str, layout: CsvLayout, chunk_rows: int | None):
     import pandas as pd
 
     kw: dict[str, Any] = dict(header=None, names=layout.names, skiprows=layout.skiprows, comment=None,
-                              skip_blank_lines=True, index_col=False)
+                              skip_blank_lines=True, index_col=False, encoding=encoding_of(path),
+                              encoding_errors="replace")
     if layout.dtypes:
         kw["dtype"] = {c: d for c, d in layout.dtypes.items() if d is str}
         kw["keep_default_na"] = True
