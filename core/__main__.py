@@ -112,6 +112,10 @@ def cmd_evaluate(args) -> int:
     from core import api
 
     model = _load_model(args)
+    if getattr(args, "data", None):       # a catalogue table scored with a map task's checkpoint: refuse
+        from core.inference.checkpoints import check_task_matches, data_task_of
+
+        check_task_matches(model, data_task_of(args.data), args.checkpoint)
     args.task = model.task_name
     data = _load_data(args, require_target=True)
     data = _drop_empty_maps(api.prepare(model, data))   # the model's inputs on its grid (truth maps alike)
