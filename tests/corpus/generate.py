@@ -104,10 +104,10 @@ def _value_kinds() -> list[tuple[str, Callable[[dict], dict], str, tuple[int, ..
         ("sentinel_m99_30pct", rows("log_sfr", tuple(range(0, N_ROWS, 3)), -99.0), "mask",
          tuple(range(0, N_ROWS, 3))),
         ("sentinel_9999", rows("log_fgas", (2, 4), 9999.0), "mask", (2, 4)),
-        ("sentinel_m999_target", rows("log_mh", (8,), -999.0), "mask", ()),
-        ("inf_value", rows("log_mstar", (4,), np.inf), "mask", (4,)),
+        ("sentinel_m999_target", rows("log_mh", (8,), -999.0), "mask", ()),   # predict: fine; evaluate: n - 1
+        ("inf_value", rows("log_mstar", (4,), np.inf), "refuse", ()),
         ("all_nan_input", set_col("log_mstar", lambda v: v * np.nan), "refuse", ()),
-        ("target_linear", set_col("log_mh", lambda v: 10 ** v), "mask", ()),
+        ("target_linear", set_col("log_mh", lambda v: 10 ** v), "refuse", ()),
         ("colour_is_magnitude", set_col("g_r", lambda v: v + 17.0), "refuse", ()),
     ]
 
@@ -123,7 +123,8 @@ def table_entries(d: Path) -> list[Entry]:
         for kind, fn, expect, bad in _value_kinds():
             p = d / f"{kind}{ext}"
             _write_table(_table(fn(base)), p, fmt)
-            out.append(Entry(p.name, fmt, kind, "halo_mass", expect, bad))
+            out.append(Entry(p.name, fmt, kind, "halo_mass", expect, bad,
+                             extra={"eval_drop": 1} if kind == "sentinel_m999_target" else {}))
         # structural kinds
         good = d / f"valid{ext}"
         raw = good.read_bytes()
@@ -148,7 +149,7 @@ def table_entries(d: Path) -> list[Entry]:
         t = _table(base)
         t["log_mstar"].unit = "km / s"
         _write_table(t, p, fmt)
-        out.append(Entry(p.name, fmt, "incompatible_unit", "halo_mass"))
+        out.append(Entry(p.name, fmt, "incompatible_unit", "halo_mass", "ok" if fmt == "csv" else "refuse"))
     for fmt, ext in EXT.items():     # wrong extension: another format's (refusable) content under this one
         other = {"csv": "fits", "fits": "parquet", "hdf5": "csv", "parquet": "hdf5"}[fmt]
         p = d / f"wrong_ext_{other}_content{ext}"

@@ -104,6 +104,7 @@ def read_csv(path: str, **kw: Any):
     from astropy.table import Table
 
     layout = sniff_csv(path)
+    check_last_row(path, layout)
     if layout.ecsv and not layout.simple:
         return Table.read(path, format="ascii.ecsv")
     frames = list(_pandas_chunks(path, layout, None))
@@ -113,8 +114,33 @@ def read_csv(path: str, **kw: Any):
 def iter_csv_chunks(path: str, chunk_rows: int) -> Iterator:
     """Yield astropy ``Table`` chunks of ``chunk_rows`` rows (constant memory; pandas chunked reader)."""
     layout = sniff_csv(path)
+    check_last_row(path, layout)
     for df in _pandas_chunks(path, layout, chunk_rows):
         yield _to_table(df, layout)
+
+
+def check_last_row(path: str, layout: CsvLayout) -> None:
+    """Refuse a file whose last row has another number of fields than the header (a truncated or ragged file)."""
+    if layout.ecsv and not layout.simple:
+        return
+    enc = encoding_of(path)
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if enc == "utf-16":
+        return                                    # (decoded by pandas; tail bytes may split a code unit)
+    lines = [ln for ln in tail.decode("utf-8", errors="replace").splitlines() if ln.strip()]
+    if not lines or lines[-1].lstrip().startswith("#") or size <= 65536 and len(lines) <= layout.skiprows:
+        return
+    last = lines[-1]
+    n = len(_split(last, layout.delimiter))
+    if n != len(layout.names):
+        raise GPSError(f"the last row has {n} field(s) but the header names {len(layout.names)} (truncated or ragged "
+                       "file?)", source=Path(path).name, field="last row",
+                       expected=f"{len(layout.names)} fields ({', '.join(layout.names[:6])}...)",
+                       found=f"{n} fields: {last[:60]!r}")
 
 
 def write_csv(table, path: str, **kw: Any) -> None:
@@ -271,7 +297,7 @@ def _pandas_chunks(path: str, layout: CsvLayout, chunk_rows: int | None):
     except pd.errors.EmptyDataError:
         yield pd.DataFrame({n: np.zeros(0) for n in layout.names})
     except pd.errors.ParserError as exc:
-        raise GPSError(f"malformed text table: {exc}", source=name,
+        raise GPSError(f"malformed text table: {' '.join(str(exc).split())}", source=name,
                        expected=f"{len(layout.names)} columns per row ({', '.join(layout.names[:8])}...)") from None
 
 
