@@ -131,7 +131,10 @@ def check_last_row(path: str, layout: CsvLayout) -> None:
         tail = fh.read()
     if enc == "utf-16":
         return                                    # (decoded by pandas; tail bytes may split a code unit)
-    lines = [ln for ln in tail.decode("utf-8", errors="replace").splitlines() if ln.strip()]
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    if size > 65536:
+        lines = lines[1:]                         # the first line of the tail window may be cut
+    lines = [ln for ln in lines if ln.strip()]
     if not lines or lines[-1].lstrip().startswith("#") or size <= 65536 and len(lines) <= layout.skiprows:
         return
     last = lines[-1]

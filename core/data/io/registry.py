@@ -91,7 +91,7 @@ def read(path: str | os.PathLike, format: str | None = None, kind: str | None = 
     return guarded(FORMATS.get(name).read, str(path), name, **kw)
 
 
-def guarded(fn: Callable[..., Any], path: str, fmt: str, **kw: Any):
+def guarded(fn: Callable[..., Any], path: str, fmt: str, /, **kw: Any):
     """``fn(path, **kw)`` with non-GPSError failures turned into a GPSError naming ``path`` and ``fmt``."""
     try:
         return fn(path, **kw)
