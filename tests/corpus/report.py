@@ -21,6 +21,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", help="write every run as JSON here")
     ap.add_argument("--modes", default="api,predict,evaluate")
     ap.add_argument("--only", help="substring filter on file names")
+    ap.add_argument("--names", help="comma-separated file names to run (default: all)")
     args = ap.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     warnings.simplefilter("ignore")
@@ -34,6 +35,9 @@ def main(argv=None) -> int:
         entries = build_corpus(corpus)
         if args.only:
             entries = [e for e in entries if args.only in e.name]
+        if args.names:
+            keep = set(args.names.split(","))
+            entries = [e for e in entries if e.name in keep]
         rows = []
         for i, e in enumerate(entries):
             rows.append(run_entry(e, corpus, out, modes))
