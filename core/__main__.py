@@ -115,7 +115,7 @@ def cmd_evaluate(args) -> int:
     if getattr(args, "data", None):       # a catalogue table scored with a map task's checkpoint: refuse
         from core.inference.checkpoints import check_task_matches, data_task_of
 
-        check_task_matches(model, data_task_of(args.data), args.checkpoint)
+        check_task_matches(model, data_task_of(args.data), args.checkpoint, args.data)
     args.task = model.task_name
     data = _load_data(args, require_target=True)
     data = _drop_empty_maps(api.prepare(model, data))   # the model's inputs on its grid (truth maps alike)

@@ -111,9 +111,9 @@ def test_checkpoint_of_another_task_is_refused_for_a_table(tmp_path):
     t = tmp_path / "t.csv"
     t.write_text("log_mstar,log_mh\n10,12\n")
     assert data_task_of(str(t)) == "halo_mass"
-    with pytest.raises(GPSError, match=r"\[task\]: checkpoint is for another task \(expected halo_mass; found "
-                                       r"central_mass\)"):
-        check_task_matches(model, data_task_of(str(t)), "cm.gps")
+    with pytest.raises(GPSError, match=r"cm.gps \[task\]: checkpoint is for another task \(t.csv is halo_mass data\) "
+                                       r"\(expected halo_mass; found central_mass\)"):
+        check_task_matches(model, data_task_of(str(t)), "cm.gps", str(t))
 
 
 def test_valid_bundled_checkpoint_still_loads(parts, tmp_path):

@@ -358,11 +358,12 @@ def _check_model_state(model, label: str) -> None:
                            expected="finite numbers > 0", found=np.array2string(a.ravel()[:8], precision=3))
 
 
-def check_task_matches(model, task: str | None, source: str | None = None) -> None:
-    """Refuse running a checkpoint of another task on data of ``task`` (predict / evaluate)."""
+def check_task_matches(model, task: str | None, source: str | None = None, data: str | None = None) -> None:
+    """Refuse running a checkpoint of another task on data of ``task`` (predict / evaluate); names both files."""
     if task is not None and model.task_name != task:
-        raise GPSError("checkpoint is for another task", source=source or model.card.get("file"), field="task",
-                       expected=task, found=model.task_name)
+        what = f" ({Path(str(data)).name} is {task} data)" if data else ""
+        raise GPSError(f"checkpoint is for another task{what}", source=source or model.card.get("file"),
+                       field="task", expected=task, found=model.task_name)
 
 
 def data_task_of(path: str) -> str | None:
