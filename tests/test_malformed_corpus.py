@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.corpus.generate import build_corpus
-from tests.corpus.runner import GOOD, run_entry
+from tests.corpus.runner import GOOD, run_entry, warm_up
 
 ROOT = Path(__file__).resolve().parents[1]
 #: kinds the project knowingly does not catch yet (see tests/corpus/README.md); everything else must be clean
@@ -45,6 +45,7 @@ def test_api_path_over_the_whole_corpus(corpus, tmp_path):
     bad = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
+        warm_up(d)
         for e in entries:
             if (e.fmt, e.kind) in KNOWN_GAPS:
                 continue

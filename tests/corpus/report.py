@@ -26,7 +26,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     warnings.simplefilter("ignore")
     from tests.corpus.generate import build_corpus
-    from tests.corpus.runner import GOOD, run_entry
+    from tests.corpus.runner import GOOD, run_entry, warm_up
 
     modes = tuple(args.modes.split(","))
     with tempfile.TemporaryDirectory(prefix="gps-corpus-") as tmp:
@@ -38,6 +38,7 @@ def main(argv=None) -> int:
         if args.names:
             keep = set(args.names.split(","))
             entries = [e for e in entries if e.name in keep]
+        warm_up(corpus)
         rows = []
         for i, e in enumerate(entries):
             rows.append(run_entry(e, corpus, out, modes))
