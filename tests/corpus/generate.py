@@ -484,35 +484,16 @@ def _pipe3d_entries(d: Path) -> list[Entry]:
     return out
 
 
+MANGA_FIXTURE = ROOT / "tests" / "data" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.cut.fits.gz"
+FIREFLY_FIXTURE = ROOT / "tests" / "data" / "manga-8077-6104_mstar.csv"
+
+
 def _manga_hdul(mutate=None):
+    """The trimmed MaNGA DAP fixture (tests/data), mutated in memory."""
     from astropy.io import fits
 
-    size = 20
-    yy, xx = np.mgrid[:size, :size]
-    r = np.hypot(yy - size / 2, xx - size / 2)
-    prim = fits.PrimaryHDU()
-    prim.header["REFF"] = 3.0
-    prim.header["SCINPVEL"] = 3000.0
-    prim.header["PLATEIFU"] = "0000-0000"
-    prim.header["DAPTYPE"] = "HYB10-MILESHC-MASTARSSP"
-    prim.header["Z"] = 0.03
-    chans = {"SPX_MFLUX": np.exp(-r / 4), "STELLAR_VEL": 80 * np.tanh((xx - size / 2) / 4),
-             "STELLAR_SIGMA": 120 - r * 2, "STELLAR_SIGMACORR": np.full(r.shape, 20.0)}
-    hdus = [prim]
-    for k, v in chans.items():
-        h = fits.ImageHDU(v.astype(np.float32), name=k)
-        h.header["BUNIT"] = "km/s" if "STELLAR" in k else "1E-17 erg/s/cm^2/ang/spaxel"
-        h.header["HDUCLAS2"] = "DATA"
-        h.header["ERRDATA"] = k + "_IVAR"
-        h.header["QUALDATA"] = k + "_MASK"
-        h.header["CDELT1"] = -0.5 / 3600
-        h.header["CDELT2"] = 0.5 / 3600
-        h.header["PC1_1"] = -0.5 / 3600
-        h.header["PC2_2"] = 0.5 / 3600
-        hdus.append(h)
-        hdus.append(fits.ImageHDU(np.ones_like(v, dtype=np.float32), name=k + "_IVAR"))
-        hdus.append(fits.ImageHDU((r > size / 2).astype(np.int32) * (1 << 30), name=k + "_MASK"))
-    hl = fits.HDUList(hdus)
+    with fits.open(MANGA_FIXTURE) as src:
+        hl = fits.HDUList([h.copy() for h in src])
     if mutate:
         mutate(hl)
     return hl
@@ -534,38 +515,48 @@ def _manga_entries(d: Path) -> list[Entry]:
         return m
 
     for task in ("exsitu_map", "central_mass"):
-        add("missing_stellar_vel", lambda hl: hl.__delitem__("STELLAR_VEL"), task)
+        add("valid_control", None, task, "ok")
+        add("missing_stellar_vel", lambda hl: [hl.__delitem__(k) for k in ("STELLAR_VEL_MASK", "STELLAR_VEL_IVAR",
+                                                                          "STELLAR_VEL")], task)
         add("vel_shape_mismatch", setdata("STELLAR_VEL", lambda v: v[:5, :5]), task)
         add("all_masked", setdata("STELLAR_VEL_MASK", lambda v: np.full_like(v, 1 << 30)), task)
         add("reff_zero", lambda hl: hl[0].header.__setitem__("REFF", 0.0), task)
         add("reff_negative", lambda hl: hl[0].header.__setitem__("REFF", -3.0), task)
+        add("reff_1e300", lambda hl: hl[0].header.__setitem__("REFF", 1e300), task)
         add("vel_1e12", setdata("STELLAR_VEL", lambda v: v * 1e12), task)
-        add("data_nan_unmasked", setdata("STELLAR_SIGMA", lambda v: v * np.nan), task)
+        add("sigma_nan_unmasked", setdata("STELLAR_SIGMA", lambda v: v * np.nan), task)
         add("string_reff", lambda hl: hl[0].header.__setitem__("REFF", "big"), task)
-    p = d / "manga-truncated-MAPS.fits"
+        add("vel_as_int_strings", lambda hl: hl.__setitem__("STELLAR_VEL", fits.BinTableHDU.from_columns(
+            [fits.Column("x", "10A", array=np.array(["a"] * 3))], name="STELLAR_VEL")), task)
+    raw = MANGA_FIXTURE.read_bytes()
+    p = d / "manga-truncated-MAPS.fits.gz"
+    p.write_bytes(raw[: len(raw) // 3])
+    out.append(Entry(p.name, "manga_dap", "truncated", "exsitu_map"))
     buf = io.BytesIO()
     _manga_hdul().writeto(buf)
-    p.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 3])
-    out.append(Entry(p.name, "manga_dap", "truncated", "exsitu_map"))
+    plain = bytearray(buf.getvalue())
+    i = plain.find(b"NAXIS1  =", 2880)
+    plain[i:i + 80] = fits.Card("NAXIS1", 3_000_000_000).image.encode()
     p = d / "manga-huge-naxis-MAPS.fits"
-    raw = bytearray(buf.getvalue())
-    i = raw.find(b"NAXIS1  =", 2880)
-    raw[i:i + 80] = fits.Card("NAXIS1", 3_000_000_000).image.encode()
-    p.write_bytes(bytes(raw))
+    p.write_bytes(bytes(plain))
     out.append(Entry(p.name, "manga_dap", "huge_dimensions", "exsitu_map"))
     return out
 
 
 def _firefly_entries(d: Path) -> list[Entry]:
     out = []
+    good = FIREFLY_FIXTURE.read_text().splitlines()
 
-    def add(kind, text, expect="refuse"):
+    def add(kind, lines, expect="refuse"):
         p = d / f"firefly_{kind}.csv"
-        p.write_text(text)
+        p.write_text("\n".join(lines) + "\n")
         out.append(Entry(p.name, "firefly_csv", kind, "exsitu_map", expect))
 
-    add("header_only", "0,1,2,3\n")
-    add("text_cells", "0,1,2\nx,y,z\nq,r,s\n")
+    add("header_only", good[:1])
+    add("text_cells", good[:1] + [",".join(["x"] * len(good[0].split(",")))] * 10)
+    add("ragged", good[:20] + ["1,2"])
+    add("all_empty", good[:1] + [","] * 10 + [",".join([""] * len(good[0].split(",")))] * 10)
+    add("values_1e300", good[:1] + [",".join(["1e300"] * len(good[0].split(",")))] * 54)
     return out
 
 
