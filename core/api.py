@@ -160,7 +160,10 @@ def train(task: str, model: str, data: CatalogData, config: dict | Config | None
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
     from core.models import build_model
 
+    from core.inference.sanity import drop_refused   # rows refused by validation are never trained on
+
     t = get_task(task)
+    data, val = drop_refused(data), drop_refused(val)
     if not data.has_truth:
         raise GPSError("training needs the target column", field=", ".join(t.target_names),
                        expected="a labelled catalogue (simulate one, or map a target column)")

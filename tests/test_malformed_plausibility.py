@@ -149,3 +149,13 @@ def test_refused_rows_are_not_given_to_the_model_and_come_back_masked():
     assert seen["n"] == 5 and post.n == 6 and list(post.valid) == [1, 1, 1, 1, 0, 1]
     assert post.diagnostics["flag"][4] == FLAG_REFUSED_INPUT
     np.testing.assert_allclose(post.mean()[[0, 5], 0], ms[[0, 5]])
+
+
+def test_refused_rows_are_dropped_for_training():
+    from core.inference.sanity import drop_refused
+
+    ms = np.linspace(9.5, 11.0, 6)
+    ms[1] = -5.0
+    cat, _ = to_catalog(_t(log_mstar=ms, log_mh=np.full(6, 12.0)), "halo_mass")
+    kept = drop_refused(cat)
+    assert len(kept) == 5 and np.isfinite(kept.x).all() and list(kept.ids) == [0, 2, 3, 4, 5]

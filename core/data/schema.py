@@ -167,13 +167,13 @@ def _build(table, task, mapping, units, source, require_target, h, missing_value
             meta[k] = table.meta[k]
     extra = {}
     if rep.refused_rows:
-        reasons = np.full(len(table), "", dtype=object)
+        reasons = [""] * len(table)
         for i, why in rep.refused_rows.items():
             reasons[i] = "; ".join(why)
             x[i] = np.nan                      # a refused row is never used as numbers
             if y is not None:
                 y[i] = np.nan
-        extra["refused"] = reasons
+        extra["refused"] = np.array(reasons, dtype=str)
         meta["n_refused_rows"] = len(rep.refused_rows)
     cat = CatalogData(x=x, features=feats, y=y, targets=tg if y is not None else (), ids=ids,
                       units={q.name: q.unit for q in task.inputs + task.targets if q.name in values}, meta=meta,

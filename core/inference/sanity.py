@@ -22,7 +22,7 @@ import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["checked_posterior", "check_posterior", "FLAG_LEGEND", "FLAG_REFUSED_INPUT", "FLAG_NONFINITE"]
+__all__ = ["checked_posterior", "check_posterior", "drop_refused", "FLAG_LEGEND", "FLAG_REFUSED_INPUT", "FLAG_NONFINITE"]
 
 FLAG_REFUSED_INPUT = 1
 FLAG_NONFINITE = 2
@@ -45,6 +45,15 @@ def checked_posterior(model, data, **kw: Any):
     full.diagnostics["flag"] = np.where(refused, FLAG_REFUSED_INPUT, 0).astype(np.int64)
     full.info["refused_reasons"] = {int(i): str(reasons[i]) for i in np.flatnonzero(refused)[:1000]}
     return check_posterior(full, source=_source(data), model=getattr(model, "name", ""))
+
+
+def drop_refused(data):
+    """``data`` without the rows validation refused (for training: a refused row is never used as numbers)."""
+    reasons = _reasons(data)
+    if reasons is None or data is None:
+        return data
+    keep = np.array([not r for r in reasons], dtype=bool)
+    return data if keep.all() else data.subset(np.flatnonzero(keep))
 
 
 def check_posterior(post, *, source: str | None = None, model: str = ""):

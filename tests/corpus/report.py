@@ -19,6 +19,7 @@ from pathlib import Path
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", help="write every run as JSON here")
+    ap.add_argument("--md", help="write both tables (by format; by format x kind) as markdown here")
     ap.add_argument("--modes", default="api,predict,evaluate")
     ap.add_argument("--only", help="substring filter on file names")
     ap.add_argument("--names", help="comma-separated file names to run (default: all)")
@@ -51,7 +52,19 @@ def main(argv=None) -> int:
         print(f"  {res['outcome']:16s} {m:8s} {name}: {res['message'][:160]}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+    if args.md:
+        Path(args.md).write_text("## Outcomes by format (all runs)\n\n" + format_table(rows, modes) +
+                                 "\n\n## Outcome by format x kind\n\n" + format_kind_table(rows, modes) + "\n")
     return 0
+
+
+def format_kind_table(rows, modes) -> str:
+    """One line per corpus file: format, kind, expected outcome and the outcome of every mode."""
+    lines = ["| format | kind | expect | " + " | ".join(modes) + " |", "|---|---|---|" + "---|" * len(modes)]
+    for r in sorted(rows, key=lambda r: (r["fmt"], r["kind"], r["name"])):
+        lines.append(f"| {r['fmt']} | {r['kind']} | {r['expect']} | " + " | ".join(r[m]["outcome"] for m in modes)
+                     + " |")
+    return "\n".join(lines)
 
 
 def format_table(rows, modes) -> str:
