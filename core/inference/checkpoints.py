@@ -154,6 +154,9 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, expected_ta
                             meta.get("units"))
     except GPSError as e:
         raise GPSError(f"cannot rebuild the model: {e}", source=label, field="config") from None
+    except Exception as e:  # noqa: BLE001 - settings of the wrong type in metadata.json:config
+        raise GPSError(f"cannot rebuild the model: {type(e).__name__}: {e}", source=label,
+                       field="metadata.json:config") from None
     try:
         model.set_state(tensors, extra)
     except GPSError:
