@@ -170,9 +170,7 @@ def _build(table, task, mapping, units, source, require_target, h, missing_value
         reasons = [""] * len(table)
         for i, why in rep.refused_rows.items():
             reasons[i] = "; ".join(why)
-            x[i] = np.nan                      # a refused row is never used as numbers
-            if y is not None:
-                y[i] = np.nan
+            x[i] = np.nan                      # a refused row is never used as numbers (its truth is kept)
         extra["refused"] = np.array(reasons, dtype=str)
         meta["n_refused_rows"] = len(rep.refused_rows)
     cat = CatalogData(x=x, features=feats, y=y, targets=tg if y is not None else (), ids=ids,
