@@ -385,8 +385,6 @@ def _replace(name, value):
 
 
 def map_entries(d: Path) -> list[Entry]:
-    import h5py
-
     out = []
     base = d / "valid.maps.h5"
     _stack().to_hdf5(base)
