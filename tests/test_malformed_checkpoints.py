@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import GPSError
 from core.inference.checkpoints import check_task_matches, data_task_of, load_checkpoint, read_metadata
-from tests.corpus.generate import _ckpt_parts, _ckpt_write, _tensors
+from tests.corpus.files_checkpoints import _ckpt_parts, _ckpt_write, _tensors
 
 ROOT = Path(__file__).resolve().parents[1]
 
