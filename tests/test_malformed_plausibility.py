@@ -159,3 +159,23 @@ def test_refused_rows_are_dropped_for_training():
     cat, _ = to_catalog(_t(log_mstar=ms, log_mh=np.full(6, 12.0)), "halo_mass")
     kept = drop_refused(cat)
     assert len(kept) == 5 and np.isfinite(kept.x).all() and list(kept.ids) == [0, 2, 3, 4, 5]
+
+
+def test_rows_missing_an_input_are_masked_when_the_model_cannot_marginalize():
+    from core.inference.sanity import FLAG_MISSING_INPUT
+    from core.models.base import refuse_missing
+
+    class Model:
+        name = "toy"
+
+        def posterior(self, data, n_samples=10, seed=0):
+            refuse_missing(data.x, data.features, self.name)
+            return Posterior(params=("log_mh",), units=("dex(solMass)",),
+                             samples=np.repeat(data.x[:, :1, None], n_samples, axis=1))
+
+    cat, rep = to_catalog(_t(log_mstar=np.linspace(9.5, 11.0, 5), log_sfr=[0.1, -99.0, 0.2, 0.3, -99.0]), "halo_mass")
+    post = checked_posterior(Model(), cat, n_samples=4)
+    assert list(post.valid) == [1, 0, 1, 1, 0] and list(post.diagnostics["flag"]) == [0, 3, 0, 0, 3]
+    assert FLAG_MISSING_INPUT == 3 and post.info["missing_rows"] == 2
+    with pytest.raises(GPSError, match="cannot marginalize"):       # every row missing: refused, nothing to give
+        checked_posterior(Model(), to_catalog(_t(log_mstar=[10.0, 11.0], log_sfr=[-99.0, -99.0]), "halo_mass")[0])

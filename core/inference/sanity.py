@@ -7,6 +7,8 @@
   :mod:`core.data.plausible`) are not given to the model; they come back with ``valid = False``, NaN summaries and
   ``flag = 1`` so a catalogue keeps its row count and order;
 * rows whose draws (or grid density) are not all finite get ``valid = False``, NaN draws and ``flag = 2``;
+* a model that refuses rows with a missing (NaN) input (it cannot marginalize it) runs on the complete rows; the
+  others get ``valid = False`` and ``flag = 3``;
 * when no row at all has a finite posterior (e.g. a checkpoint whose weights are NaN), the run is refused with a
   :class:`GPSError` naming the model, so nothing is written.
 
@@ -22,29 +24,67 @@ import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["checked_posterior", "check_posterior", "drop_refused", "FLAG_LEGEND", "FLAG_REFUSED_INPUT", "FLAG_NONFINITE"]
+__all__ = ["checked_posterior", "check_posterior", "drop_refused", "FLAG_LEGEND", "FLAG_REFUSED_INPUT", "FLAG_NONFINITE",
+           "FLAG_MISSING_INPUT"]
 
 FLAG_REFUSED_INPUT = 1
 FLAG_NONFINITE = 2
+FLAG_MISSING_INPUT = 3
 FLAG_LEGEND = {"0": "ok", str(FLAG_REFUSED_INPUT): "input row refused by validation (implausible value)",
-               str(FLAG_NONFINITE): "posterior draws not finite (not a result)"}
+               str(FLAG_NONFINITE): "posterior draws not finite (not a result)",
+               str(FLAG_MISSING_INPUT): "an input is missing and this model cannot marginalize it"}
 
 
 def checked_posterior(model, data, **kw: Any):
-    """``model.posterior(data, **kw)`` over the rows not refused by validation, then :func:`check_posterior`."""
+    """``model.posterior(data, **kw)`` over the rows not refused by validation, then :func:`check_posterior`.
+
+    A catalogue model that cannot marginalize missing values (it refuses NaN rows) still gives results for the
+    complete rows: the rows with a missing input come back masked with ``flag = 3``.
+    """
+    name = getattr(model, "name", "")
     reasons = _reasons(data)
     refused = np.array([bool(r) for r in reasons], dtype=bool) if reasons is not None else None
     if refused is None or not refused.any():
-        return check_posterior(model.posterior(data, **kw), source=_source(data), model=getattr(model, "name", ""))
-    keep = np.flatnonzero(~refused)
-    if keep.size == 0:
+        try:
+            return check_posterior(model.posterior(data, **kw), source=_source(data), model=name)
+        except GPSError:
+            missing = _missing_rows(data)
+            if missing is None or not missing.any() or missing.all():
+                raise
+            return _run_rows(model, data, np.zeros(len(missing), bool), missing, None, **kw)
+    if refused.all():
         raise GPSError(f"every row was refused by validation (first reason: {reasons[0]})", source=_source(data),
                        expected="at least one row with plausible values", found=f"{len(refused)} refused rows")
+    missing = np.zeros(len(refused), dtype=bool)
+    try:
+        return _run_rows(model, data, refused, missing, reasons, **kw)
+    except GPSError:
+        missing = _missing_rows(data) & ~refused
+        if not missing.any() or (missing | refused).all():
+            raise
+        return _run_rows(model, data, refused, missing, reasons, **kw)
+
+
+def _run_rows(model, data, refused: np.ndarray, missing: np.ndarray, reasons, **kw):
+    """Posterior of the rows neither refused nor missing an input, scattered back into every row with flags."""
+    keep = np.flatnonzero(~(refused | missing))
     post = model.posterior(data.subset(keep), **kw)
     full = _scatter(post, keep, len(refused))
-    full.diagnostics["flag"] = np.where(refused, FLAG_REFUSED_INPUT, 0).astype(np.int64)
-    full.info["refused_reasons"] = {int(i): str(reasons[i]) for i in np.flatnonzero(refused)[:1000]}
+    full.diagnostics["flag"] = np.select([refused, missing], [FLAG_REFUSED_INPUT, FLAG_MISSING_INPUT], 0
+                                         ).astype(np.int64)
+    if reasons is not None:
+        full.info["refused_reasons"] = {int(i): str(reasons[i]) for i in np.flatnonzero(refused)[:1000]}
+    if missing.any():
+        full.info["missing_rows"] = int(missing.sum())
     return check_posterior(full, source=_source(data), model=getattr(model, "name", ""))
+
+
+def _missing_rows(data) -> np.ndarray | None:
+    """Rows of a catalogue with a NaN input (None for containers without a feature matrix)."""
+    x = getattr(data, "x", None)
+    if not isinstance(x, np.ndarray) or x.ndim != 2:
+        return None
+    return np.isnan(x).any(axis=1)
 
 
 def drop_refused(data):
