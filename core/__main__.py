@@ -101,11 +101,17 @@ def cmd_evaluate(args) -> int:
     from core import api
 
     model = _load_model(args)
+    if getattr(args, "data", None):       # a catalogue table scored with a map task's checkpoint: refuse
+        from core.inference.checkpoints import check_task_matches, data_task_of
+
+        check_task_matches(model, data_task_of(args.data), args.checkpoint, args.data)
     args.task = model.task_name
     data = _load_data(args, require_target=True)
     data = _drop_empty_maps(api.prepare(model, data))   # the model's inputs on its grid (truth maps alike)
     options = {"mode": args.mode} if args.mode else {}
-    post = model.posterior(data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
+    from core.inference.sanity import checked_posterior
+
+    post = checked_posterior(model, data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
     ev = api.evaluate(post, data, api.exact_posterior(data))
     out = {"task": model.task_name, "model": model.name, "checkpoint": args.checkpoint or "bundled",
            "features": list(model.features), **_json_ready(ev)}

@@ -136,7 +136,10 @@ def train(
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
     from core.models import build_model
 
+    from core.inference.sanity import drop_refused   # rows refused by validation are never trained on
+
     t = get_task(task)
+    data, val = drop_refused(data), drop_refused(val)
     if not data.has_truth:
         raise GPSError(
             "training needs the target column",
@@ -218,9 +221,13 @@ def posterior(
 ):
     """Posterior of every object of ``data`` under ``model`` (a :class:`Posterior`, or a ``MapPosterior`` for map
     targets). ``data`` is first put in the form the model runs on (:func:`prepare`, a no-op on prepared data);
-    ``options`` go to the model (e.g. ``mode="prior"`` for a model whose capabilities list inference modes)."""
-    return model.posterior(
-        prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device, **options
+    ``options`` go to the model (e.g. ``mode="prior"`` for a model whose capabilities list inference modes). Rows
+    refused by validation come back masked with their reason, and non-finite draws are never returned as results.
+    """
+    from core.inference.sanity import checked_posterior
+
+    return checked_posterior(
+        model, prepare(model, data), n_samples=n_samples, seed=seed, progress=progress, device=device, **options
     )
 
 

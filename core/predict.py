@@ -47,6 +47,9 @@ def predict_file(
     m = None
     if checkpoint:
         m = api.load_checkpoint(checkpoint, expected_task=task)
+        from core.inference.checkpoints import check_task_matches, data_task_of
+
+        check_task_matches(m, data_task_of(input_path), checkpoint, input_path)   # a table, a map task's checkpoint
         task = m.task_name
     elif not task:
         raise GPSError("give --checkpoint FILE or --task NAME")
@@ -125,8 +128,10 @@ def _predict_file(
     if save_samples:
         options["keep_samples"] = len(prepared)
     t1 = time.perf_counter()
-    post = m.posterior(
-        prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress, "map"), **options
+    from core.inference.sanity import checked_posterior
+
+    post = checked_posterior(
+        m, prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress, "map"), **options
     )
     t_post = time.perf_counter() - t1
     prov = result_provenance(
@@ -154,6 +159,7 @@ def _predict_table(
     from core.data.io.tables import iter_table_chunks
     from core.data.provenance import result_provenance
     from core.data.schema import suggest_mapping, to_catalog
+    from core.inference.sanity import FLAG_LEGEND, checked_posterior
 
     spec = api.get_task(m.task_name)
     if chunk_rows < 1:
@@ -166,16 +172,19 @@ def _predict_table(
     provenance = result_provenance(
         m, checkpoint=checkpoint or f"bundled:{m.task_name}", input_path=input_path, n_samples=n_samples, seed=seed
     )
-    writer, mapping, done = None, None, 0
+    provenance["flag"] = FLAG_LEGEND
+    writer, mapping, done, masked = None, None, 0, 0
     t0 = time.perf_counter()
     bar = _bar(n_total, progress, "obj")
     try:
         for i, chunk in enumerate(iter_table_chunks(input_path, chunk_rows)):
             if mapping is None:
                 mapping = suggest_mapping(chunk, spec)
-            data, _report = to_catalog(chunk, spec, mapping=mapping, source=Path(input_path).name)
+            data, report = to_catalog(chunk, spec, mapping=mapping, source=Path(input_path).name)
+            for w in report.warnings:
+                print(f"note: {w}", file=sys.stderr)
             data.ids = np.arange(done, done + len(data)) if "id" not in chunk.colnames else data.ids
-            post = m.posterior(data, n_samples=n_samples, seed=seed + i, device=device)
+            post = checked_posterior(m, data, n_samples=n_samples, seed=seed + i, device=device)
             cols = posterior_columns(post, data)
             if writer is None:
                 writer = PosteriorWriter(
@@ -191,6 +200,7 @@ def _predict_table(
                 {k: v for k, (v, _) in cols.items()}, post.sample(n_samples, seed + i) if save_samples else None
             )
             done += len(data)
+            masked += int(np.count_nonzero(post.diagnostics.get("flag", 0)))
             if bar:
                 bar(done, n_total)
         writer.close()
@@ -204,6 +214,7 @@ def _predict_table(
     return {
         "out": str(out_path),
         "rows": done,
+        "rows_masked": masked,
         "seconds": round(dt, 2),
         "objects_per_second": round(done / max(dt, 1e-9), 1),
         "model": m.name,

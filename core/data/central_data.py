@@ -230,10 +230,11 @@ def from_manga_dap(path, redshift: float | None = None, *, rhalf_over_reff: floa
     velocity (SCINPVEL / c, or Z). Pixel sizes in kpc from the Planck18 angular-diameter distance. No g-r map.
     """
     from core.data.io.maps_manga import read_manga_dap
+    from core.data.io.registry import guarded
 
-    fl = read_manga_dap(path, channels=("flux",))
-    kn = read_manga_dap(path, channels=("vel", "sigma"))
-    z = _manga_redshift(path) if redshift is None else float(redshift)
+    fl = guarded(read_manga_dap, str(path), "manga_dap", channels=("flux",))
+    kn = guarded(read_manga_dap, str(path), "manga_dap", channels=("vel", "sigma"))
+    z = guarded(_manga_redshift, str(path), "manga_dap") if redshift is None else float(redshift)
     if z is None or not np.isfinite(z) or z <= 0:
         raise GPSError("redshift unknown (needed for the pixel size in kpc and the dimming)", source=str(path),
                        field="SCINPVEL / Z", expected="a positive redshift (pass redshift=...)", found=repr(z))

@@ -36,6 +36,8 @@ _PLAUSIBLE: dict[str, tuple[float, float, str]] = {
     "log_age": (6.0, 10.4, "log10 age in yr is ~8-10.2 (Gyr or linear years are wrong)"),
     "metallicity": (-3.0, 1.5, "[Z/H] in dex is ~-2..+0.5 (linear Z or Z/Zsun is wrong)"),
 }
+MIN_MAP_PIXELS = 4          # maps smaller than this on a side carry no spatial structure: refused
+REFF_MAX_ARCSEC = 3600.0    # an effective radius of a degree or more is not a galaxy's
 _MAX_ABS_VEL = 1500.0     # km/s: p99 of |v| above this -> m/s or systemic velocity left in
 _MAX_SIGMA = 1500.0       # km/s: p99 of sigma above this -> m/s
 
@@ -215,6 +217,25 @@ class MapStack:
         Returns ``self``; raises GPSError naming the file, the channel and the problem.
         """
         src = self.source
+        n, _, h, w = self.data.shape
+        if n == 0:
+            raise GPSError("the file holds no maps", source=src, field="data", expected="at least one object",
+                           found=f"shape {self.data.shape}")
+        if min(h, w) < MIN_MAP_PIXELS:
+            raise GPSError("maps too small to carry a spatial structure", source=src, field="data",
+                           expected=f"at least {MIN_MAP_PIXELS} x {MIN_MAP_PIXELS} pixels", found=f"{h} x {w}")
+        scale = np.asarray(self.pixel_scale_arcsec, dtype=np.float64)
+        if not (np.isfinite(scale) & (scale > 0) & (scale < 3600)).all():
+            k = int(np.flatnonzero(~(np.isfinite(scale) & (scale > 0) & (scale < 3600)))[0])
+            raise GPSError("implausible pixel scale", source=src, field="pixel_scale_arcsec",
+                           expected="arcsec per pixel in (0, 3600)", found=f"{float(scale[k])!r} (object {self.ids[k]})")
+        reff = np.asarray(self.reff_arcsec, dtype=np.float64)
+        badr = ~np.isnan(reff) & ~((reff > 0) & (reff < REFF_MAX_ARCSEC))
+        if badr.any():
+            k = int(np.flatnonzero(badr)[0])
+            raise GPSError("implausible effective radius", source=src, field="reff_arcsec",
+                           expected=f"R_e in (0, {REFF_MAX_ARCSEC:g}) arcsec, or NaN if unknown",
+                           found=f"{float(reff[k])!r} (object {self.ids[k]})")
         for i in range(len(self)):
             if self.mask[i].all():
                 raise GPSError("every pixel is masked", source=src, field=f"object {self.ids[i]}",

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from core.data.catalog import CatalogData
+from core.data.plausible import screen
 from core.data.schema_report import FeatureReport, ValidationReport
 from core.data.units import (UnitConversionError, canonical_unit, convert_values, is_dex, is_mag, parse_unit,
                              unit_to_string)
@@ -164,8 +165,17 @@ def _build(table, task, mapping, units, source, require_target, h, missing_value
     for k in ("simulation", "snapshot", "redshift", "h", "box_size", "aperture", "notes"):
         if k in table.meta and k not in meta:
             meta[k] = table.meta[k]
+    extra = {}
+    if rep.refused_rows:
+        reasons = [""] * len(table)
+        for i, why in rep.refused_rows.items():
+            reasons[i] = "; ".join(why)
+            x[i] = np.nan                      # a refused row is never used as numbers (its truth is kept)
+        extra["refused"] = np.array(reasons, dtype=str)
+        meta["n_refused_rows"] = len(rep.refused_rows)
     cat = CatalogData(x=x, features=feats, y=y, targets=tg if y is not None else (), ids=ids,
-                      units={q.name: q.unit for q in task.inputs + task.targets if q.name in values}, meta=meta)
+                      units={q.name: q.unit for q in task.inputs + task.targets if q.name in values}, meta=meta,
+                      extra=extra)
     return cat, rep
 
 
@@ -198,6 +208,22 @@ def _convert(table, q: Quantity, col: str, units, h, h_src, missing_values, rep,
         return None
     if "with h=" in conv and h_src == "file metadata":
         conv += " (h from file metadata)"
+    scr = screen(q.name, q.unit, q.plausible, v, h=None if h is None else float(h),
+                 extra_sentinels=tuple(missing_values), identity=found is None or found == canon)
+    if scr.error:
+        err(scr.error, col, scr.expected, scr.found)
+        return None
+    v, n_sent = scr.values, n_sent + scr.n_sentinel
+    if scr.n_sentinel:
+        rep.warnings.append(f"{rep.source} [{col}]: {scr.n_sentinel} sentinel value(s) of {q.name} (-99, 99, -999, "
+                            "9999 ...) read as missing")
+    if scr.refused_rows.size:
+        for i in scr.refused_rows:
+            rep.refused_rows.setdefault(int(i), []).append(scr.reason)
+        rep.warnings.append(f"{rep.source} [{col}]: {scr.refused_rows.size} row(s) refused, {scr.reason} (first "
+                            f"row {scr.refused_rows[0]}, 0-based); written as masked")
+    fr.n_refused = int(scr.refused_rows.size)
+    fr.n_sentinel = n_sent
     fr.conversion = conv + (f"; {n_sent} sentinel value(s) -> NaN" if n_sent else "")
     fin = v[np.isfinite(v)]
     fr.n_nan = int(np.isnan(v).sum())
@@ -207,7 +233,7 @@ def _convert(table, q: Quantity, col: str, units, h, h_src, missing_values, rep,
         lo, hi = q.domain
         inside = (fin >= lo) & (fin <= hi)
         fr.n_outside_domain = int((~inside).sum())
-        if inside.mean() < 0.5:
+        if inside.mean() < 0.5 and q.plausible is None:
             med = float(np.median(fin))
             if is_dex(canon) and (fin > 0).all():
                 lg = np.log10(fin)
@@ -251,6 +277,11 @@ def _raw(table, col: str, err) -> tuple[np.ndarray | None, Any]:
     if arr.dtype.kind in "biuf":
         out = np.ma.filled(arr.astype(np.float64), np.nan)
         return np.array(out, dtype=np.float64), unit
+    if arr.dtype.kind not in "USO" or (arr.dtype.kind == "O" and any(
+            np.ndim(a) != 0 or isinstance(a, (list, tuple, dict)) for a in np.ma.filled(arr, None)[:1000])):
+        err("column is not one number per row", col, "a number (or text of a number) per row",
+            f"{arr.dtype} values, e.g. {str(np.ma.filled(arr, None)[0])[:40]!r}")
+        return None, None
     text = np.ma.filled(arr.astype(str), "")
     out = np.full(len(text), np.nan)
     bad = []

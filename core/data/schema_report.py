@@ -27,6 +27,8 @@ class FeatureReport:
     n_nan: int = 0
     n_inf: int = 0
     n_outside_domain: int = 0
+    n_sentinel: int = 0                 # sentinel values (-99, 9999 ...) read as missing
+    n_refused: int = 0                  # rows refused for an implausible value of this quantity
     min: float | None = None
     max: float | None = None
     domain: tuple[float, float] | None = None
@@ -43,6 +45,7 @@ class ValidationReport:
     missing: list[str] = field(default_factory=list)        # task inputs not mapped (simply absent)
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    refused_rows: dict[int, list[str]] = field(default_factory=dict)   # row -> reasons (written as masked)
 
     @property
     def ok(self) -> bool:
@@ -59,11 +62,12 @@ class ValidationReport:
         for f in self.features:
             d = asdict(f)
             d["domain"] = None if f.domain is None else f"[{f.domain[0]}, {f.domain[1]}]"
-            d["status"] = "ok" if not f.n_inf else "error"
+            d["status"] = "error" if f.n_inf else f"{f.n_refused} row(s) refused" if f.n_refused else "ok"
             out.append(d)
         for name in self.missing:
             out.append({"name": name, "column": None, "role": "input", "unit_found": "", "unit_used": "",
                         "conversion": "", "n": 0, "n_nan": self.n_rows, "n_inf": 0, "n_outside_domain": 0,
+                        "n_sentinel": 0, "n_refused": 0,
                         "min": None, "max": None, "domain": None, "status": "missing (not used)"})
         return out
 
@@ -71,7 +75,7 @@ class ValidationReport:
         """JSON-ready dict (checkpoint / export provenance)."""
         return {"task": self.task, "source": self.source, "n_rows": self.n_rows, "ok": self.ok,
                 "features": self.rows(), "missing": list(self.missing), "errors": list(self.errors),
-                "warnings": list(self.warnings)}
+                "warnings": list(self.warnings), "n_refused_rows": len(self.refused_rows)}
 
     def summary(self) -> str:
         """A few human-readable lines."""

@@ -27,9 +27,12 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from core.errors import GPSError
+from core.inference.checkpoint_checks import (METADATA_SCHEMA, check_members, check_model_state, check_task_matches,
+                                              check_tensors, data_task_of, validate_metadata)
 
 __all__ = ["FORMAT_NAME", "FORMAT_VERSION", "save_checkpoint", "checkpoint_bytes", "load_checkpoint",
-           "read_metadata", "MIGRATIONS"]
+           "read_metadata", "MIGRATIONS", "validate_metadata", "check_task_matches", "data_task_of",
+           "METADATA_SCHEMA"]
 
 FORMAT_NAME = "galaxy-posterior-studio/checkpoint"
 FORMAT_VERSION = 1
@@ -138,17 +141,24 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, expected_ta
         except Exception as e:
             raise GPSError(f"unreadable safetensors weights: {e}", source=label, field="weights.safetensors") from None
         tensors.pop("__empty__", None)
+        check_tensors(tensors, meta, label)
         extra = dict(meta.get("state", {}))
         for k in meta.get("text_members", []):
             try:
                 extra[k] = zf.read(f"text/{k}.txt").decode("utf-8")
             except KeyError:
                 raise GPSError("checkpoint is missing a text member", source=label, field=f"text/{k}.txt") from None
+            except UnicodeDecodeError as e:
+                raise GPSError("text member is not UTF-8 text", source=label, field=f"text/{k}.txt",
+                               expected="UTF-8 text", found=f"binary data ({e.reason} at byte {e.start})") from None
     try:
         model = build_model(meta["task"], meta["model"], meta["config"], meta["features"], meta["targets"],
                             meta.get("units"))
     except GPSError as e:
         raise GPSError(f"cannot rebuild the model: {e}", source=label, field="config") from None
+    except Exception as e:  # noqa: BLE001 - settings of the wrong type in metadata.json:config
+        raise GPSError(f"cannot rebuild the model: {type(e).__name__}: {e}", source=label,
+                       field="metadata.json:config") from None
     try:
         model.set_state(tensors, extra)
     except GPSError:
@@ -156,6 +166,7 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, expected_ta
     except Exception as e:  # shape mismatch, missing keys
         raise GPSError(f"weights do not fit the model described by the metadata: {e}", source=label,
                        field="weights.safetensors") from None
+    check_model_state(model, label)
     model.history = meta.get("history", {})
     model.card = meta
     return model
@@ -186,7 +197,13 @@ def _open(source, name: str | None):
         raise GPSError("not a Galaxy Posterior Studio checkpoint", source=label,
                        expected="a zip archive with metadata.json and weights.safetensors",
                        found=f"first bytes {data[:8]!r}")
-    zf = zipfile.ZipFile(io.BytesIO(data))
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
+        raise GPSError("damaged checkpoint archive", source=label, expected="a complete zip archive",
+                       found=f"{type(e).__name__}: {e}") from None
+    check_members(zf, infos, label)
     names = set(zf.namelist())
     if any(n.endswith(".pkl") or n.endswith("data.pkl") for n in names):
         zf.close()
@@ -198,6 +215,9 @@ def _open(source, name: str | None):
 def _metadata(zf: zipfile.ZipFile, label: str) -> dict:
     try:
         meta = json.loads(zf.read("metadata.json").decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise GPSError("metadata.json is not a JSON object", source=label, field="metadata.json",
+                           expected="an object {...}", found=type(meta).__name__)
     except KeyError:
         raise GPSError("not a Galaxy Posterior Studio checkpoint", source=label, field="metadata.json",
                        expected="metadata.json in the archive", found=", ".join(sorted(zf.namelist())[:5])) from None
@@ -221,6 +241,7 @@ def _metadata(zf: zipfile.ZipFile, label: str) -> dict:
     for key in ("task", "model", "config", "features", "targets"):
         if key not in meta:
             raise GPSError("checkpoint metadata is incomplete", source=label, field=f"metadata.json:{key}")
+    validate_metadata(meta, label)
     return meta
 
 

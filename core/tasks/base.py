@@ -63,6 +63,8 @@ class Quantity:
 
     ``unit`` is an astropy unit string; logarithmic quantities use ``dex(...)`` units, e.g. ``dex(solMass)``.
     ``domain`` is the range the default simulator covers (values outside are flagged, not refused).
+    ``plausible`` is the range the quantity's definition allows (wider than ``domain``): values outside it are
+    never used as numbers (sentinels -> missing, unit mistakes named, other rows refused; core.data.schema).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Quantity:
     aliases: tuple[str, ...] = ()
     domain: tuple[float, float] | None = None
     kind: Literal["scalar", "map", "image"] = "scalar"
+    plausible: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ def read_csv(path: str, **kw: Any):
     from astropy.table import Table
 
     layout = sniff_csv(path)
+    check_last_row(path, layout)
     if layout.ecsv and not layout.simple:
         return Table.read(path, format="ascii.ecsv")
     frames = list(_pandas_chunks(path, layout, None))
@@ -113,8 +114,36 @@ def read_csv(path: str, **kw: Any):
 def iter_csv_chunks(path: str, chunk_rows: int) -> Iterator:
     """Yield astropy ``Table`` chunks of ``chunk_rows`` rows (constant memory; pandas chunked reader)."""
     layout = sniff_csv(path)
+    check_last_row(path, layout)
     for df in _pandas_chunks(path, layout, chunk_rows):
         yield _to_table(df, layout)
+
+
+def check_last_row(path: str, layout: CsvLayout) -> None:
+    """Refuse a file whose last row has another number of fields than the header (a truncated or ragged file)."""
+    if layout.ecsv and not layout.simple:
+        return
+    enc = encoding_of(path)
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 65536))
+        tail = fh.read()
+    if enc == "utf-16":
+        return                                    # (decoded by pandas; tail bytes may split a code unit)
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    if size > 65536:
+        lines = lines[1:]                         # the first line of the tail window may be cut
+    lines = [ln for ln in lines if ln.strip()]
+    if not lines or lines[-1].lstrip().startswith("#") or size <= 65536 and len(lines) <= layout.skiprows:
+        return
+    last = lines[-1]
+    n = len(_split(last, layout.delimiter))
+    if n != len(layout.names):
+        raise GPSError(f"the last row has {n} field(s) but the header names {len(layout.names)} (truncated or ragged "
+                       "file?)", source=Path(path).name, field="last row",
+                       expected=f"{len(layout.names)} fields ({', '.join(layout.names[:6])}...)",
+                       found=f"{n} fields: {last[:60]!r}")
 
 
 def write_csv(table, path: str, **kw: Any) -> None:
@@ -153,10 +182,22 @@ def write_csv(table, path: str, **kw: Any) -> None:
 
 
 # -------------------------------------------------------------------------------------------------
+def encoding_of(path: str) -> str:
+    """Text encoding from the byte-order mark: utf-16 / utf-8-sig, else utf-8 (bad bytes replaced, not fatal)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except FileNotFoundError:
+        raise GPSError("file not found", source=str(path)) from None
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return "utf-8-sig" if head.startswith(b"\xef\xbb\xbf") else "utf-8"
+
+
 def _first_lines(path: str) -> list[str]:
     out = []
     try:
-        with open(path, "r", encoding="utf-8", errors="replace", newline=None) as fh:
+        with open(path, "r", encoding=encoding_of(path), errors="replace", newline=None) as fh:
             for _ in range(_SNIFF_LINES):
                 ln = fh.readline()
                 if not ln:
@@ -231,20 +272,18 @@ def _names_units(names: list[str], units_line: str | None, source: str) -> tuple
             raise GPSError("cannot read the '# units:' line", source=source, field="units",
                            expected=f"'name=unit, ...' or {len(clean)} units in column order",
                            found=f"{len(items)} item(s)")
-    seen: dict[str, int] = {}
-    out = []
-    for nm in clean:  # make duplicate names unique
-        k = seen.get(nm, 0)
-        seen[nm] = k + 1
-        out.append(nm if k == 0 else f"{nm}_{k + 1}")
-    return out, units
+    from core.data.io.table_common import unique_names
+
+    unique_names(clean, source, "header")       # a duplicated name is refused: which column is meant is unknown
+    return clean, units
 
 
 def _pandas_chunks(path: str, layout: CsvLayout, chunk_rows: int | None):
     import pandas as pd
 
     kw: dict[str, Any] = dict(header=None, names=layout.names, skiprows=layout.skiprows, comment=None,
-                              skip_blank_lines=True, index_col=False)
+                              skip_blank_lines=True, index_col=False, encoding=encoding_of(path),
+                              encoding_errors="replace")
     if layout.dtypes:
         kw["dtype"] = {c: d for c, d in layout.dtypes.items() if d is str}
         kw["keep_default_na"] = True
@@ -261,7 +300,7 @@ def _pandas_chunks(path: str, layout: CsvLayout, chunk_rows: int | None):
     except pd.errors.EmptyDataError:
         yield pd.DataFrame({n: np.zeros(0) for n in layout.names})
     except pd.errors.ParserError as exc:
-        raise GPSError(f"malformed text table: {exc}", source=name,
+        raise GPSError(f"malformed text table: {' '.join(str(exc).split())}", source=name,
                        expected=f"{len(layout.names)} columns per row ({', '.join(layout.names[:8])}...)") from None
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from core.data.io.table_common import HDF5_MAGIC, check_nonempty, finish, fix_units, jsonable
+from core.data.io.registry import check_declared_size, max_cells
 from core.errors import GPSError
 
 __all__ = ["read_hdf5", "write_hdf5", "iter_hdf5", "open_h5"]
@@ -26,9 +27,11 @@ def read_hdf5(filename: str, hdf5_path: str | None = None, **kw: Any):
         obj = f[target]
         if _is_astropy_table(obj):
             kind = "astropy"
+            check_declared_size(float(obj.shape[0]) * len(obj.dtype.names), name, target, "rows x columns")
         else:
             cols, skipped = _group_columns(obj)
             kind = "datasets"
+            check_declared_size(float(obj[cols[0]].shape[0]) * len(cols), name, target, "rows x columns")
     if kind == "astropy":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -66,6 +69,7 @@ def iter_hdf5(filename: str, chunk_rows: int, hdf5_path: str | None = None, **kw
         if _is_astropy_table(obj):
             units, meta = _astropy_h5_header(f, target)
             n = obj.shape[0]
+            _not_hollow(f, [target], n, name, target)
             for i in range(0, max(n, 1), chunk_rows):
                 t = Table(obj[i:i + chunk_rows])
                 for c, un in units.items():
@@ -76,6 +80,7 @@ def iter_hdf5(filename: str, chunk_rows: int, hdf5_path: str | None = None, **kw
             return
         cols, _ = _group_columns(obj)
         n = obj[cols[0]].shape[0] if cols else 0
+        _not_hollow(obj, cols, n, name, target)
     for i in range(0, max(n, 1), chunk_rows):
         yield _h5_group_table(path, target, cols, i, i + chunk_rows)
 
@@ -93,6 +98,17 @@ def open_h5(path: str):
     except OSError as exc:
         raise GPSError(f"cannot open HDF5 file (truncated or damaged?): {exc}", source=name,
                        expected="a complete HDF5 file") from None
+
+
+def _not_hollow(group, cols, n: int, name: str, target: str) -> None:
+    """Streaming reads allow big files, but not a declared size over the limit that the file does not hold."""
+    if n * max(len(cols), 1) <= max_cells():
+        return
+    stored = sum(group[c].id.get_storage_size() for c in cols)
+    need = sum(group[c].size * group[c].dtype.itemsize for c in cols)
+    if stored < need / 100:
+        raise GPSError("datasets declare far more rows than the file holds", source=name, field=target,
+                       expected=f"about {need:,} bytes stored", found=f"{stored:,} bytes")
 
 
 def _is_astropy_table(obj) -> bool:

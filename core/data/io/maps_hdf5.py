@@ -87,6 +87,14 @@ def read_map_stack(path: str | os.PathLike, **_: object):
                 raise GPSError("map stack lacks datasets", source=name, field=", ".join(missing),
                                expected=", ".join(_REQUIRED), found=", ".join(sorted(f.keys())))
             try:
+                from core.data.io.registry import check_declared_size
+
+                for k in ("data", "mask", "ivar"):
+                    if k in f:
+                        check_declared_size(float(f[k].size), name, k, "dataset shape")
+                if f["data"].dtype.kind not in "biuf" or f["data"].ndim != 4:
+                    raise GPSError("map data must be numbers of shape (N, C, H, W)", source=name, field="data",
+                                   expected="a 4-D numeric dataset", found=f"{f['data'].dtype} {f['data'].shape}")
                 channels = json.loads(_s(f.attrs["channels"]))
                 units = json.loads(_s(f.attrs["units"]))
                 meta = json.loads(_s(f.attrs.get("meta", "{}")))

@@ -102,7 +102,11 @@ def read_manga_dap(path: str | os.PathLike, channels: Sequence[str] | None = Non
     mask = np.any(masks, axis=0)
     data = np.where(mask[None], 0.0, np.nan_to_num(np.stack(planes))).astype(np.float32)
     ivar = np.where(mask[None], 0.0, np.stack(ivars)).astype(np.float32)
-    reff = float(primary.get("REFF", np.nan) or np.nan)
+    try:
+        reff = float(primary.get("REFF", np.nan) or np.nan)
+    except (TypeError, ValueError):
+        raise GPSError("REFF is not a number", source=name, field="PRIMARY REFF", expected="R_e in arcsec",
+                       found=repr(primary.get("REFF"))) from None
     if not np.isfinite(reff) or reff <= 0:
         notes.append("no REFF in the primary header: R_eff unknown (pass reff_arcsec to regrid)")
         reff = np.nan

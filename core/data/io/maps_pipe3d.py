@@ -57,7 +57,27 @@ def read_pipe3d(path: str | os.PathLike, channels: Sequence[str] | None = None, 
     if missing:
         raise GPSError("Pipe3D SSP table lacks columns", source=name, field=", ".join(missing),
                        expected=", ".join(need), found=", ".join(t.colnames))
+    if len(t) == 0:
+        raise GPSError("the Pipe3D table has no rows", source=name, field=table, expected="one row per pixel",
+                       found="0 rows")
+    for c in need:
+        if t[c].dtype.kind not in "biuf" or t[c].ndim != 1:
+            raise GPSError("Pipe3D column is not numeric", source=name, field=c, expected="one number per pixel",
+                           found=f"{t[c].dtype} shape {t[c].shape}")
+    for c in ("ix", "iy"):
+        col = np.asarray(t[c], dtype=np.float64)
+        if not np.isfinite(col).all() or (col != np.round(col)).any():
+            raise GPSError("pixel indices must be whole numbers", source=name, field=c, expected="integers >= 0",
+                           found=f"{int((~np.isfinite(col) | (col != np.round(col))).sum())} bad values")
     ix, iy = np.asarray(t["ix"], dtype=np.int64), np.asarray(t["iy"], dtype=np.int64)
+    from core.data.io.registry import check_declared_size
+
+    check_declared_size(float(iy.max() + 1) * float(ix.max() + 1) * (2 * len(chans) + 1), name, "ix/iy",
+                        "map grid (max iy + 1) x (max ix + 1) x planes")
+    if len(set(zip(ix.tolist(), iy.tolist()))) != len(ix):
+        raise GPSError("the same pixel appears in several rows", source=name, field="ix/iy",
+                       expected="one row per pixel", found=f"{len(ix) - len(set(zip(ix.tolist(), iy.tolist())))} "
+                       "duplicated (ix, iy)")
     if ix.min() < 0 or iy.min() < 0:
         raise GPSError("negative pixel indices", source=name, field="ix/iy", expected=">= 0",
                        found=f"min ix {ix.min()}, min iy {iy.min()}")

@@ -10,7 +10,8 @@ from typing import Any, Callable, Literal
 from core.errors import GPSError
 from core.registry import Registry
 
-__all__ = ["FormatSpec", "FORMATS", "register_format", "identify_format", "read", "write", "head_bytes"]
+__all__ = ["FormatSpec", "FORMATS", "register_format", "identify_format", "read", "write", "head_bytes", "guarded",
+           "check_declared_size", "max_cells", "MAX_CELLS_ENV"]
 
 
 @dataclass(frozen=True)
@@ -49,27 +50,83 @@ def head_bytes(path: str | os.PathLike, n: int = 2048) -> bytes:
 
 
 def identify_format(path: str | os.PathLike, kind: str | None = None) -> str:
-    """Name of the registered format of ``path`` (by content first, then extension)."""
+    """Name of the registered format of ``path`` (by content first, then extension).
+
+    Every identifier is asked; the claim of the highest ``priority`` wins (a specialised reader, e.g. a TNG chunk,
+    over a generic one, e.g. an HDF5 table). Two claims at the same top priority are ambiguous: the file is refused
+    with a message naming both readers (pass ``format=`` to choose), never read by whichever came first.
+    """
     path = str(path)
     head = head_bytes(path)
     if len(head) == 0:
-        raise GPSError("the file is empty", source=path, expected="a table or map file", found="0 bytes")
+        raise GPSError("the file is empty", source=Path(path).name, expected="a table or map file", found="0 bytes")
     specs = sorted((s for _, s in FORMATS.items() if kind is None or s.kind == kind), key=lambda s: -s.priority)
+    claims = []
     for s in specs:
         try:
             if s.identify(path, head):
-                return s.name
+                claims.append(s)
         except Exception:  # an identifier must never crash identification
             continue
+    if claims:
+        top = [s for s in claims if s.priority == claims[0].priority]
+        if len(top) > 1:
+            raise GPSError("ambiguous file: several readers claim it", source=Path(path).name, field="format",
+                           expected="one reader (choose one with format=)",
+                           found=" and ".join(f"{s.name} ({s.description.split(':')[0]})" for s in top))
+        return top[0].name
     known = ", ".join(f"{s.name} ({'/'.join(s.extensions)})" for s in specs)
     raise GPSError("unrecognised file format", source=Path(path).name,
                    expected=f"one of {known}", found=f"first bytes {head[:16]!r}")
 
 
 def read(path: str | os.PathLike, format: str | None = None, kind: str | None = None, **kw: Any):
-    """Read ``path`` with the named format or the identified one."""
+    """Read ``path`` with the named format or the identified one.
+
+    A reader's own :class:`GPSError` passes through; any other failure of a reader on a damaged file (a library's
+    parse error, a decoding error, an allocation refused) becomes a GPSError naming the file and the format, so bad
+    input never ends in a traceback.
+    """
     name = format or identify_format(path, kind)
-    return FORMATS.get(name).read(str(path), **kw)
+    return guarded(FORMATS.get(name).read, str(path), name, **kw)
+
+
+def guarded(fn: Callable[..., Any], path: str, fmt: str, /, **kw: Any):
+    """``fn(path, **kw)`` with non-GPSError failures turned into a GPSError naming ``path`` and ``fmt``."""
+    try:
+        return fn(path, **kw)
+    except GPSError:
+        raise
+    except MemoryError:
+        raise GPSError("not enough memory to read this file", source=Path(path).name, field=fmt,
+                       expected=f"a file whose declared size fits (see {MAX_CELLS_ENV})", found="MemoryError") from None
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file must give a message, not a traceback
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise GPSError(f"cannot read this file as {fmt}", source=Path(path).name, field=fmt,
+                       expected=f"a valid {fmt} file", found=f"{type(exc).__name__}: {text}") from None
+
+
+MAX_CELLS_ENV = "GPS_MAX_CELLS"
+DEFAULT_MAX_CELLS = 50_000_000      # values (rows x columns, N x C x H x W) one read may allocate: ~400 MB as float64
+
+
+def max_cells() -> int:
+    """The largest declared size (number of values) a reader allocates; ``GPS_MAX_CELLS`` raises it."""
+    try:
+        return int(float(os.environ.get(MAX_CELLS_ENV, DEFAULT_MAX_CELLS)))
+    except ValueError:
+        return DEFAULT_MAX_CELLS
+
+
+def check_declared_size(cells: float, source: str, field: str, what: str) -> None:
+    """Refuse, before allocating, a read whose declared size ``cells`` (number of values) is over the limit."""
+    limit = max_cells()
+    if not (cells <= limit):
+        raise GPSError(f"declared size too large to read ({what})", source=Path(source).name, field=field,
+                       expected=f"at most {limit:,} values (raise the limit with the environment variable "
+                                f"{MAX_CELLS_ENV})", found=f"{cells:,.0f} values")
 
 
 def write(obj: Any, path: str | os.PathLike, format: str | None = None, **kw: Any) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 from core.data.catalog import file_sha256
 from core.errors import GPSError
 
-__all__ = ["finish", "check_nonempty", "has_ext", "fix_units", "jsonable", "FITS_MAGIC", "HDF5_MAGIC",
+__all__ = ["finish", "check_nonempty", "unique_names", "has_ext", "fix_units", "jsonable", "FITS_MAGIC", "HDF5_MAGIC",
            "PARQUET_MAGIC", "GZIP_MAGIC", "FITS_EXT", "HDF5_EXT", "PARQUET_EXT", "CSV_EXT"]
 
 FITS_MAGIC = b"SIMPLE  ="
@@ -79,3 +79,13 @@ def jsonable(meta: dict) -> dict:
     return out
 
 
+def unique_names(names: list[str], source: str, field: str) -> None:
+    """Refuse duplicated column names, naming the name and both positions (1-based)."""
+    seen: dict[str, int] = {}
+    for k, n in enumerate(names, start=1):
+        key = n.strip()
+        if key in seen:
+            raise GPSError(f"duplicated column name {key!r} (columns {seen[key]} and {k}); which one is meant is "
+                           "unknown", source=source, field=field, expected="unique column names",
+                           found=f"{key!r} at positions {seen[key]} and {k}")
+        seen[key] = k

@@ -22,8 +22,9 @@ from core.data.io import csv_text
 from core.data.io.hdf5_tables import iter_hdf5, read_hdf5, write_hdf5
 from core.data.io.table_common import (FITS_MAGIC, GZIP_MAGIC, HDF5_MAGIC, PARQUET_MAGIC, CSV_EXT, FITS_EXT,
                                        HDF5_EXT, PARQUET_EXT, check_nonempty, finish, fix_units, has_ext,
-                                       jsonable)
-from core.data.io.registry import FORMATS, FormatSpec, identify_format, read, register_format, write
+                                       jsonable, unique_names)
+from core.data.io.registry import (FORMATS, FormatSpec, check_declared_size, guarded, identify_format, read,
+                                   register_format, write)
 from core.errors import GPSError
 
 __all__ = ["read_table", "write_table", "iter_table_chunks"]
@@ -36,7 +37,7 @@ def read_table(source: str | os.PathLike, format: str | None = None, **kw: Any):
     ``aperture=``/``sfr_floor=`` (TNG chunks, see :func:`core.data.io.tng.read_tng_groupcat`).
     """
     name = format or identify_format(source, kind="table")
-    return FORMATS.get(name).read(str(source), **kw)
+    return guarded(FORMATS.get(name).read, str(source), name, **kw)
 
 
 def write_table(table, path: str | os.PathLike, format: str | None = None, **kw: Any) -> None:
@@ -80,11 +81,23 @@ def iter_table_chunks(path: str | os.PathLike, chunk_rows: int = 100_000, format
         whole = read(path, format=fmt, **kw)
         gen = (whole[i:i + chunk_rows] for i in range(0, max(len(whole), 1), chunk_rows))
     start = 0
-    for t in gen:
+    while True:
+        try:
+            t = next(gen)
+        except StopIteration:
+            return
+        except GPSError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged file gives a message naming it, not a traceback
+            guarded(_raise, path, fmt, exc=exc)
         t.meta.update(prov)
         t.meta["chunk_start"] = start
         start += len(t)
         yield t
+
+
+def _raise(path: str, exc: BaseException):
+    raise exc
 
 
 # -------------------------------------------------------------------------------------------------
@@ -111,6 +124,9 @@ def _read_fits(path: str, hdu: int | str | None = None, **kw: Any):
 
     hdul, idx = _open_fits(path, hdu, memmap=False)
     with hdul:
+        hdr = hdul[idx].header
+        unique_names([str(hdr.get(f"TTYPE{i}", f"col{i}")) for i in range(1, int(hdr.get("TFIELDS", 0)) + 1)],
+                     Path(path).name, f"HDU {idx} {hdul[idx].name!r}")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
@@ -142,7 +158,10 @@ def _open_fits(path: str, hdu, memmap: bool):
         warnings.simplefilter("always")
         try:
             hdul = fits.open(path, memmap=memmap and not gz)
+            check_fits_sizes(hdul, name)
             hdul.readall()
+        except GPSError:
+            raise
         except Exception as exc:  # astropy raises OSError/ValueError/TypeError on damaged files
             raise GPSError(f"cannot read FITS structure: {exc}", source=name,
                            expected="a complete FITS file (header blocks + data)") from None
@@ -161,6 +180,24 @@ def _open_fits(path: str, hdu, memmap: bool):
         raise GPSError("file is truncated", source=name, field=f"HDU {idx} {hdul[idx].name!r}",
                        expected=f"{need} bytes (header + data)", found=f"{size} bytes")
     return hdul, idx
+
+
+def check_fits_sizes(hdul, name: str) -> None:
+    """Refuse, from the headers alone, an HDU whose declared data size is over the reader's limit."""
+    for i, h in enumerate(hdul):
+        hdr = h.header
+        try:
+            dims = [int(hdr.get(f"NAXIS{k}", 0)) for k in range(1, int(hdr.get("NAXIS", 0)) + 1)]
+        except (TypeError, ValueError):
+            raise GPSError("invalid NAXISn keywords", source=name, field=f"HDU {i}", expected="integers",
+                           found=repr([hdr.get(f"NAXIS{k}") for k in range(1, 4)])) from None
+        if any(d < 0 for d in dims):
+            raise GPSError("negative NAXISn", source=name, field=f"HDU {i}", expected=">= 0", found=str(dims))
+        if "TFIELDS" in hdr and len(dims) == 2:          # table: rows x columns values
+            cells = float(dims[1]) * max(int(hdr.get("TFIELDS", 1)), 1)
+        else:
+            cells = float(np.prod([float(d) for d in dims])) if dims else 0.0
+        check_declared_size(cells, name, f"HDU {i} {h.name!r}", "NAXISn from the header")
 
 
 def _pick_fits_hdu(hdul, hdu, name: str, listing: str) -> int:
@@ -217,6 +254,8 @@ def _iter_fits(path: str, chunk_rows: int, hdu=None, **kw: Any):
     hdul, idx = _open_fits(path, hdu, memmap=True)
     with hdul:
         h = hdul[idx]
+        unique_names([str(h.header.get(f"TTYPE{i}", f"col{i}")) for i in range(1, int(h.header.get("TFIELDS", 0)) + 1)],
+                     Path(path).name, f"HDU {idx} {h.name!r}")
         units = {c.name: c.unit for c in h.columns if c.unit}
         n = h.header.get("NAXIS2", 0)
         raw = h.header.get("GPSMETA")
@@ -253,6 +292,7 @@ def _read_parquet(path: str, **kw: Any):
 
     name = Path(path).name
     _check_parquet(path)
+    _parquet_size(path, name)
     try:
         t = Table.read(path, format="parquet")
     except Exception as exc:
@@ -280,6 +320,7 @@ def _iter_parquet(path: str, chunk_rows: int):
     from core.data.units import parse_unit
 
     _check_parquet(path)
+    _parquet_size(path, Path(path).name)
     pf = pq.ParquetFile(path)
     md = pf.schema_arrow.metadata or {}
     units, meta = {}, {}
@@ -298,6 +339,18 @@ def _iter_parquet(path: str, chunk_rows: int):
         yield t
     if empty:
         yield _read_parquet(path)
+
+
+def _parquet_size(path: str, name: str) -> None:
+    import pyarrow.parquet as pq
+
+    try:
+        md = pq.ParquetFile(path).metadata
+    except Exception as exc:  # noqa: BLE001 - damaged footer
+        raise GPSError("cannot read Parquet metadata (truncated or damaged?)", source=name, field="footer",
+                       expected="a complete Parquet file", found=f"{type(exc).__name__}: {exc}") from None
+    check_declared_size(float(md.num_rows) * max(md.num_columns, 1), name, "footer", "rows x columns")
+    unique_names(list(md.schema.to_arrow_schema().names), name, "schema")
 
 
 def _check_parquet(path: str) -> None:
@@ -325,17 +378,21 @@ def _identify_tng(path: str, head: bytes) -> bool:
 register_format(FormatSpec(
     "csv", "table", "Text table: CSV/TSV/whitespace, '#' comment header, ECSV (units + meta)", CSV_EXT,
     _identify_csv, _read_csv, csv_text.write_csv, priority=-10))
+def _claims(magic: bytes, exts) -> Any:
+    """Identifier: the signature at byte 0, or the extension when the content is not another known format's."""
+    others = tuple(m for m in (FITS_MAGIC, HDF5_MAGIC, PARQUET_MAGIC) if m != magic)
+    return lambda p, h: h.startswith(magic) or (has_ext(p, exts) and not h.startswith(others))
+
+
 register_format(FormatSpec(
     "fits", "table", "FITS binary table (first table HDU, or hdu=NAME/INDEX); TUNIT units", FITS_EXT,
-    lambda p, h: h.startswith(FITS_MAGIC) or has_ext(p, FITS_EXT), _read_fits, _write_fits, priority=10))
+    _claims(FITS_MAGIC, FITS_EXT), _read_fits, _write_fits, priority=10))
 register_format(FormatSpec(
     "hdf5", "table", "HDF5 table: astropy table dataset (path=) or a group of equal-length 1-D datasets",
-    HDF5_EXT, lambda p, h: h.startswith(HDF5_MAGIC) or has_ext(p, HDF5_EXT), read_hdf5, write_hdf5,
-    priority=10))
+    HDF5_EXT, _claims(HDF5_MAGIC, HDF5_EXT), read_hdf5, write_hdf5, priority=10))
 register_format(FormatSpec(
     "parquet", "table", "Apache Parquet table (astropy units/meta kept)", PARQUET_EXT,
-    lambda p, h: h.startswith(PARQUET_MAGIC) or has_ext(p, PARQUET_EXT), _read_parquet, _write_parquet,
-    priority=10))
+    _claims(PARQUET_MAGIC, PARQUET_EXT), _read_parquet, _write_parquet, priority=10))
 register_format(FormatSpec(
     "tng_subfind", "table", "IllustrisTNG Subfind group catalogue chunk (fof_subhalo_tab_*.hdf5): centrals",
     (".hdf5",), _identify_tng, _read_tng, None, priority=20))

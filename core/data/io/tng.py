@@ -27,6 +27,8 @@ REQUIRED_FIELDS = {
                 "SubhaloStellarPhotometrics", "SubhaloGrNr"),
 }
 _BANDS = ("U", "B", "V", "K", "g", "r", "i", "z")      # SubhaloStellarPhotometrics columns
+#: columns of the 2-D fields (all others are 1-D, one value per group / subhalo)
+_WIDTH = {"SubhaloMassType": 6, "SubhaloMassInRadType": 6, "SubhaloStellarPhotometrics": len(_BANDS)}
 _NAME_RE = re.compile(r"fof_subhalo_tab_(\d+)(?:\.(\d+))?[^/]*\.hdf5$")
 
 
@@ -71,12 +73,18 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
         _check_structure(f, name)
         hdr = {k: (v.decode() if isinstance(v, bytes) else v.item() if hasattr(v, "item") else v)
                for k, v in f["Header"].attrs.items()}
-        h = float(hdr["HubbleParam"])
+        h = _hubble(hdr, name)
         G, S = f["Group"], f["Subhalo"]
+        _check_fields(G, S, name)
         first = G["GroupFirstSub"][()].astype(np.int64)
         m200 = G["Group_M_Crit200"][()].astype(np.float64)
         grnr = S["SubhaloGrNr"][()].astype(np.int64)
         soff, goff = _offsets(first, grnr, hdr, subhalo_offset, group_offset, name)
+        if int(hdr.get("NumFiles", 1)) == 1 and len(first) and ((first < -1) | (first >= len(grnr))).any():
+            bad = int(np.flatnonzero((first < -1) | (first >= len(grnr)))[0])
+            raise GPSError("GroupFirstSub points outside the subhaloes of this single-file catalogue",
+                           source=name, field="Group/GroupFirstSub", expected=f"-1 or 0..{len(grnr) - 1}",
+                           found=f"{first[bad]} for group {bad}")
         k = first - soff
         j = np.arange(len(first))
         ok = (first >= 0) & (k >= 0) & (k < len(grnr))
@@ -88,6 +96,11 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
         sfr = S["SubhaloSFRinRad" if aperture == "2rhalf" else "SubhaloSFR"][()][k].astype(np.float64)
         phot = S["SubhaloStellarPhotometrics"][()][k].astype(np.float64)
         flag = S["SubhaloFlag"][()][k].astype(bool) if "SubhaloFlag" in S else np.ones(len(k), bool)
+        for fld, vals in (("Group/Group_M_Crit200", m200), (f"Subhalo/{rad}", mtype), ("Subhalo/SubhaloMassType", mtot),
+                          ("Subhalo/SubhaloSFR" + ("inRad" if aperture == "2rhalf" else ""), sfr)):
+            if (vals < 0).any():
+                raise GPSError("negative masses / SFRs", source=name, field=fld, expected="values >= 0",
+                               found=f"{int((vals < 0).sum())} negative, min {float(vals.min()):.3g}")
     notes = []
     mass_unit = 1e10 / h                                          # code mass unit in Msun
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -166,6 +179,47 @@ def _check_structure(f, name: str) -> None:
             have = ", ".join(list(f[grp].keys())[:12])
             raise GPSError("TNG chunk lacks field(s) " + ", ".join(absent), source=name, field=grp,
                            expected=", ".join(fields), found=have or "(empty group)")
+
+
+def _hubble(hdr: dict, name: str) -> float:
+    try:
+        h = float(hdr["HubbleParam"])
+    except (TypeError, ValueError):
+        h = float("nan")
+    if not (0.2 < h < 2.0):
+        raise GPSError("implausible Hubble parameter", source=name, field="Header/HubbleParam",
+                       expected="h in (0.2, 2), e.g. 0.6774", found=repr(hdr["HubbleParam"]))
+    try:
+        nfiles = int(hdr.get("NumFiles", 1))
+    except (TypeError, ValueError):
+        nfiles = -1
+    if nfiles < 1:
+        raise GPSError("invalid NumFiles", source=name, field="Header/NumFiles", expected="an integer >= 1",
+                       found=repr(hdr.get("NumFiles")))
+    return h
+
+
+def _check_fields(G, S, name: str) -> None:
+    """Numeric fields with the documented shapes, one row per group / subhalo, within the size limit."""
+    from core.data.io.registry import check_declared_size
+
+    for grp, fields in REQUIRED_FIELDS.items():
+        g = G if grp == "Group" else S
+        rows = None
+        for k in fields:
+            d = g[k]
+            width = _WIDTH.get(k)
+            shape_ok = d.ndim == 2 and d.shape[1] == width if width else d.ndim == 1
+            if d.dtype.kind not in "biuf" or not shape_ok:
+                raise GPSError("TNG field has the wrong type or shape", source=name, field=f"{grp}/{k}",
+                               expected=f"numbers, shape (n, {width})" if width else "numbers, shape (n,)",
+                               found=f"{d.dtype} shape {d.shape}")
+            check_declared_size(float(d.size), name, f"{grp}/{k}", "dataset shape")
+            if rows is None:
+                rows = d.shape[0]
+            elif d.shape[0] != rows:
+                raise GPSError("TNG fields of one group have different lengths", source=name, field=f"{grp}/{k}",
+                               expected=f"{rows} rows like {grp}/{fields[0]}", found=f"{d.shape[0]} rows")
 
 
 def _run_start(grnr: np.ndarray, k: np.ndarray) -> np.ndarray:

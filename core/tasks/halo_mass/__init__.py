@@ -26,6 +26,7 @@ INPUTS = (
             "mass_star",
         ),
         (6.5, 12.5),
+        plausible=(5.0, 13.0),
     ),
     Quantity(
         "log_sfr",
@@ -34,6 +35,7 @@ INPUTS = (
         "Star-formation rate, log10(SFR/(Msun/yr))",
         ("logsfr", "sfr", "log_sfr", "star_formation_rate", "sfr_tot_p50"),
         (-7.0, 3.0),
+        plausible=(-8.0, 4.0),
     ),
     Quantity(
         "u_g",
@@ -42,10 +44,11 @@ INPUTS = (
         "u-g colour (SDSS bands, z~0.05 observed frame)",
         ("u-g", "ug", "u_minus_g", "color_ug", "colour_ug"),
         (0.0, 3.0),
+        plausible=(-1.5, 5.0),
     ),
-    Quantity("g_r", "mag", "g-r", "g-r colour", ("g-r", "gr", "g_minus_r", "color_gr", "colour_gr"), (-0.4, 1.5)),
-    Quantity("r_i", "mag", "r-i", "r-i colour", ("r-i", "ri", "r_minus_i", "color_ri", "colour_ri"), (-0.5, 1.0)),
-    Quantity("i_z", "mag", "i-z", "i-z colour", ("i-z", "iz", "i_minus_z", "color_iz", "colour_iz"), (-0.5, 1.0)),
+    Quantity("g_r", "mag", "g-r", "g-r colour", ("g-r", "gr", "g_minus_r", "color_gr", "colour_gr"), (-0.4, 1.5), plausible=(-1.5, 3.0)),
+    Quantity("r_i", "mag", "r-i", "r-i colour", ("r-i", "ri", "r_minus_i", "color_ri", "colour_ri"), (-0.5, 1.0), plausible=(-1.5, 2.5)),
+    Quantity("i_z", "mag", "i-z", "i-z colour", ("i-z", "iz", "i_minus_z", "color_iz", "colour_iz"), (-0.5, 1.0), plausible=(-1.5, 2.5)),
     Quantity(
         "conc",
         "",
@@ -53,6 +56,7 @@ INPUTS = (
         "Petrosian concentration index R90/R50",
         ("c", "conc", "concentration", "r90_r50", "c_index", "concentration_index"),
         (0.5, 5.0),
+        plausible=(1.0, 10.0),
     ),
     Quantity(
         "log_fgas",
@@ -61,6 +65,7 @@ INPUTS = (
         "Atomic gas fraction log10(M_HI/M*)",
         ("logfgas", "log_fgas", "fgas", "gas_fraction", "log_mhi_mstar", "log_fhi", "fhi"),
         (-4.0, 2.0),
+        plausible=(-7.0, 3.0),
     ),
 )
 
@@ -79,6 +84,7 @@ SPEC = TaskSpec(
             "Halo mass log10(M200c/Msun)",
             ("logmh", "log_mh", "mh", "halo_mass", "log_m200c", "m200c", "log_mhalo", "group_m_crit200"),
             (10.5, 15.0),
+            plausible=(8.0, 16.5),
         ),
     ),
     simulator="catalog",
