@@ -136,7 +136,7 @@ def train(
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
     from core.models import build_model
 
-    from core.inference.sanity import drop_refused   # rows refused by validation are never trained on
+    from core.inference.sanity import drop_refused  # rows refused by validation are never trained on
 
     t = get_task(task)
     data, val = drop_refused(data), drop_refused(val)

@@ -49,7 +49,7 @@ def predict_file(
         m = api.load_checkpoint(checkpoint, expected_task=task)
         from core.inference.checkpoints import check_task_matches, data_task_of
 
-        check_task_matches(m, data_task_of(input_path), checkpoint, input_path)   # a table, a map task's checkpoint
+        check_task_matches(m, data_task_of(input_path), checkpoint, input_path)  # a table, a map task's checkpoint
         task = m.task_name
     elif not task:
         raise GPSError("give --checkpoint FILE or --task NAME")
