@@ -9,7 +9,10 @@ and for the log-uniform mass prior p(A) ∝ 1/A on [A_lo, A_hi]
 
     ∫ p(A) N(A; A*, V) dA = (1/A*) (1 + 1/r^2 + 3/r^4 + O(r^-6)) [Phi((A_hi - A*)/sqrt V) - Phi((A_lo - A*)/sqrt V)]
 
-(the asymptotic series of E[1/A]; templates with r < 5 are dropped: since chi2_min + r^2 = total S/N^2 they have
+(the asymptotic series of E[1/A]). The reported errors are sigma(F_obs) (see the simulator), so the likelihood is
+the Gaussian above times the Jacobian prod_b |1 - eps_b sigma'_b| (eps_b = (F_b - A T_b) / sigma_b, sigma' = floor^2
+F / sigma <= floor), taken to first order (1 - sum eps_b sigma'_b, linear in A, so exact under the Gaussian in A;
+the neglected terms are O(floor^2 eps^2) ~ 1e-3). Templates with r < 5 are dropped: since chi2_min + r^2 = total S/N^2 they have
 chi2_min > S/N^2 - 25, i.e. weight < e^-40 relative to a fitting template for any galaxy with S/N > 10).
 Everything is vectorised: two matmuls (objects x bands) @ (bands x templates*z) per chunk of objects.
 The density between grid nodes is linear (the grid pdf); the simulator's fluxes are linear in z between nodes.
@@ -61,6 +64,11 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
     a = (flux * w) @ t.T
     b = w @ (t ** 2).T
     c = np.sum(flux ** 2 * w, axis=1, keepdims=True)
+    # Jacobian of eps = (F - F_true) / sigma(F): prod_b |1 - eps_b sigma'_b| ~ 1 - sum_b eps_b sigma'_b, linear in A,
+    # so its Gaussian expectation is its value at A*; sigma' = floor^2 F / sigma
+    ds = config.calib_floor ** 2 * flux / sigma
+    c1 = np.sum(ds * flux / sigma, axis=1, keepdims=True)
+    c2 = (ds / sigma) @ t.T
     with np.errstate(divide="ignore", invalid="ignore"):
         a_star = a / b
         r2 = a * a_star
@@ -68,7 +76,9 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
         sq = np.sqrt(b)
         lo, hi = 10 ** (config.logm_min - 10.0), 10 ** (config.logm_max - 10.0)
         mass = ndtr((hi - a_star) * sq) - ndtr((lo - a_star) * sq)
-        lw = (-0.5 * chi2 - 0.5 * np.log(b) - np.log(a_star) + np.log1p(1 / r2 + 3 / r2 ** 2) + np.log(mass))
+        jac = 1.0 - c1 + a_star * c2
+        lw = (-0.5 * chi2 - 0.5 * np.log(b) - np.log(a_star) + np.log1p(1 / r2 + 3 / r2 ** 2) + np.log(mass)
+              + np.log(np.maximum(jac, 1e-3)))
     lw = np.where((a_star > 0) & (r2 > _R_MIN ** 2) & (mass > 0), lw, -np.inf)
     prior = theta_log_prior(config, grid) + np.log(z_prior(config, grid.z))[None, :]
     return lw.reshape(-1, m, nz) + prior[None]

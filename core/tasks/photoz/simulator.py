@@ -9,8 +9,11 @@ Generative model (every choice is a :class:`PhotozSimConfig` field; the exact po
   ``av_grid`` with weights exp(-A_V / av_mean) (truncated exponential, discretised), tau uniform over the SFH's
   variants, age uniform over the grid ages younger than the Universe at z (so p(age | z) depends on z);
 * formed mass: log10 M ~ U(logm_min, logm_max), i.e. p(A) ~ 1/A for the flux amplitude A = M / 1e10;
-* noise: F_obs = F + sigma e with sigma_b^2 = (F_lim,b / 5)^2 + (calib_floor F_b)^2 (F_lim from the 5-sigma
-  depth). sigma is reported as the catalogue's flux error and the exact posterior treats it as a known input;
+* noise: sigma_b(F) = sqrt((F_lim,b / 5)^2 + (calib_floor F)^2) (F_lim from the 5-sigma depth) evaluated at the
+  *observed* flux is the reported error, and (F_obs - F_true) / sigma(F_obs) ~ N(0, 1) (:func:`observe` solves
+  that quadratic). The reported error is then a function of the observables only: it cannot leak the noiseless
+  flux (an error computed from the true flux would: sigma^2 - sigma_sky^2 = floor^2 F_true^2), and the
+  likelihood in F_true is Gaussian with the known width sigma(F_obs) times the Jacobian |1 - eps sigma'(F_obs)|;
 * magnitudes: SDSS asinh magnitudes (Lupton et al. 1999; softening b per band, SDSS values for ugriz,
   1.042 sigma_sky for HSC), so negative fluxes give finite magnitudes; errors 1.0857 sigma / sqrt(F^2 + 4 b^2);
 * selection: observed r (SDSS) or i (HSC) brighter than ``selection_mag`` (acts on observables only, so it does
@@ -34,7 +37,7 @@ from core.errors import GPSError
 from core.tasks.photoz.templates import BANDS, TemplateGrid, template_grid
 
 __all__ = ["PhotozSimConfig", "simulate", "grid_for", "z_prior", "theta_log_prior", "asinh_mag", "asinh_flux",
-           "SOFTENING", "SHORT", "TARGETS"]
+           "SOFTENING", "SHORT", "TARGETS", "observe", "error_model"]
 
 SHORT = {"sdss": ("u", "g", "r", "i", "z"), "hsc": ("g", "r", "i", "z", "y")}
 DEPTHS = {"sdss": (22.0, 22.2, 22.2, 21.3, 20.5), "hsc": (26.5, 26.1, 25.9, 25.1, 24.4)}
@@ -140,6 +143,20 @@ def asinh_flux(mag: np.ndarray, b_ujy: np.ndarray) -> np.ndarray:
     return 2 * b * np.sinh(-np.asarray(mag) * np.log(10) / 2.5 - np.log(b)) * _UJY_PER_MAGGY
 
 
+def error_model(flux: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
+    """Reported flux error [uJy]: sigma(F) = sqrt((F_lim / 5)^2 + (calib_floor F)^2) at the *observed* flux."""
+    return np.sqrt(config.sigma_sky ** 2 + (config.calib_floor * flux) ** 2)
+
+
+def observe(true: np.ndarray, eps: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
+    """Observed fluxes with (F_obs - F_true) / sigma(F_obs) = eps (the root of a quadratic, |eps floor| < 1)."""
+    f2 = config.calib_floor ** 2
+    s2 = config.sigma_sky ** 2
+    a = 1 - eps ** 2 * f2
+    disc = eps ** 2 * (f2 * true ** 2 + a * s2)
+    return (true + np.sign(eps) * np.sqrt(disc)) / a
+
+
 def simulate(n: int, seed: int = 0, config: PhotozSimConfig | None = None) -> CatalogData:
     """``n`` selected mock galaxies: features mag_*/err_* (asinh AB), targets (z, age, log M*, [Z/H], A_V).
 
@@ -211,8 +228,8 @@ def _chunk(cfg: PhotozSimConfig, grid: TemplateGrid, rng: np.random.Generator) -
     tmpl = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), grid.n_templates - 1)
     logm = rng.uniform(cfg.logm_min, cfg.logm_max, size=_CHUNK)
     true = grid.interp(tmpl, z) * 10 ** (logm - 10.0)[:, None]
-    sigma = np.sqrt(cfg.sigma_sky[None, :] ** 2 + (cfg.calib_floor * true) ** 2)
-    flux = true + sigma * rng.standard_normal(true.shape)
+    flux = observe(true, rng.standard_normal(true.shape), cfg)
+    sigma = error_model(flux, cfg)
     b = cfg.softening[None, :]
     mag = asinh_mag(flux, b)
     err = 2.5 / np.log(10) * sigma / np.sqrt(flux ** 2 + 4 * b ** 2)
