@@ -189,3 +189,4 @@ TASKS.register("central_mass", TaskSpec(
           "redshift of every object; LightGBM and the power law use the summary statistics of "
           "core.data.summary_stats.",
 ))
+import core.tasks.photoz  # noqa: E402,F401  (registers the photoz task package)

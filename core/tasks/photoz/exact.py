@@ -20,7 +20,7 @@ The density between grid nodes is linear (the grid pdf); the simulator's fluxes 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Literal  # noqa: F401  (Literal: type hints of the inherited config fields)
 
 import numpy as np
 from scipy.special import logsumexp, ndtr
@@ -31,7 +31,7 @@ from core.inference.posterior import Posterior
 from core.tasks.photoz.simulator import (SHORT, TARGETS, PhotozSimConfig, asinh_flux, grid_for, theta_log_prior,
                                          z_prior)
 
-__all__ = ["exact_posterior", "fluxes_of", "log_weights"]
+__all__ = ["exact_posterior", "fluxes_of", "log_weights", "ExactConfig", "ExactModel"]
 
 _R_MIN = 5.0
 
@@ -152,3 +152,44 @@ def _joint_draws(lw: np.ndarray, pdf: np.ndarray, flux: np.ndarray, sigma: np.nd
         out[sel, 3] = np.log10(grid.met[tm])
         out[sel, 4] = grid.av[tm]
     return out
+
+
+# -- registry wrapper ----------------------------------------------------------------------------------------
+from dataclasses import dataclass  # noqa: E402
+
+from core.config import param  # noqa: E402
+from core.models.base import PosteriorModel  # noqa: E402
+
+
+@dataclass(frozen=True)
+class ExactConfig(PhotozSimConfig):
+    """The simulator configuration whose grid and priors define the posterior, plus the joint draws wanted."""
+
+    joint_draws: int = param(0, help="Joint (z, age, log M*, [Z/H], A_V) draws per galaxy (0 = p(z) only)", min=0,
+                             max=100000)
+
+
+class ExactModel(PosteriorModel):
+    """The template posterior as a registry model: nothing to train; on mocks the config comes from the data."""
+
+    name = "exact"
+    config_cls = ExactConfig
+    missing_policy = "refuse"
+
+    def fit(self, train, val=None, **_: object) -> dict:
+        self.history = {"note": "the exact posterior has nothing to train"}
+        return self.history
+
+    def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Posterior:
+        cfg = self.config.to_dict()
+        draws = cfg.pop("joint_draws")
+        sim = data.meta.get("config") if data.meta.get("simulator") == "photometry" else None
+        return exact_posterior(data, PhotozSimConfig.from_dict(sim or cfg), n_samples=draws, seed=seed,
+                               progress=progress)
+
+    def get_state(self):
+        return {}, {}
+
+    def set_state(self, tensors, extra) -> None:
+        return None

@@ -45,8 +45,12 @@ def point_metrics(z_phot: np.ndarray, z_true: np.ndarray) -> dict[str, float]:
             "outlier_frac_rail": float(np.mean(np.abs(dz) > rail))}
 
 
-def score(post: Posterior, z_true: np.ndarray, exact: Posterior | None = None) -> dict[str, float]:
-    """Point + calibration metrics of a redshift posterior (column 0 = z when samples are multi-parameter)."""
+def score(post: Posterior, z_true: np.ndarray, exact: Posterior | None = None,
+          q_density: np.ndarray | None = None) -> dict[str, float]:
+    """Point + calibration metrics of a redshift posterior (column 0 = z when samples are multi-parameter).
+
+    ``q_density`` (n, g): the model's own density on the exact posterior's grid for the KL (else a KDE of the
+    draws, :func:`core.metrics.reference.density_on_grid`)."""
     post = _z_only(post)
     zt = np.asarray(z_true, float).reshape(-1)
     med = post.quantiles([0.5])[:, 0, 0]
@@ -58,7 +62,9 @@ def score(post: Posterior, z_true: np.ndarray, exact: Posterior | None = None) -
     if exact is not None:
         from core.metrics.reference import kl_to_reference
 
-        out["kl_to_exact"] = float(kl_to_reference(exact, post))
+        if q_density is not None:
+            q_density = np.where(np.isfinite(q_density), q_density, 0.0)
+        out["kl_to_exact"] = float(kl_to_reference(exact, post, q_density=q_density))
     return out
 
 

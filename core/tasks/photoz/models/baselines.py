@@ -46,6 +46,14 @@ class PhotozFlow(WrappedModel):
     with_errors = True
     inner_factory = "core.models.flows:FlowModel"
 
+    def pz_grid(self, data: CatalogData, grid: np.ndarray) -> np.ndarray:
+        """The flow's density q(z | x) (n, g) on ``grid`` (exact, no sampling); NaN rows for flagged galaxies."""
+        x, ok = design(data, self.with_errors)
+        out = np.full((len(data), len(grid)), np.nan)
+        if ok.any():
+            out[ok] = np.exp(self.inner.log_prob(np.asarray(grid, float), x[ok]))
+        return out
+
 
 @dataclass(frozen=True)
 class PhotozLightGBMConfig(LightGBMConfig):

@@ -15,8 +15,9 @@ Stages (each its own :func:`core.inference.training.fit_module` run, loss curve 
    cross-modal ELBO through the frozen decoder (E_q log p(s | l) - KL(q || prior)) is mode-seeking and makes
    q(l | x) over-confident, so the frozen spectral decoder's reconstruction from q(l | x) is only *reported*
    (``recon_from_photometry`` in the stage history).
-3. ``parameters`` — the parameter decoder p(theta | l), theta = (z, log10 age, log M*, [Z/H], A_V), a diagonal
-   Gaussian (a conditional density, not a point), trained on l ~ q(l | x) with the photometry encoder frozen.
+3. ``parameters`` — the parameter decoder p(theta | l), theta = (ln z, log10 age, log M*, [Z/H], A_V), a diagonal
+   Gaussian (a conditional density, not a point; log-normal in z, so p(z) = 0 for z <= 0), trained on
+   l ~ q(l | x) with the photometry encoder frozen.
 
 Posterior: l_s ~ q(l | x) (S draws), theta ~ p(theta | l_s): p(z | x) is the mixture of the S Gaussians (also
 given exactly on a grid by :meth:`MmvaeModel.pz_grid`). A calibration temperature T multiplies the latent and the
@@ -180,7 +181,9 @@ class MmvaeModel(PosteriorModel):
         with torch.no_grad():
             for a in range(0, len(mu), 2048):
                 m, s = torch.as_tensor(mu[a:a + 2048]), torch.as_tensor(sd[a:a + 2048])
-                p = torch.exp(-0.5 * ((g[None, None] - m[..., None]) / s[..., None]) ** 2) / s[..., None]
+                lg = torch.log(torch.clamp(g, min=1e-6))
+                p = torch.exp(-0.5 * ((lg[None, None] - m[..., None]) / s[..., None]) ** 2) / s[..., None]
+                p = torch.where(g > 0, p / torch.clamp(g, min=1e-6), torch.zeros_like(p))   # log-normal in z
                 out[np.flatnonzero(ok)[a:a + 2048]] = (p.mean(1) / np.sqrt(2 * np.pi)).numpy()
         return out
 
@@ -251,6 +254,7 @@ class MmvaeModel(PosteriorModel):
         m = np.take_along_axis(mu, pick[..., None], axis=1)
         s = np.take_along_axis(sd, pick[..., None], axis=1)
         draws = m + s * rng.standard_normal(m.shape)
+        draws[..., 0] = np.exp(draws[..., 0])                                 # ln z -> z
         draws[..., 1] = 10 ** draws[..., 1]                                   # log10 age -> Gyr
         out = np.full((len(data), n_samples, 5), np.nan)
         out[ok] = draws
@@ -262,6 +266,7 @@ def _theta(y: np.ndarray | None) -> np.ndarray:
         raise GPSError("the mmvae trains on simulated galaxies with all five parameters", field="targets",
                        expected=", ".join(PARAMS), found=str(None if y is None else y.shape[1]))
     t = y.copy()
+    t[:, 0] = np.log(np.maximum(t[:, 0], 1e-4))
     t[:, 1] = np.log10(t[:, 1])
     return t
 
