@@ -159,3 +159,15 @@ def test_count_peaks_and_summary():
     s = pz_summary(post, g)
     assert s["n_peaks"].tolist() == [1, 2] and abs(s["z_mode"][0] - 0.3) < 0.005
     assert abs(s["z_median"][0] - 0.3) < 0.005 and s["z_p16"][0] < 0.3 < s["z_p84"][0]
+
+
+@pytest.mark.parametrize("name", ["photoz_SDSS_MGS_head40.train", "photoz_boss_dr10_head40.csv"])
+def test_predict_file_on_real_formats(tmp_path, name):
+    from core.tasks.photoz.predict import predict_file
+
+    t = predict_file(DATA / name, tmp_path / "out.csv")
+    assert len(t) == 40 and (tmp_path / "out.csv").exists()
+    ok = t["valid"] == 1
+    assert ok.sum() >= 30
+    assert np.all(t["z_p16"][ok] <= t["z_median"][ok]) and np.all(t["z_median"][ok] <= t["z_p84"][ok])
+    assert np.all(t["n_peaks"][ok] >= 1)

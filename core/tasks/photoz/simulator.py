@@ -37,7 +37,7 @@ from core.errors import GPSError
 from core.tasks.photoz.templates import BANDS, TemplateGrid, template_grid
 
 __all__ = ["PhotozSimConfig", "simulate", "grid_for", "z_prior", "theta_log_prior", "asinh_mag", "asinh_flux",
-           "SOFTENING", "SHORT", "TARGETS", "observe", "error_model"]
+           "SOFTENING", "SHORT", "TARGETS", "observe", "error_model", "floor_errors"]
 
 SHORT = {"sdss": ("u", "g", "r", "i", "z"), "hsc": ("g", "r", "i", "z", "y")}
 DEPTHS = {"sdss": (22.0, 22.2, 22.2, 21.3, 20.5), "hsc": (26.5, 26.1, 25.9, 25.1, 24.4)}
@@ -155,6 +155,25 @@ def observe(true: np.ndarray, eps: np.ndarray, config: PhotozSimConfig) -> np.nd
     a = 1 - eps ** 2 * f2
     disc = eps ** 2 * (f2 * true ** 2 + a * s2)
     return (true + np.sign(eps) * np.sqrt(disc)) / a
+
+
+def floor_errors(data: CatalogData, config: PhotozSimConfig) -> CatalogData:
+    """Copy of real photometry whose errors include the simulator's calibration floor (added in quadrature:
+    err^2 + (1.0857 floor)^2 for magnitudes, sigma^2 + (floor F)^2 for fluxes), so mock-trained models and the
+    template posterior see errors of the kind they were built for (real SDSS errors are often < 0.01 mag)."""
+    from dataclasses import replace
+
+    x = data.x.copy()
+    short = SHORT[config.bands]
+    for b in short:
+        if f"err_{b}" in data.features:
+            j = data.features.index(f"err_{b}")
+            x[:, j] = np.sqrt(x[:, j] ** 2 + (2.5 / np.log(10) * config.calib_floor) ** 2)
+    extra = dict(data.extra)
+    for b in short:
+        if f"fluxerr_{b}" in extra:
+            extra[f"fluxerr_{b}"] = np.sqrt(extra[f"fluxerr_{b}"] ** 2 + (config.calib_floor * extra[f"flux_{b}"]) ** 2)
+    return replace(data, x=x, extra=extra, meta=dict(data.meta, error_floor=config.calib_floor))
 
 
 def simulate(n: int, seed: int = 0, config: PhotozSimConfig | None = None) -> CatalogData:

@@ -254,7 +254,7 @@ class MmvaeModel(PosteriorModel):
         m = np.take_along_axis(mu, pick[..., None], axis=1)
         s = np.take_along_axis(sd, pick[..., None], axis=1)
         draws = m + s * rng.standard_normal(m.shape)
-        draws[..., 0] = np.exp(draws[..., 0])                                 # ln z -> z
+        draws[..., 0] = np.exp(np.clip(draws[..., 0], np.log(1e-4), np.log(20.0)))   # ln z -> z
         draws[..., 1] = 10 ** draws[..., 1]                                   # log10 age -> Gyr
         out = np.full((len(data), n_samples, 5), np.nan)
         out[ok] = draws
