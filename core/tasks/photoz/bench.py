@@ -4,8 +4,8 @@
 training set (SDSS-like default configuration) and is scored on the same held-out test set against the truth and
 the exact template posterior. Real: the mock-trained methods (``exact`` = template fit with the mock priors,
 ``mmvae``) are scored on the whole ``SDSS_MGS.train`` (errors with the simulator's 2% calibration floor added in
-quadrature, :func:`core.tasks.photoz.simulator.floor_errors`); the empirical methods (``flow``, ``lightgbm``, ``knn``) are
-trained on a fixed 80% of it (``numpy.random.default_rng(0).permutation``) and scored on the other 20%.
+quadrature, :func:`core.tasks.photoz.simulator.floor_errors`); the empirical methods (``flow``, ``lightgbm``,
+``knn``) are trained on a fixed 80% of it (``numpy.random.default_rng(0).permutation``) and scored on the other 20%.
 Budgets are epochs / rounds / sizes, never wall-clock, so the numbers depend only on the seed. Timings are wall
 and CPU seconds of this process (``time.process_time``).
 
@@ -112,8 +112,8 @@ def markdown(results: dict) -> str:
         keys = sorted({k for g in groups.values() for k in g}, key=lambda k: (k[0] == "z", k))
         lines += ["| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         for m, g in groups.items():
-            lines.append(f"| {m} | " + " | ".join(_f(g.get(k, {}).get("sigma_nmad")) + f" (n={g.get(k, {}).get('n', 0)})"
-                                                    for k in keys) + " |")
+            cells = [f"{_f(g.get(k, {}).get('sigma_nmad'))} (n={g.get(k, {}).get('n', 0)})" for k in keys]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
     st = results.get("mmvae_stages")
     if st:
         lines += ["", "## mmvae stages", ""] + [f"- {k}: {v['epochs']} epochs, best val loss {_f(v['best_val_loss'])}, "

@@ -9,11 +9,12 @@ and for the log-uniform mass prior p(A) ∝ 1/A on [A_lo, A_hi]
 
     ∫ p(A) N(A; A*, V) dA = (1/A*) (1 + 1/r^2 + 3/r^4 + O(r^-6)) [Phi((A_hi - A*)/sqrt V) - Phi((A_lo - A*)/sqrt V)]
 
-(the asymptotic series of E[1/A]). The reported errors are sigma(F_obs) (see the simulator), so the likelihood is
-the Gaussian above times the Jacobian prod_b |1 - eps_b sigma'_b| (eps_b = (F_b - A T_b) / sigma_b, sigma' = floor^2
-F / sigma <= floor), taken to first order (1 - sum eps_b sigma'_b, linear in A, so exact under the Gaussian in A;
-the neglected terms are O(floor^2 eps^2) ~ 1e-3). Templates with r < 5 are dropped: since chi2_min + r^2 = total S/N^2 they have
-chi2_min > S/N^2 - 25, i.e. weight < e^-40 relative to a fitting template for any galaxy with S/N > 10).
+(the asymptotic series of E[1/A]). The reported errors are sigma(F_obs) (see the simulator), so the likelihood
+is the Gaussian above times the Jacobian prod_b |1 - eps_b sigma'_b| (eps_b = (F_b - A T_b) / sigma_b,
+sigma' = floor^2 F / sigma <= floor), taken to first order (1 - sum eps_b sigma'_b, linear in A, so exact under
+the Gaussian in A; the neglected terms are O(floor^2 eps^2) ~ 1e-3). Templates with r < 5 are dropped: since
+chi2_min + r^2 = total S/N^2 they have chi2_min > S/N^2 - 25, i.e. weight < e^-40 relative to a fitting template
+for any galaxy with S/N > 10. Joint draws take the amplitude from N(A*, V) (the 1/A prior tilt is O(1/r^2)).
 Everything is vectorised: two matmuls (objects x bands) @ (bands x templates*z) per chunk of objects.
 The density between grid nodes is linear (the grid pdf); the simulator's fluxes are linear in z between nodes.
 """
