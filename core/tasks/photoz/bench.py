@@ -26,11 +26,11 @@ import numpy as np
 __all__ = ["run", "markdown", "SIZES", "METHODS", "real_data_path"]
 
 METHODS = ("exact", "mmvae", "flow", "lightgbm", "knn")
-_E = {"epochs": 40, "batch_size": 256, "lr": 2e-3, "patience": 6}
+_E = {"epochs": 60, "batch_size": 256, "lr": 2e-3, "patience": 10}
 SIZES = {
-    True: {"n_train": 40000, "n_val": 3000, "n_test": 1500, "n_speed": 10000, "draws": 400,
+    True: {"n_train": 80000, "n_val": 3000, "n_test": 1500, "n_speed": 10000, "draws": 400,
            "mmvae": {"hidden": 128, "spectral": _E, "photometry": _E, "parameters": _E},
-           "flow": {"train": {"epochs": 40, "batch_size": 512, "lr": 2e-3, "patience": 6}},
+           "flow": {"train": {"epochs": 60, "batch_size": 512, "lr": 2e-3, "patience": 10}},
            "flow_real": {"train": {"epochs": 150, "batch_size": 128, "lr": 1e-3, "patience": 15}}},
     False: {"n_train": 150000, "n_val": 10000, "n_test": 5000, "n_speed": 10000, "draws": 1000,
             "mmvae": {"hidden": 256, "spectral": dict(_E, epochs=100), "photometry": dict(_E, epochs=100),
