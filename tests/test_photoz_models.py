@@ -32,7 +32,7 @@ def test_registry_has_photoz():
 
 
 @pytest.mark.parametrize("name,cfg", [("knn", {}), ("lightgbm", {"n_estimators": 150}),
-                                      ("flow", {"train": TINY})])
+                                      pytest.param("flow", {"train": TINY}, marks=pytest.mark.slow)])
 def test_empirical_models_learn_and_round_trip(sets, name, cfg):
     train, val, test = sets
     m = build_model("photoz", name, cfg, INPUTS, ("z",))
