@@ -256,7 +256,7 @@ class MmvaeModel(PosteriorModel):
         s = np.take_along_axis(sd, pick[..., None], axis=1)
         draws = m + s * rng.standard_normal(m.shape)
         draws[..., 0] = np.maximum(draws[..., 0], 1e-4)                       # no mass below z = 0
-        draws[..., 1] = 10 ** draws[..., 1]                                   # log10 age -> Gyr
+        draws[..., 1] = 10 ** np.clip(draws[..., 1], -2.0, 1.3)               # log10 age -> Gyr (bounded)
         out = np.full((len(data), n_samples, 5), np.nan)
         out[ok] = draws
         return out
