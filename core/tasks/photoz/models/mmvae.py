@@ -173,11 +173,14 @@ class MmvaeModel(PosteriorModel):
 
     def pz_grid(self, data: CatalogData, grid: np.ndarray, n_latent: int | None = None, seed: int = 0
                 ) -> np.ndarray:
-        """p(z | x) (n, g) on ``grid``: the mixture over ``n_latent`` latent draws of the decoder's Gaussians."""
+        """p(z | x) (n, g) on ``grid``: the mixture over ``n_latent`` latent draws of the decoder's Gaussians
+        (each widened in quadrature by half a grid step, renormalized on the grid)."""
         import torch
 
         mu, sd, ok = self._z_mixture(data, n_latent or self.config.latent_draws, seed, self.temperature)
         g = torch.as_tensor(np.asarray(grid, np.float32))
+        # components narrower than the grid cannot be represented on it: widen each in quadrature by half a step
+        sd = np.sqrt(sd ** 2 + (0.5 * float(np.median(np.diff(grid)))) ** 2).astype(np.float32)
         out = np.full((len(data), len(grid)), np.nan)
         with torch.no_grad():
             for a in range(0, len(mu), 2048):
