@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: the task packages, in menu order (first = the app's default task)
-TASK_PACKAGES = ("halo_mass", "exsitu_map", "central_mass")
+TASK_PACKAGES = ("halo_mass", "exsitu_map", "central_mass", "photoz")
 
 
 def all_tasks() -> list[Task]:

@@ -1,0 +1,104 @@
+"""Task ``photoz``: photometric redshifts and stellar-population posteriors from broadband photometry.
+
+Engine pieces: :mod:`templates` (shipped bagpipes template table), :mod:`simulator`, :mod:`exact` (template
+posterior), :mod:`io` (catalogue readers), :mod:`metrics`, :mod:`models` (mmvae, flow, lightgbm, knn),
+:mod:`bench`, :mod:`writer`, :mod:`viz`. Importing this package registers the TaskSpec in ``core.tasks.TASKS``
+and the models in ``core.models.MODELS``; ``TASK`` is the :class:`core.tasks.base.Task`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.models.base import ModelSpec
+from core.tasks.base import Capabilities, Task, TaskDefaults, register_task
+from core.tasks.photoz.spec import SPEC, PhotozData
+
+__all__ = ["TASK", "SPEC", "CAPABILITIES", "exact"]
+
+_M = "core.tasks.photoz.models"
+_MODELS = (
+    ModelSpec(
+        "mmvae",
+        "photoz",
+        "Multi-modal VAE (staged: spectra -> photometry encoder -> parameter decoder)",
+        f"{_M}.mmvae:MmvaeModel",
+        f"{_M}.mmvae:MmvaeConfig",
+        "The seed's multi-modal VAE: a spectral VAE (latent 16), a photometry encoder trained into its latent, "
+        "a Gaussian parameter decoder; joint posterior of (z, age, log M*, [Z/H], A_V) by sampling the latent; "
+        "calibration temperature. Trains on mock photometry.",
+    ),
+    ModelSpec(
+        "flow",
+        "photoz",
+        "Amortized normalizing flow q(z | photometry) (zuko)",
+        f"{_M}.baselines:PhotozFlow",
+        f"{_M}.baselines:PhotozFlowConfig",
+        "Neural spline flow on r, colours and log errors; trains on mocks or on a spec-z table.",
+    ),
+    ModelSpec(
+        "exact",
+        "photoz",
+        "Template posterior (simulator's exact p(z))",
+        "core.tasks.photoz.exact:ExactModel",
+        "core.tasks.photoz.exact:ExactConfig",
+        "Marginalizes the shipped template grid with the analytic amplitude integral: the Bayes-optimal p(z) on "
+        "mocks, a template-fitting photo-z on real data.",
+        kind="baseline",
+        needs_simulator=True,
+    ),
+    ModelSpec(
+        "lightgbm",
+        "photoz",
+        "LightGBM quantile regression",
+        f"{_M}.baselines:PhotozLightGBM",
+        f"{_M}.baselines:PhotozLightGBMConfig",
+        "Point + quantile gradient-boosted trees on r and colours.",
+        kind="baseline",
+    ),
+    ModelSpec(
+        "knn",
+        "photoz",
+        "k nearest neighbours",
+        f"{_M}.baselines:KnnModel",
+        f"{_M}.baselines:KnnConfig",
+        "Median and Gaussian mixture of the k nearest training galaxies in (r, colours).",
+        kind="baseline",
+    ),
+)
+CAPABILITIES = {
+    "mmvae": Capabilities(modes=("latent",)),
+    "flow": Capabilities(),
+    "exact": Capabilities(exact=True, slow=True),
+    "lightgbm": Capabilities(feature_importance=True),
+    "knn": Capabilities(),
+}
+_MODELS = tuple(replace(m, capabilities=CAPABILITIES[m.name]) for m in _MODELS)
+
+
+def exact(data):
+    """The simulator's exact p(z) when ``data`` were simulated (their meta holds the config), else None."""
+    if data.meta.get("simulator") != "photometry":
+        return None
+    from core.tasks.photoz.exact import exact_posterior
+
+    return exact_posterior(data, data.meta.get("config"))
+
+
+def _writer(post, data, path, fmt=None, *, provenance=None, save_samples=False):
+    from core.tasks.photoz.writer import write
+
+    write(post, data, path, fmt, provenance=provenance, save_samples=save_samples)
+
+
+TASK = register_task(
+    Task(
+        spec=SPEC,
+        data=PhotozData(),
+        models=_MODELS,
+        defaults=TaskDefaults(draws=500, interactive_draws=500, demo_draws=1000, demo_size=2000, smoke_size=300),
+        bench="core.tasks.photoz.bench",
+        writer=_writer,
+        exact=exact,
+    )
+)

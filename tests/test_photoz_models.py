@@ -1,0 +1,132 @@
+"""photoz models (tiny budgets), writer round trips and figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.errors import GPSError
+from core.models.base import build_model
+from core.tasks.photoz.exact import exact_posterior
+from core.tasks.photoz.metrics import score
+from core.tasks.photoz.models.common import INPUTS
+from core.tasks.photoz.simulator import PhotozSimConfig, simulate
+
+CFG = PhotozSimConfig(dz=0.005, av_grid=(0.0, 0.3, 0.8))
+TINY = {"epochs": 5, "batch_size": 256, "lr": 3e-3, "patience": 6}
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return simulate(4000, seed=21, config=CFG), simulate(600, seed=22, config=CFG), simulate(300, seed=23, config=CFG)
+
+
+def test_registry_has_photoz():
+    import core.tasks as tasks
+    from core.tasks.photoz import TASK
+
+    assert "photoz" in tasks.TASKS.names() and TASK.spec.data_kind == "photometry"
+    assert TASK.spec.input_names == INPUTS and TASK.spec.target_names == ("z", "age", "log_mstar", "met", "av")
+    for m in TASK.spec.methods:
+        build_model("photoz", m, None, INPUTS, ("z",))
+
+
+@pytest.mark.parametrize("name,cfg", [("knn", {}), ("lightgbm", {"n_estimators": 150}),
+                                      pytest.param("flow", {"train": TINY}, marks=pytest.mark.slow)])
+def test_empirical_models_learn_and_round_trip(sets, name, cfg):
+    train, val, test = sets
+    m = build_model("photoz", name, cfg, INPUTS, ("z",))
+    m.fit(train, val)
+    post = m.posterior(test, n_samples=200, seed=1)
+    assert post.samples.shape == (300, 200, 1) and post.valid.all()
+    s = score(post, test.y[:, 0])
+    assert s["sigma_nmad"] < 0.06 and s["outlier_frac"] < 0.05, s
+    tensors, extra = m.get_state()
+    m2 = build_model("photoz", name, cfg, INPUTS, ("z",))
+    m2.set_state(tensors, extra)
+    p2 = m2.posterior(test, n_samples=200, seed=1)
+    np.testing.assert_allclose(np.median(p2.samples, 1), np.median(post.samples, 1), atol=1e-5)
+
+
+def test_models_flag_bad_photometry(sets):
+    train, _, test = sets
+    bad = test.subset(slice(0, 10))
+    bad.x[3, 0] = np.nan
+    m = build_model("photoz", "knn", {}, INPUTS, ("z",))
+    m.fit(train)
+    post = m.posterior(bad, n_samples=50)
+    assert post.valid.tolist() == [i != 3 for i in range(10)] and np.isnan(post.samples[3]).all()
+
+
+def test_mmvae_stages_resume_and_posterior(sets):
+    train, val, test = sets
+    cfg = {"hidden": 64, "spectral": TINY, "photometry": TINY, "parameters": TINY}
+    m = build_model("photoz", "mmvae", cfg, INPUTS, ("z",))
+    m.fit(train, val, stages=("spectral",))
+    assert m.done == ["spectral"] and set(m.history["stages"]) == {"spectral"}
+    with pytest.raises(GPSError, match="finished training"):
+        m.posterior(test, n_samples=10)
+    w = m.nets.spec_enc[0].weight.detach().clone()
+    m.fit(train, val)                                              # resumes: stage 1 is not retrained
+    assert m.done == ["spectral", "photometry", "parameters"]
+    assert np.array_equal(w.numpy(), m.nets.spec_enc[0].weight.detach().numpy())
+    assert all(len(m.history["stages"][s]["epochs"]) >= 1 for s in m.done)
+    post = m.posterior(test, n_samples=100, seed=0)
+    assert post.samples.shape == (300, 100, 5) and post.params[0] == "z"
+    s = score(post, test.y[:, 0])
+    assert s["sigma_nmad"] < 0.08 and 0.5 < s["coverage_68"] < 0.85, s
+    grid = np.linspace(0.005, 1.0, 200)
+    pz = m.pz_grid(test, grid)
+    np.testing.assert_allclose(np.trapezoid(pz, grid, axis=1), 1.0, atol=0.02)
+    tensors, extra = m.get_state()
+    m2 = build_model("photoz", "mmvae", cfg, INPUTS, ("z",))
+    m2.set_state(tensors, extra)
+    np.testing.assert_allclose(m2.pz_grid(test, grid), pz, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "fits", "hdf5"])
+def test_writer_round_trip(tmp_path, fmt):
+    from astropy.table import Table
+
+    from core.tasks.photoz.writer import write
+
+    data = simulate(30, seed=5, config=CFG)
+    post = exact_posterior(data, CFG)
+    grid = np.linspace(0, 1, 101)
+    path = tmp_path / f"out.{ 'h5' if fmt == 'hdf5' else fmt}"
+    write(post, data, path, provenance={"model": "exact"}, grid=grid)
+    if fmt == "csv":
+        t = Table.read(path, format="ascii.csv", comment="#")
+        pz = np.stack([np.asarray(t[f"pz_{g:.4f}"]) for g in grid], axis=1)
+    elif fmt == "fits":
+        t = Table.read(path, hdu="PHOTOZ")
+        pz = np.asarray(t["pz"])
+    else:
+        import h5py
+
+        with h5py.File(path) as f:
+            t = {k: f["photoz"][k][()] for k in f["photoz"]}
+            pz = t["pz"]
+            np.testing.assert_allclose(f["pz_grid"][()], grid)
+    np.testing.assert_allclose(np.trapezoid(pz, grid, axis=1), 1.0, atol=0.01)
+    med = post.quantiles([0.5])[:, 0, 0]
+    np.testing.assert_allclose(np.asarray(t["z_median"]), med, rtol=1e-6)
+    assert set(["z_p16", "z_p84", "z_mode", "n_peaks"]) <= set(t.keys() if isinstance(t, dict) else t.colnames)
+
+
+def test_figures_build_without_browser(sets):
+    from core.tasks.photoz import viz
+
+    _, _, test = sets
+    z = test.y[:, 0]
+    g = np.linspace(0, 1, 50)
+    f = viz.pz_figure(g, np.exp(-((g - 0.2) / 0.05) ** 2), exact_pdf=np.exp(-((g - 0.21) / 0.05) ** 2),
+                      z_true=0.2, n_peaks=2)
+    assert len(f.data) == 2 and "multi-modal" in f.layout.title.text
+    mags = {b: test.column(f"mag_{b}") for b in "ugriz"}
+    assert len(viz.colour_colour(mags, color=z).data[0].x) == 300
+    assert len(viz.colour_redshift(mags, z).data) == 1
+    assert len(viz.zphot_zspec(z + 0.01, z).data) == 4
+    assert len(viz.z_age_contours(np.random.rand(100), np.random.rand(100) + 1, truth=(0.5, 1.5)).data) == 2
+    h = viz.pit_histogram(np.random.default_rng(0).uniform(size=1000), bins=10)
+    assert abs(np.mean(h.data[0].y) - 1.0) < 1e-9
