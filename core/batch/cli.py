@@ -29,6 +29,8 @@ def add_parser(sub, func) -> argparse.ArgumentParser:
     b.add_argument("--scheduler", default="", help="Dask scheduler address; default: a local cluster")
     b.add_argument("--workers", type=int, default=0, help="local workers (default: one per GPU, else 2)")
     b.add_argument("--threads-per-worker", type=int, default=1)
+    b.add_argument("--thread-workers", action="store_true",
+                   help="local workers as threads of this process instead of processes (small runs, debugging)")
     b.add_argument("--refine-hmc", default="", metavar="WHERE",
                    help="NUTS refinement of the rows matching WHERE, e.g. 'outside_domain or log_mh_std>0.3'")
     b.add_argument("--refine-checkpoint", default="", help="vae_hmc checkpoint for --refine-hmc (default bundled)")
@@ -49,7 +51,8 @@ def run(args) -> int:
     cfg = BatchConfig(input=args.input, out=args.out, checkpoint=args.checkpoint, task=args.task, model=args.model,
                       draws=args.draws, save_samples=args.save_samples, partition_rows=args.partition_rows,
                       seed=args.seed, scheduler=args.scheduler, workers=args.workers,
-                      threads_per_worker=args.threads_per_worker, device=args.device, refine_hmc=args.refine_hmc,
+                      threads_per_worker=args.threads_per_worker,
+                      processes=not args.thread_workers, device=args.device, refine_hmc=args.refine_hmc,
                       refine_checkpoint=args.refine_checkpoint, mode=args.mode, overwrite=args.overwrite)
     summary = run_batch(cfg, progress=not args.quiet)
     print(json.dumps(summary, indent=1, default=str))
