@@ -332,7 +332,9 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_parser(sub, cmd_batch)
 
     b = sub.add_parser("bench", help="train and score every method of a task on one train/test set, same run")
-    b.add_argument("task", choices=tasks)
+    from core.bench import BENCHMARKS
+
+    b.add_argument("task", choices=sorted(set(tasks) | set(BENCHMARKS)))
     b.add_argument("--quick", action="store_true", help="smaller sizes (halo_mass: < 10 min on 2 CPU cores)")
     b.add_argument("--out", required=True, help="JSON file (a markdown table is written beside it)")
     b.add_argument("--methods", help="comma-separated subset of methods")

@@ -23,7 +23,7 @@ from core.batch.manifest import atomic_path
 from core.batch.refine import refine_columns, select_rows
 from core.errors import GPSError
 
-__all__ = ["run_part", "get_model", "table_columns", "write_parquet_part"]
+__all__ = ["run_part", "get_model", "table_columns", "write_parquet_part", "warm_up"]
 
 _MODELS: dict[str, Any] = {}
 _PASS_THROUGH = ("_healpix_29", "ra", "dec", "RA", "DEC")
@@ -50,6 +50,16 @@ def run_part(part: dict, ctx: dict, table=None) -> dict[str, Any]:
     res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
     res["worker"] = _worker_name()
     return res
+
+
+def warm_up(threads: int = 1) -> int:
+    """Import the engine on a worker (torch, JAX, the models) before timing: ``client.run(warm_up)``."""
+    import core.api  # noqa: F401
+    import core.data.export  # noqa: F401
+    import core.models.flows  # noqa: F401
+
+    _set_threads(threads)
+    return os.getpid()
 
 
 def get_model(blob: bytes | None, key: str, task: str | None = None):
