@@ -9,7 +9,7 @@ from typing import Any
 
 from core.batch.config import BatchConfig
 
-__all__ = ["BatchJob", "poll_job"]
+__all__ = ["BatchJob", "poll_job", "default_first"]
 
 
 @dataclass
@@ -81,3 +81,18 @@ def poll_job(job: BatchJob | None) -> dict[str, Any]:
                        errors=[f"{f['id']} ({f['path']}): {f['error']}" for f in s["failures"]])
     out["fraction"] = (out["done"] / out["total"]) if out["total"] else 0.0
     return out
+
+
+def default_first(checkpoints: list[dict], task: str) -> list[dict]:
+    """Bundled checkpoint entries (:func:`core.api.bundled_checkpoints`) ordered for a menu: ``task`` first, then
+    the other tasks; within a task its default model first (the task's method order)."""
+    from core.tasks import TASKS, get_task
+
+    tasks = [task, *TASKS.names()]
+
+    def key(b: dict) -> tuple:
+        methods = get_task(b["task"]).methods
+        return (tasks.index(b["task"]) if b["task"] in tasks else len(tasks),
+                methods.index(b["model"]) if b["model"] in methods else len(methods), b["file"])
+
+    return sorted(checkpoints, key=key)
