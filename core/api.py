@@ -420,3 +420,12 @@ def export_posterior(post, data, fmt: str = "csv", *, include_samples: bool = Fa
     write_posterior(post, data, buf, fmt, include_samples=include_samples, n_samples=n_samples,
                     provenance=provenance)
     return buf.getvalue()
+
+
+# --------------------------------------------------------------------------------------------------- batch
+def batch(config, *, client=None, progress=False, stop: threading.Event | None = None) -> dict[str, Any]:
+    """Run or resume a survey-scale batch on Dask (:func:`core.batch.run_batch`; ``config``: a ``BatchConfig`` or
+    its dict) and return its summary (done / skipped / failed parts, rows/s)."""
+    from core.batch import run_batch
+
+    return run_batch(config, client=client, progress=progress, stop=stop)

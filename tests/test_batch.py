@@ -203,3 +203,35 @@ def test_killed_worker_and_killed_run_resume_without_duplicates(catalogue, tmp_p
     assert done_before < N // 300
     assert subprocess.run(cmd, cwd=root, capture_output=True).returncode == 0
     _ids_complete(out2, N)
+
+
+def test_map_files_one_output_each_plus_index_and_a_bad_file(client, tmp_path):
+    import pandas as pd
+
+    stack = api.simulate("exsitu_map", 1, seed=3)
+    src = tmp_path / "maps"
+    src.mkdir()
+    for i in range(2):
+        stack.subset([i]).to_hdf5(src / f"g{i}.maps.h5")
+    (src / "broken.maps.h5").write_bytes(b"not hdf5")
+    s = run_batch(BatchConfig(input=str(src), out=str(tmp_path / "run"), task="exsitu_map", draws=8), client=client)
+    assert s["kind"] == "maps" and s["done"] == 2 and s["failed"] == 1 and s["rows"] == 2
+    index = pd.read_parquet(tmp_path / "run" / "index.parquet").set_index("input")
+    assert index.loc[str(src / "broken.maps.h5"), "status"] == "failed"
+    assert "broken.maps.h5" in index.loc[str(src / "broken.maps.h5"), "error"]
+    import h5py
+
+    for i in range(2):
+        row = index.loc[str(src / f"g{i}.maps.h5")]
+        assert row["status"] == "done" and row["objects"] == 1
+        with h5py.File(tmp_path / "run" / row["output"]) as f:
+            assert f["maps/mean"].shape[0] == 1
+
+
+def test_api_batch_is_the_same_run(client, catalogue, tmp_path):
+    path, _data = catalogue
+    s = api.batch({"input": str(path), "out": str(tmp_path / "run"), "draws": 16, "partition_rows": 1200},
+                  client=client)
+    assert s["ok"] and s["parts"] == 2 and s["rows"] == N
+    with pytest.raises(GPSError, match="draws"):
+        api.batch({"input": str(path), "out": str(tmp_path / "x"), "draws": 0})
