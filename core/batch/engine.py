@@ -51,6 +51,10 @@ def run_batch(config: BatchConfig | dict, *, client=None, progress: bool | Progr
            "threads": cfg.threads_per_worker, "mode": cfg.mode, "checkpoint_label": label,
            "provenance": {"task": task, "checkpoint": label, "checkpoint_sha256": _sha(blob), "draws": cfg.draws,
                           "run_fingerprint": cfg.fingerprint(), "input": cfg.input}}
+    if kind == "hats":
+        from core.batch.hats import spatial_columns
+
+        ctx["keep"] = spatial_columns(cfg.input)
     if cfg.refine_hmc:
         from core.batch.refine import check_where
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from core.errors import GPSError
 
-__all__ = ["hats_parts", "pixel_delayed", "finish_hats_output", "OUTPUT_NAME"]
+__all__ = ["hats_parts", "pixel_delayed", "finish_hats_output", "spatial_columns", "OUTPUT_NAME"]
 
 OUTPUT_NAME = "hats"
 
@@ -35,6 +35,12 @@ def hats_parts(source: str) -> list[dict[str, Any]]:
     if not parts:
         raise GPSError("the HATS catalogue has no partitions", source=str(source))
     return parts
+
+
+def spatial_columns(source: str) -> tuple[str, ...]:
+    """The columns every output row keeps: the HEALPix index and the catalogue's ra/dec columns."""
+    info = _open(source).hc_structure.catalog_info
+    return ("_healpix_29", info.ra_column or "ra", info.dec_column or "dec")
 
 
 def pixel_delayed(source: str, parts: list[dict]) -> dict[str, Any]:

@@ -43,7 +43,13 @@ class Manifest:
             raise GPSError("the output directory holds another run (other input, model or settings)", source=str(path),
                            field="--out", expected=f"settings fingerprint {fingerprint}",
                            found=f"{old.data.get('fingerprint')}; use another --out or --overwrite")
-        states = old.data["parts"] if old is not None and old.data.get("fingerprint") == fingerprint else {}
+        same = old is not None and old.data.get("fingerprint") == fingerprint
+        if old is not None and not same:                 # --overwrite: remove the other run's outputs (ours only)
+            for p in old.parts.values():
+                (out / p["out"]).unlink(missing_ok=True)
+        for stale in out.rglob(".*.tmp"):                # temp files of parts a killed run was writing
+            stale.unlink(missing_ok=True)
+        states = old.data["parts"] if same else {}
         merged = {}
         for p in parts:
             prev = states.get(p["id"], {})
@@ -51,8 +57,8 @@ class Manifest:
                     if k in prev and prev.get("path") == p["path"] and prev.get("start") == p["start"]}
             merged[p["id"]] = {**p, **keep}
         m = cls(out, {"format_version": FORMAT_VERSION, "fingerprint": fingerprint, "settings": settings,
-                      "created": (old.data.get("created") if old is not None and not overwrite else None) or _now(),
-                      "runs": (old.data.get("runs", []) if old is not None and not overwrite else []),
+                      "created": (old.data.get("created") if same else None) or _now(),
+                      "runs": (old.data.get("runs", []) if same else []),
                       "parts": merged})
         m.save()
         return m

@@ -26,7 +26,7 @@ from core.errors import GPSError
 __all__ = ["run_part", "get_model", "table_columns", "write_parquet_part", "warm_up"]
 
 _MODELS: dict[str, Any] = {}
-_PASS_THROUGH = ("_healpix_29", "ra", "dec", "RA", "DEC")
+PASS_THROUGH = ("_healpix_29", "ra", "dec")
 
 
 def run_part(part: dict, ctx: dict, table=None) -> dict[str, Any]:
@@ -73,9 +73,11 @@ def get_model(blob: bytes | None, key: str, task: str | None = None):
 
 
 def table_columns(model, table, offset: int, *, draws: int, seed: int, save_samples: bool, device: str | None,
-                  refine: dict | None = None) -> tuple[dict[str, tuple[np.ndarray, str]], int]:
+                  refine: dict | None = None, keep: tuple[str, ...] = PASS_THROUGH
+                  ) -> tuple[dict[str, tuple[np.ndarray, str]], int]:
     """Output columns name -> (values, unit) for the rows of ``table`` (astropy Table); rows with missing inputs
-    that the model cannot marginalize are kept with ``valid`` = 0 and NaN summaries. Returns (columns, refined)."""
+    that the model cannot marginalize are kept with ``valid`` = 0 and NaN summaries; the ``keep`` columns of
+    ``table`` are carried over (HATS: the spatial index and coordinates). Returns (columns, refined)."""
     from core import api
     from core.data.export import posterior_columns
     from core.tasks import get_task
@@ -87,7 +89,7 @@ def table_columns(model, table, offset: int, *, draws: int, seed: int, save_samp
     x = data.x[:, [data.features.index(f) for f in model.features if f in data.features]]
     ok = np.isfinite(x).all(axis=1) if getattr(model, "missing_policy", "refuse") == "refuse" else np.ones(n, bool)
     cols: dict[str, tuple[np.ndarray, str]] = {"id": (np.asarray(data.ids), "")}
-    for c in _PASS_THROUGH:
+    for c in keep:
         if c in table.colnames:
             cols[c] = (np.asarray(table[c]), str(getattr(table[c], "unit", "") or ""))
     samples = None
@@ -160,7 +162,7 @@ def _run_table_part(part: dict, ctx: dict, table) -> dict[str, Any]:
     model = get_model(ctx.get("blob"), ctx["key"], ctx.get("task"))
     cols, refined = table_columns(model, table, part["offset"], draws=ctx["draws"], seed=ctx["seed"] + part["index"],
                                   save_samples=ctx["save_samples"], device=ctx.get("device"),
-                                  refine=ctx.get("refine"))
+                                  refine=ctx.get("refine"), keep=tuple(ctx.get("keep") or PASS_THROUGH))
     prov = {**ctx.get("provenance", {}), "part": part["id"], "input": part["path"],
             "rows": [part["start"], part["stop"]], "seed": ctx["seed"] + part["index"]}
     write_parquet_part(cols, Path(ctx["out_dir"]) / part["out"], prov)
