@@ -33,13 +33,16 @@ def client():
 
 @pytest.fixture(scope="module")
 def catalogue(tmp_path_factory):
-    """A simulated halo_mass table as one Parquet file (ids 0..N-1) and its CatalogData."""
+    """A simulated halo_mass table as one Parquet file (ids 0..N-1, row groups of ROWS rows) and its CatalogData."""
+    import pyarrow.parquet as pq
+
     d = tmp_path_factory.mktemp("batch_in")
     data = api.simulate("halo_mass", N, seed=11)
     path = d / "sim.parquet"
     from core.data import io as dio
 
-    dio.write(data.to_table(), path)
+    dio.write(data.to_table(), d / "one_group.parquet")
+    pq.write_table(pq.read_table(d / "one_group.parquet"), path, row_group_size=ROWS)
     return path, data
 
 
@@ -131,6 +134,15 @@ def test_cli_csv_streamed_by_the_driver(catalogue, tmp_path, capsys):
     _ids_complete(out, 900)
     assert main(argv) == 0 and json.loads(capsys.readouterr().out)["skipped"] == 3
     assert main(["batch", str(tmp_path / "missing.csv"), "--out", str(out / "x"), "--thread-workers"]) == 2
+
+
+def test_one_huge_row_group_is_streamed_by_the_driver(client, catalogue, tmp_path):
+    path, _data = catalogue
+    one = path.parent / "one_group.parquet"                  # a single row group of N rows
+    s = run_batch(BatchConfig(input=str(one), out=str(tmp_path / "run"), draws=16, partition_rows=500), client=client)
+    assert s["ok"] and s["parts"] == 5
+    assert {p["kind"] for p in Manifest.read(tmp_path / "run").parts.values()} == {"table"}
+    _ids_complete(tmp_path / "run", N)
 
 
 def test_refine_where_selects_rows():
@@ -236,8 +248,19 @@ def test_api_batch_by_scheduler_address_and_overwrite(client, catalogue, tmp_pat
     assert s["ok"] and s["parts"] == 3 and s["rows"] == N
     s = api.batch({**cfg, "partition_rows": 1200, "overwrite": True})          # another run: old parts removed
     assert s["ok"] and s["parts"] == 2 and s["skipped"] == 0
+    assert {p["kind"] for p in Manifest.read(tmp_path / "run").parts.values()} == {"parquet"}
     assert sorted(p.name for p in (tmp_path / "run" / "parts").iterdir()) == ["part-00000.parquet",
                                                                               "part-00001.parquet"]
     _ids_complete(tmp_path / "run", N)
     with pytest.raises(GPSError, match="draws"):
         api.batch({"input": str(path), "out": str(tmp_path / "x"), "draws": 0})
+
+
+def test_exact_chunks_recut_any_chunk_sizes():
+    from astropy.table import Table
+
+    from core.batch.parts import _exact_chunks
+
+    pieces = [Table({"id": np.arange(a, b)}) for a, b in ((0, 3), (3, 4), (4, 11), (11, 12))]
+    got = [(s, list(t["id"])) for s, t in _exact_chunks(iter(pieces), 5)]
+    assert got == [(0, [0, 1, 2, 3, 4]), (5, [5, 6, 7, 8, 9]), (10, [10, 11])]

@@ -40,8 +40,8 @@ def run(quick: bool = False, seed: int = 0, device: str | None = None,
     work = Path(tempfile.mkdtemp(prefix="gps-bench-scale-"))
     cache = cache_dir() / "bench_scale"
     try:
-        big = _table(cache, rows, seed)
-        small = _table(cache, rows // 5, seed)
+        big = _table(cache, rows, seed, partition_rows)
+        small = _table(cache, rows // 5, seed, partition_rows)
         out: dict[str, Any] = {"task": "scale", "rows": rows, "draws": draws, "partition_rows": partition_rows,
                                "quick": quick, "seed": seed, "cpu_count": os.cpu_count(),
                                "load_average_start": list(os.getloadavg()), "runs": {}}
@@ -91,17 +91,22 @@ def markdown(results: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------------- runs
-def _table(cache: Path, rows: int, seed: int) -> Path:
-    path = cache / f"halo_mass_{rows}_{seed}.parquet"
+def _table(cache: Path, rows: int, seed: int, partition_rows: int) -> Path:
+    """The simulated catalogue as Parquet with row groups of ``partition_rows`` rows (as survey files are written:
+    each worker then decodes only its own rows)."""
+    path = cache / f"halo_mass_{rows}_{seed}_rg{partition_rows}.parquet"
     if not path.exists():
+        import pyarrow.parquet as pq
+
         from core import api
         from core.data import io as dio
 
         cache.mkdir(parents=True, exist_ok=True)
         data = api.simulate("halo_mass", rows, seed=seed)
         tmp = path.with_name(path.stem + ".tmp.parquet")
-        dio.write(data.to_table(), tmp)
-        tmp.replace(path)
+        dio.write(data.to_table(), tmp)                    # astropy's writer: units in the schema metadata
+        pq.write_table(pq.read_table(tmp), path, row_group_size=partition_rows)
+        tmp.unlink()
     return path
 
 

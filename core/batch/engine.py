@@ -179,27 +179,22 @@ def _run(cl, cfg: BatchConfig, kind: str, todo: list[dict], ctx: dict, manifest:
 
 
 def _submissions(cl, kind: str, cfg: BatchConfig, todo: list[dict], ctx: dict, fn) -> Iterator[tuple[Any, dict]]:
-    """(future, part) for every part to run, lazily (the caller pulls as slots free up)."""
-    if kind == "table":
-        from core.data.io.tables import iter_table_chunks
+    """(future, part) for every part to run, lazily (the caller pulls as slots free up): parts the workers read
+    themselves first, HATS pixels through lsdb, then the ``table`` parts streamed by the driver."""
+    from core.batch.parts import stream_parts
 
-        wanted = {p["start"]: p for p in todo}
-        offset = 0
-        for chunk in iter_table_chunks(cfg.input, cfg.partition_rows):     # the driver streams the single file
-            part = wanted.get(offset)
-            offset += len(chunk)
-            if part is not None:
-                yield cl.submit(fn, part, ctx, chunk, pure=False, key=f"gps-{part['id']}-{_token()}"), part
-        return
-    if kind == "hats":
+    for part in todo:
+        if part["kind"] in ("parquet", "maps"):
+            yield cl.submit(fn, part, ctx, pure=False, key=f"gps-{part['id']}-{_token()}"), part
+    pixels = [p for p in todo if p["kind"] == "hats"]
+    if pixels:
         from core.batch.hats import pixel_delayed
 
-        delayed = pixel_delayed(cfg.input, todo)
-        for part in todo:
+        delayed = pixel_delayed(cfg.input, pixels)
+        for part in pixels:
             yield cl.compute(_delayed_call(fn, part, ctx, delayed[part["id"]])), part
-        return
-    for part in todo:
-        yield cl.submit(fn, part, ctx, pure=False, key=f"gps-{part['id']}-{_token()}"), part
+    for part, chunk in stream_parts([p for p in todo if p["kind"] == "table"], cfg.partition_rows):
+        yield cl.submit(fn, part, ctx, chunk, pure=False, key=f"gps-{part['id']}-{_token()}"), part
 
 
 def _delayed_call(fn, part, ctx, frame):

@@ -3,7 +3,9 @@
 Kinds:
 
 * ``parquet`` — a Parquet file, a directory of Parquet files or a glob: each file split in row ranges of at most
-  ``partition_rows`` (from the row-group metadata; the worker reads only the row groups it needs);
+  ``partition_rows`` (from the row-group metadata; the worker reads only the row groups it needs). A file whose row
+  groups are much larger than a partition (one huge row group) would make every worker decode far more than its
+  rows, so its parts are ``table`` parts instead (streamed by the driver);
 * ``table`` — one CSV/FITS/HDF5 table: the driver streams it with :func:`core.data.io.tables.iter_table_chunks`
   (constant memory) and ships each chunk to a worker;
 * ``hats`` — a HATS catalogue: one part per HEALPix pixel, read on the workers by ``lsdb`` (``Catalog.to_delayed``);
@@ -18,14 +20,16 @@ from __future__ import annotations
 
 import glob
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["plan_parts", "input_kind", "read_parquet_rows", "MAP_SUFFIXES"]
+__all__ = ["plan_parts", "input_kind", "read_parquet_rows", "stream_parts", "MAP_SUFFIXES"]
 
+#: a Parquet file whose largest row group exceeds this many partitions is streamed by the driver
+ROW_GROUP_FACTOR = 4
 MAP_SUFFIXES = (".fits", ".fits.gz", ".fit", ".h5", ".hdf5")
 _HATS_MARKERS = ("properties", "hats.properties", "collection.properties", "partition_info.csv")
 
@@ -88,7 +92,41 @@ def read_parquet_rows(path: str, start: int, stop: int):
     return t
 
 
+def stream_parts(parts: list[dict[str, Any]], partition_rows: int) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(part, rows as an astropy Table) for the ``table`` parts, reading each file once in order, in constant memory
+    (chunks re-cut to exactly ``partition_rows`` rows so that they match the planned row ranges)."""
+    from core.data.io.tables import iter_table_chunks
+
+    by_file: dict[str, dict[int, dict]] = {}
+    for p in parts:
+        by_file.setdefault(p["path"], {})[p["start"]] = p
+    for path, wanted in by_file.items():
+        last = max(wanted)
+        for start, chunk in _exact_chunks(iter_table_chunks(path, partition_rows), partition_rows):
+            if start in wanted:
+                yield wanted[start], chunk
+            if start >= last:
+                break
+
+
 # --------------------------------------------------------------------------------------------------- helpers
+def _exact_chunks(chunks, rows: int):
+    """(row offset, table) of exactly ``rows`` rows (the last may be shorter) from tables of any sizes."""
+    from astropy.table import vstack
+
+    start, pending, have = 0, [], 0
+    for t in chunks:
+        pending.append(t)
+        have += len(t)
+        while have >= rows:
+            whole = pending[0] if len(pending) == 1 else vstack(pending, metadata_conflicts="silent")
+            yield start, whole[:rows]
+            start += rows
+            rest = whole[rows:]
+            pending, have = ([rest] if len(rest) else []), len(rest)
+    if have:
+        yield start, (pending[0] if len(pending) == 1 else vstack(pending, metadata_conflicts="silent"))
+
 def _is_glob(s: str) -> bool:
     return any(c in str(s) for c in "*?[")
 
@@ -123,13 +161,16 @@ def _parquet_parts(files: list[str], partition_rows: int) -> list[dict[str, Any]
     parts, offset = [], 0
     for f in files:
         try:
-            n = pq.ParquetFile(f).metadata.num_rows
+            md = pq.ParquetFile(f).metadata
         except Exception as e:  # noqa: BLE001 - a bad file is one failed part, not a failed run
             parts.append(_part(len(parts), "parquet", f, 0, 0, offset, error=f"cannot read this Parquet file: {e}"))
             continue
+        n = md.num_rows
+        biggest = max((md.row_group(i).num_rows for i in range(md.num_row_groups)), default=0)
+        kind = "parquet" if biggest <= ROW_GROUP_FACTOR * partition_rows else "table"
         for start in range(0, n, partition_rows):
             stop = min(start + partition_rows, n)
-            parts.append(_part(len(parts), "parquet", f, start, stop, offset + start))
+            parts.append(_part(len(parts), kind, f, start, stop, offset + start))
         offset += n
     return parts
 
