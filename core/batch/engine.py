@@ -58,7 +58,7 @@ def run_batch(config: BatchConfig | dict, *, client=None, progress: bool | Progr
     if cfg.refine_hmc:
         from core.batch.refine import check_where
 
-        rblob, _t, rlabel = resolve_checkpoint(cfg, refine=True)
+        rblob, _t, rlabel = resolve_checkpoint(cfg.replace(task=task), refine=True)
         ctx["refine"] = {"where": check_where(cfg.refine_hmc), "blob": rblob, "key": f"{rlabel}|{_sha(rblob)}"}
     state = {"total": len(parts), "done": skipped, "skipped": skipped, "failed": 0, "rows": 0, "rows_in_run": 0,
              "errors": [], "dashboard": "", "started": time.perf_counter(), "finished": False, "stopped": False}
@@ -81,7 +81,9 @@ def run_batch(config: BatchConfig | dict, *, client=None, progress: bool | Progr
     counts = manifest.counts()
     summary = {"out": str(cfg.out), "kind": kind, "task": task, "checkpoint": label, "parts": len(parts),
                "done": counts["done"], "skipped": skipped, "failed": counts["failed"], "pending": counts["pending"],
-               "rows": state["rows_in_run"], "seconds": round(seconds, 2),
+               "rows": state["rows_in_run"], "rows_total": sum(int(p.get("rows", 0) or 0) for pid, p in
+                                                               manifest.parts.items() if manifest.is_done(pid)),
+               "seconds": round(seconds, 2),
                "rows_per_second": round(state["rows_in_run"] / max(seconds, 1e-9), 1),
                "stopped": state["stopped"], "dashboard": state["dashboard"], "failures": manifest.failures()[:50],
                "ok": counts["failed"] == 0 and counts["pending"] == 0}
