@@ -24,6 +24,7 @@ PAGES = [
     st.Page("pages/3_posterior.py", title="Posterior", icon=":material/insights:", url_path="posterior"),
     st.Page("pages/4_evaluation.py", title="Evaluation", icon=":material/fact_check:", url_path="evaluation"),
     st.Page("pages/5_export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page("pages/6_batch.py", title="Batch", icon=":material/dataset:", url_path="batch"),
 ]
 page = st.navigation(PAGES)
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m core {simulate,train,predict,evaluate,bench} ...`` (each with ``--help``).
+"""Command line: ``python -m core {simulate,train,predict,batch,evaluate,bench} ...`` (each with ``--help``).
 
 Errors in the user's input (files, columns, units, checkpoints, settings) print one clear message and exit with
 status 2; nothing is written on failure (outputs are written to a temporary name and renamed at the end).
@@ -122,6 +122,12 @@ def cmd_evaluate(args) -> int:
         Path(args.out).write_text(text)
     print(text)
     return 0
+
+
+def cmd_batch(args) -> int:
+    from core.batch.cli import run
+
+    return run(args)
 
 
 def cmd_bench(args) -> int:
@@ -317,8 +323,14 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", help="write the scores as JSON")
     e.set_defaults(func=cmd_evaluate)
 
+    from core.batch.cli import add_parser as add_batch_parser
+
+    add_batch_parser(sub, cmd_batch)
+
     b = sub.add_parser("bench", help="train and score every method of a task on one train/test set, same run")
-    b.add_argument("task", choices=tasks)
+    from core.bench import benchmark_names
+
+    b.add_argument("task", choices=benchmark_names())
     b.add_argument("--quick", action="store_true", help="smaller sizes (halo_mass: < 10 min on 2 CPU cores)")
     b.add_argument("--out", required=True, help="JSON file (a markdown table is written beside it)")
     b.add_argument("--methods", help="comma-separated subset of methods")

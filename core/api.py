@@ -21,6 +21,7 @@ from core.data.access import MAX_UPLOAD_BYTES, read_data, read_table, split, sug
 from core.inference import bundled as _bundled
 from core.inference.checkpoints import checkpoint_bytes, load_checkpoint, save_checkpoint
 from core.tasks import TASKS, Capabilities, Task, TaskSpec, get_task, get_task_obj
+from core.tasks.base import get_model_spec, models_for_task
 
 __all__ = [
     "list_tasks",
@@ -69,21 +70,15 @@ def task_obj(task: str) -> Task:
 
 def list_models(task: str, kind: str | None = None):
     """Model specs registered for ``task`` (``kind``: "model" | "baseline" | None for all)."""
-    from core.models import models_for_task
-
     return [s for s in models_for_task(task) if kind is None or s.kind == kind]
 
 
 def model_config_class(task: str, model: str) -> type[Config]:
-    from core.models import get_model_spec
-
     return get_model_spec(task, model).config_class()
 
 
 def capabilities(model) -> Capabilities:
     """The registered capability flags of a built or loaded ``model``."""
-    from core.models import get_model_spec
-
     return get_model_spec(model.task_name, model.name).capabilities
 
 
@@ -134,9 +129,8 @@ def train(
     device: str | None = None,
 ):
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
-    from core.models import build_model
-
-    from core.inference.sanity import drop_refused  # rows refused by validation are never trained on
+    from core.inference.sanity import drop_refused
+    from core.models import build_model  # rows refused by validation are never trained on
 
     t = get_task(task)
     data, val = drop_refused(data), drop_refused(val)
@@ -297,3 +291,10 @@ def export_posterior(
             post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples, n_samples=n_samples
         )
         return path.read_bytes()
+
+
+def batch(config, **options) -> dict[str, Any]:
+    """Run or resume a survey-scale batch on Dask (:func:`core.batch.run_batch`) and return its summary."""
+    from core.batch import run_batch
+
+    return run_batch(config, **options)

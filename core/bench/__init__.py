@@ -14,13 +14,25 @@ from typing import Any, Sequence
 
 from core.errors import GPSError
 
-__all__ = ["run_benchmark", "write_results", "benchmark_module"]
+__all__ = ["run_benchmark", "write_results", "benchmark_module", "benchmark_names", "EXTRA_BENCHMARKS"]
+
+#: benchmarks that are not one task's (every task's own benchmark is ``Task.bench``)
+EXTRA_BENCHMARKS = {"scale": "core.batch.bench"}
+
+
+def benchmark_names() -> list[str]:
+    """Names ``python -m core bench`` accepts: every task with a benchmark, then the extra ones."""
+    from core.tasks import all_tasks
+
+    return [t.name for t in all_tasks() if t.bench] + list(EXTRA_BENCHMARKS)
 
 
 def benchmark_module(task: str):
     """The benchmark module of ``task`` (``run``, ``markdown``)."""
     from core.tasks import get_task_obj
 
+    if task in EXTRA_BENCHMARKS:
+        return importlib.import_module(EXTRA_BENCHMARKS[task])
     t = get_task_obj(task)
     if not t.bench:
         raise GPSError(f"no benchmark for task {task!r}", field="task", found=task)
