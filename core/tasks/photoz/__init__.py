@@ -27,6 +27,15 @@ _MODELS = (
         "The seed's multi-modal VAE: a spectral VAE (latent 16), a photometry encoder trained into its latent, "
         "a Gaussian parameter decoder; joint posterior of (z, age, log M*, [Z/H], A_V) by sampling the latent; "
         "calibration temperature. Trains on mock photometry.",
+        smoke_config={
+            "hidden": 16,
+            "n_spec_bands": 8,
+            "latent": 4,
+            "latent_draws": 4,
+            "spectral": {"epochs": 1},
+            "photometry": {"epochs": 1},
+            "parameters": {"epochs": 1},
+        },
     ),
     ModelSpec(
         "flow",
@@ -35,6 +44,7 @@ _MODELS = (
         f"{_M}.baselines:PhotozFlow",
         f"{_M}.baselines:PhotozFlowConfig",
         "Neural spline flow on r, colours and log errors; trains on mocks or on a spec-z table.",
+        smoke_config={"hidden": [16], "transforms": 1, "bins": 4, "train": {"epochs": 2}},
     ),
     ModelSpec(
         "exact",
@@ -55,6 +65,7 @@ _MODELS = (
         f"{_M}.baselines:PhotozLightGBMConfig",
         "Point + quantile gradient-boosted trees on r and colours.",
         kind="baseline",
+        smoke_config={"n_estimators": 20},
     ),
     ModelSpec(
         "knn",
@@ -64,6 +75,7 @@ _MODELS = (
         f"{_M}.baselines:KnnConfig",
         "Median and Gaussian mixture of the k nearest training galaxies in (r, colours).",
         kind="baseline",
+        smoke_config={"k": 5},
     ),
 )
 CAPABILITIES = {
@@ -85,11 +97,36 @@ def exact(data):
     return exact_posterior(data, data.meta.get("config"))
 
 
-def _writer(post, data, path, fmt=None, *, provenance=None, save_samples=False):
+def _writer(post, data, path, fmt=None, *, provenance=None, save_samples=False, **_):
+    """The task's result writer (``n_samples`` and other generic options do not apply: p(z) is on a grid)."""
     from core.tasks.photoz.writer import write
 
     write(post, data, path, fmt, provenance=provenance, save_samples=save_samples)
 
+
+def _register_simulator() -> None:
+    """The photometry simulator in ``core.data.simulators.SIMULATORS`` (api.simulate / api.exact_posterior)."""
+    from core.data.simulators import SIMULATORS, SimulatorSpec, _lazy
+    from core.tasks.photoz.simulator import PhotozSimConfig
+
+    if "photometry" not in SIMULATORS:
+        SIMULATORS.register(
+            "photometry",
+            SimulatorSpec(
+                name="photometry",
+                task="photoz",
+                config_cls=PhotozSimConfig,
+                simulate=_lazy("core.tasks.photoz.simulator", "simulate"),
+                exact_posterior_factory=_lazy("core.tasks.photoz.exact", "exact_posterior_factory"),
+                description="Template photometry (bagpipes grid, SDSS ugriz or HSC grizy): n(z), burst / "
+                "exponential / delayed SFHs, Calzetti dust, flux noise from 5-sigma depths plus a calibration "
+                "floor, asinh magnitudes, a magnitude selection; exact p(z) by marginalising the template grid "
+                "(simulators.md section 3).",
+            ),
+        )
+
+
+_register_simulator()
 
 TASK = register_task(
     Task(

@@ -32,7 +32,7 @@ from core.inference.posterior import Posterior
 from core.tasks.photoz.simulator import (SHORT, TARGETS, PhotozSimConfig, asinh_flux, grid_for, theta_log_prior,
                                          z_prior)
 
-__all__ = ["exact_posterior", "fluxes_of", "log_weights", "ExactConfig", "ExactModel"]
+__all__ = ["exact_posterior", "exact_posterior_factory", "fluxes_of", "log_weights", "ExactConfig", "ExactModel"]
 
 _R_MIN = 5.0
 
@@ -194,3 +194,23 @@ class ExactModel(PosteriorModel):
 
     def set_state(self, tensors, extra) -> None:
         return None
+
+
+class _RowsExact:
+    """``posterior(x)`` on feature rows (mag_*/err_*): the shape ``core.data.simulators`` expects of an exact
+    posterior (the simulator registry's ``exact_posterior_factory(config, features)``)."""
+
+    def __init__(self, config: PhotozSimConfig | None, features) -> None:
+        self.config = config or PhotozSimConfig()
+        self.features = tuple(features)
+
+    def posterior(self, x: np.ndarray) -> Posterior:
+        data = CatalogData(x=np.asarray(x, float), features=self.features)
+        return exact_posterior(data, self.config)
+
+
+def exact_posterior_factory(config: PhotozSimConfig | None = None, features=None) -> _RowsExact:
+    """The registry factory of the photometry simulator's exact posterior (p(z) on the template grid)."""
+    from core.tasks.photoz.models.common import INPUTS
+
+    return _RowsExact(config, features or INPUTS)

@@ -69,6 +69,10 @@ class PhotozLightGBM(WrappedModel):
     config_cls = PhotozLightGBMConfig
     inner_factory = "core.models.gbdt:LightGBMModel"
 
+    def feature_importance(self, kind: str = "gain", target: int = 0) -> dict[str, float]:
+        """Importance of each derived feature (r and the colours) in the point model of z."""
+        return self.inner.feature_importance(kind=kind, target=target)
+
 
 @dataclass(frozen=True)
 class KnnConfig(Config):
