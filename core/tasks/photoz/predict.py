@@ -19,9 +19,17 @@ __all__ = ["predict_file"]
 _MOCK_TRAINED = ("exact", "mmvae")
 
 
-def predict_file(path: str | os.PathLike, output: str | os.PathLike | None = None, *, model: str = "exact",
-                 checkpoint: str | os.PathLike | None = None, n_samples: int = 500, seed: int = 0,
-                 grid=None, **read_options: Any):
+def predict_file(
+    path: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    model: str = "exact",
+    checkpoint: str | os.PathLike | None = None,
+    n_samples: int = 500,
+    seed: int = 0,
+    grid=None,
+    **read_options: Any,
+):
     """Run a photo-z model on a file; returns the result table (and writes it when ``output`` is given)."""
     from core.inference.checkpoints import load_checkpoint
     from core.models.base import build_model
@@ -36,13 +44,23 @@ def predict_file(path: str | os.PathLike, output: str | os.PathLike | None = Non
     elif model == "exact":
         m = build_model("photoz", "exact", {}, INPUTS, ("z",))
     else:
-        raise GPSError("this model needs a trained checkpoint", field="checkpoint", expected="--checkpoint FILE "
-                       "(or model 'exact', the template posterior, which needs none)", found=model)
+        raise GPSError(
+            "this model needs a trained checkpoint",
+            field="checkpoint",
+            expected="--checkpoint FILE (or model 'exact', the template posterior, which needs none)",
+            found=model,
+        )
     if m.name in _MOCK_TRAINED and data.meta.get("source") == "file":
         data = floor_errors(data, PhotozSimConfig())
     post = m.posterior(data, n_samples=n_samples, seed=seed)
-    prov = {"task": "photoz", "model": m.name, "input": data.meta.get("file"), "sha256": data.meta.get("sha256"),
-            "checkpoint": str(checkpoint) if checkpoint else None, "n_flagged": data.meta.get("n_flagged")}
+    prov = {
+        "task": "photoz",
+        "model": m.name,
+        "input": data.meta.get("file"),
+        "sha256": data.meta.get("sha256"),
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "n_flagged": data.meta.get("n_flagged"),
+    }
     if output is not None:
         write(post, data, output, provenance=prov, grid=grid)
     return result_table(post, data, grid)[0]
