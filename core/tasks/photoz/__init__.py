@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.models.base import ModelSpec
-from core.tasks.base import Capabilities, Task, TaskDefaults, register_task
+from core.tasks.base import Capabilities, ResultWriter, Task, TaskDefaults, register_task
 from core.tasks.photoz.spec import SPEC, PhotozData
 
 __all__ = ["TASK", "SPEC", "CAPABILITIES", "exact"]
@@ -79,7 +79,7 @@ _MODELS = (
     ),
 )
 CAPABILITIES = {
-    "mmvae": Capabilities(modes=("latent",)),
+    "mmvae": Capabilities(),
     "flow": Capabilities(),
     "exact": Capabilities(exact=True, slow=True),
     "lightgbm": Capabilities(feature_importance=True),
@@ -102,6 +102,20 @@ def _writer(post, data, path, fmt=None, *, provenance=None, save_samples=False, 
     from core.tasks.photoz.writer import write
 
     write(post, data, path, fmt, provenance=provenance, save_samples=save_samples)
+
+
+def _summary(post) -> dict:
+    """JSON-ready summary for the CLI: galaxies and how many have a posterior (flagged photometry has none)."""
+    return {"objects": int(post.n), "valid": int(post.valid.sum())}
+
+
+WRITER = ResultWriter(
+    _writer,
+    formats=("csv", "fits", "hdf5"),
+    sample_formats=("fits", "hdf5"),
+    summary=_summary,
+    what="per-galaxy summaries + p(z) on a grid (CSV, FITS or HDF5)",
+)
 
 
 def _register_simulator() -> None:
@@ -135,7 +149,7 @@ TASK = register_task(
         models=_MODELS,
         defaults=TaskDefaults(draws=500, interactive_draws=500, demo_draws=1000, demo_size=2000, smoke_size=300),
         bench="core.tasks.photoz.bench",
-        writer=_writer,
+        writer=WRITER,
         exact=exact,
     )
 )

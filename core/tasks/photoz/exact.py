@@ -200,6 +200,7 @@ class ExactModel(PosteriorModel):
     name = "exact"
     config_cls = ExactConfig
     missing_policy = "refuse"
+    floor_file_errors = True  # real files: errors + the calibration floor (core.tasks.photoz.spec prepare)
 
     def fit(self, train, val=None, **_: object) -> dict:
         self.history = {"note": "the exact posterior has nothing to train"}

@@ -110,4 +110,20 @@ class PhotozData:
                 expected=", ".join(model.features),
                 found=", ".join(data.features),
             )
+        if data.meta.get("source") == "file" and "error_floor" not in data.meta and _floors_file_errors(model):
+            from core.tasks.photoz.simulator import PhotozSimConfig, floor_errors
+
+            return floor_errors(data, PhotozSimConfig.from_dict(_sim_config(model)))
         return data
+
+
+def _floors_file_errors(model: Any) -> bool:
+    """Models that read the errors as the simulator's noise (the template posterior, mmvae) want a file's errors
+    with the calibration floor added; a model trained on the errors as features (flow) sees them as they are."""
+    return bool(getattr(model, "floor_file_errors", False))
+
+
+def _sim_config(model: Any) -> dict:
+    """The simulator configuration a mock-trained model saw (its training provenance), else the defaults."""
+    prov = (getattr(model, "card", None) or {}).get("provenance") or {}
+    return dict(prov.get("config") or {}) if prov.get("simulator") == "photometry" else {}

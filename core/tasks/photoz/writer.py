@@ -84,7 +84,7 @@ def write(
     elif fmt == "fits":
         from astropy.io import fits
 
-        t.meta = {"PZGRID": "see HDU PZ_GRID", "PROVENANCE": prov[:60]}
+        t.meta = {"PZGRID": "see HDU PZ_GRID", "PROV": prov[:60]}
         hdus = fits.HDUList(
             [fits.PrimaryHDU(), fits.table_to_hdu(t), fits.ImageHDU(np.asarray(grid, np.float64), name="PZ_GRID")]
         )

@@ -93,6 +93,7 @@ class MmvaeModel(PosteriorModel):
     name = "mmvae"
     config_cls = MmvaeConfig
     missing_policy = "refuse"
+    floor_file_errors = True  # real files: errors + the calibration floor (core.tasks.photoz.spec prepare)
 
     def __init__(
         self,
