@@ -40,8 +40,8 @@ def data_page(spec) -> None:
             raw = f.getvalue()
             digest = hashlib.sha256(raw).hexdigest()[:16]
             if ui.ss().get("table_digest") != digest:
+                ui.set_data(api.read_data(raw, spec.name, filename=f.name), f.name)  # a GPSError shows as a message
                 ui.ss()["table_digest"] = digest
-                ui.set_data(api.read_data(raw, spec.name, filename=f.name), f.name)
                 st.rerun()
     with sim_tab:
         ui.simulate_tab(spec, "sim", "Number of galaxies", 5000, 2_000_000, 1000)

@@ -40,6 +40,14 @@ def charts(at: AppTest) -> int:
     return len(at.get("plotly_chart"))
 
 
+@pytest.mark.parametrize("page", ["pages/1_data.py", "pages/3_posterior.py", "pages/4_evaluation.py"])
+def test_photoz_pages_render_without_data(page):
+    at = new_app()
+    at.switch_page(page).run()
+    clean(at)
+    assert at.title and at.title[0].value
+
+
 def test_photoz_demo_then_simulated_set_through_every_page():
     at = new_app()
     at.button(key="load_demo").click().run()
