@@ -131,7 +131,13 @@ def _predict_file(
     from core.inference.sanity import checked_posterior
 
     post = checked_posterior(
-        m, prepared, n_samples=n, seed=seed, device=device, progress=_bar(len(prepared), progress, "map"), **options
+        m,
+        prepared,
+        n_samples=n,
+        seed=seed,
+        device=device,
+        progress=_bar(len(prepared), progress, t.data.unit),
+        **options,
     )
     t_post = time.perf_counter() - t1
     prov = result_provenance(

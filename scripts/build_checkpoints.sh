@@ -2,7 +2,7 @@
 # Rebuild the bundled checkpoints in checkpoints/ (each also gets a model card checkpoints/<name>.md).
 # Deterministic: fixed simulation seeds, split seeds and epoch counts (no wall-clock limits).
 #   bash scripts/build_checkpoints.sh            # everything (~15 min halo_mass + ~25 min map tasks, 2 CPU cores)
-#   bash scripts/build_checkpoints.sh halo_mass  # one task: halo_mass | exsitu_map | central_mass
+#   bash scripts/build_checkpoints.sh halo_mass  # one task: halo_mass | exsitu_map | central_mass | photoz
 # The simulated training sets are cached by configuration hash ($GPS_CACHE_DIR, default ~/.cache/...), so a rebuild
 # of one model re-uses them.
 set -euo pipefail
@@ -48,5 +48,15 @@ C=("$PY" -m core train --task central_mass --simulate 2000 --seed 1 --quiet)
     --set 'stats=["abs_mag_r","sersic_n","axis_ratio","sigma_e","lambda_re","log_re_kpc"]' \
     --out checkpoints/central_mass_lightgbm.gps
 "${C[@]}" --model powerlaw --features image --out checkpoints/central_mass_powerlaw.gps
+fi
+if [[ $WHAT == all || $WHAT == photoz ]]; then
+# 20000 mock SDSS-main galaxies (default PhotozSimConfig: burst SFH, ugriz, r < 17.77), split 80/10/10 (seed 1),
+# scored on 1000 test galaxies. mmvae (the default: joint z, age, log M*, [Z/H], A_V posterior; 3 stages x <= 40
+# epochs, ~1.5 min) and flow (p(z) only, 30 epochs, ~20 s) on one torch thread; exact has no weights (its
+# checkpoint holds the simulator configuration, so `predict --model exact` needs no training).
+P=(env OMP_NUM_THREADS=1 "$PY" -m core train --task photoz --simulate 20000 --seed 1 --eval-n 1000 --quiet)
+"${P[@]}" --model mmvae --out checkpoints/photoz_mmvae.gps
+"${P[@]}" --model flow --set train.epochs=30 --out checkpoints/photoz_flow.gps
+"${P[@]}" --model exact --out checkpoints/photoz_exact.gps
 fi
 ls -la checkpoints/

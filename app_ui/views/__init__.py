@@ -23,6 +23,7 @@ VIEWS = {
     "catalog": "app_ui.views.catalog",
     "maps": "app_ui.views.maps",
     "multi_target_maps": "app_ui.views.multi_target_maps",
+    "photometry": "app_ui.views.photometry",
 }
 
 

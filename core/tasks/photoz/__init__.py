@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from core.models.base import ModelSpec
-from core.tasks.base import Capabilities, Task, TaskDefaults, register_task
+from core.tasks.base import Capabilities, ResultWriter, Task, TaskDefaults, register_task
 from core.tasks.photoz.spec import SPEC, PhotozData
 
 __all__ = ["TASK", "SPEC", "CAPABILITIES", "exact"]
@@ -27,6 +27,15 @@ _MODELS = (
         "The seed's multi-modal VAE: a spectral VAE (latent 16), a photometry encoder trained into its latent, "
         "a Gaussian parameter decoder; joint posterior of (z, age, log M*, [Z/H], A_V) by sampling the latent; "
         "calibration temperature. Trains on mock photometry.",
+        smoke_config={
+            "hidden": 16,
+            "n_spec_bands": 8,
+            "latent": 4,
+            "latent_draws": 4,
+            "spectral": {"epochs": 1},
+            "photometry": {"epochs": 1},
+            "parameters": {"epochs": 1},
+        },
     ),
     ModelSpec(
         "flow",
@@ -35,6 +44,7 @@ _MODELS = (
         f"{_M}.baselines:PhotozFlow",
         f"{_M}.baselines:PhotozFlowConfig",
         "Neural spline flow on r, colours and log errors; trains on mocks or on a spec-z table.",
+        smoke_config={"hidden": [16], "transforms": 1, "bins": 4, "train": {"epochs": 2}},
     ),
     ModelSpec(
         "exact",
@@ -55,6 +65,7 @@ _MODELS = (
         f"{_M}.baselines:PhotozLightGBMConfig",
         "Point + quantile gradient-boosted trees on r and colours.",
         kind="baseline",
+        smoke_config={"n_estimators": 20},
     ),
     ModelSpec(
         "knn",
@@ -64,10 +75,11 @@ _MODELS = (
         f"{_M}.baselines:KnnConfig",
         "Median and Gaussian mixture of the k nearest training galaxies in (r, colours).",
         kind="baseline",
+        smoke_config={"k": 5},
     ),
 )
 CAPABILITIES = {
-    "mmvae": Capabilities(modes=("latent",)),
+    "mmvae": Capabilities(),
     "flow": Capabilities(),
     "exact": Capabilities(exact=True, slow=True),
     "lightgbm": Capabilities(feature_importance=True),
@@ -85,11 +97,50 @@ def exact(data):
     return exact_posterior(data, data.meta.get("config"))
 
 
-def _writer(post, data, path, fmt=None, *, provenance=None, save_samples=False):
+def _writer(post, data, path, fmt=None, *, provenance=None, save_samples=False, **_):
+    """The task's result writer (``n_samples`` and other generic options do not apply: p(z) is on a grid)."""
     from core.tasks.photoz.writer import write
 
     write(post, data, path, fmt, provenance=provenance, save_samples=save_samples)
 
+
+def _summary(post) -> dict:
+    """JSON-ready summary for the CLI: galaxies and how many have a posterior (flagged photometry has none)."""
+    return {"objects": int(post.n), "valid": int(post.valid.sum())}
+
+
+WRITER = ResultWriter(
+    _writer,
+    formats=("csv", "fits", "hdf5"),
+    sample_formats=("fits", "hdf5"),
+    summary=_summary,
+    what="per-galaxy summaries + p(z) on a grid (CSV, FITS or HDF5)",
+)
+
+
+def _register_simulator() -> None:
+    """The photometry simulator in ``core.data.simulators.SIMULATORS`` (api.simulate / api.exact_posterior)."""
+    from core.data.simulators import SIMULATORS, SimulatorSpec, _lazy
+    from core.tasks.photoz.simulator import PhotozSimConfig
+
+    if "photometry" not in SIMULATORS:
+        SIMULATORS.register(
+            "photometry",
+            SimulatorSpec(
+                name="photometry",
+                task="photoz",
+                config_cls=PhotozSimConfig,
+                simulate=_lazy("core.tasks.photoz.simulator", "simulate"),
+                exact_posterior_factory=_lazy("core.tasks.photoz.exact", "exact_posterior_factory"),
+                description="Template photometry (bagpipes grid, SDSS ugriz or HSC grizy): n(z), burst / "
+                "exponential / delayed SFHs, Calzetti dust, flux noise from 5-sigma depths plus a calibration "
+                "floor, asinh magnitudes, a magnitude selection; exact p(z) by marginalising the template grid "
+                "(simulators.md section 3).",
+            ),
+        )
+
+
+_register_simulator()
 
 TASK = register_task(
     Task(
@@ -98,7 +149,7 @@ TASK = register_task(
         models=_MODELS,
         defaults=TaskDefaults(draws=500, interactive_draws=500, demo_draws=1000, demo_size=2000, smoke_size=300),
         bench="core.tasks.photoz.bench",
-        writer=_writer,
+        writer=WRITER,
         exact=exact,
     )
 )

@@ -28,18 +28,45 @@ __all__ = ["run", "markdown", "SIZES", "METHODS", "real_data_path"]
 METHODS = ("exact", "mmvae", "flow", "lightgbm", "knn")
 _E = {"epochs": 60, "batch_size": 256, "lr": 2e-3, "patience": 10}
 SIZES = {
-    True: {"n_train": 80000, "n_val": 3000, "n_test": 1500, "n_speed": 10000, "draws": 400,
-           "mmvae": {"hidden": 128, "spectral": _E, "photometry": _E, "parameters": _E},
-           "flow": {"train": {"epochs": 60, "batch_size": 512, "lr": 2e-3, "patience": 10}},
-           "flow_real": {"train": {"epochs": 150, "batch_size": 128, "lr": 1e-3, "patience": 15}}},
-    False: {"n_train": 150000, "n_val": 10000, "n_test": 5000, "n_speed": 10000, "draws": 1000,
-            "mmvae": {"hidden": 256, "spectral": dict(_E, epochs=100), "photometry": dict(_E, epochs=100),
-                      "parameters": dict(_E, epochs=100)},
-            "flow": {"train": {"epochs": 100, "batch_size": 512, "lr": 2e-3, "patience": 10}},
-            "flow_real": {"train": {"epochs": 300, "batch_size": 128, "lr": 1e-3, "patience": 20}}},
+    True: {
+        "n_train": 80000,
+        "n_val": 3000,
+        "n_test": 1500,
+        "n_speed": 10000,
+        "draws": 400,
+        "mmvae": {"hidden": 128, "spectral": _E, "photometry": _E, "parameters": _E},
+        "flow": {"train": {"epochs": 60, "batch_size": 512, "lr": 2e-3, "patience": 10}},
+        "flow_real": {"train": {"epochs": 150, "batch_size": 128, "lr": 1e-3, "patience": 15}},
+    },
+    False: {
+        "n_train": 150000,
+        "n_val": 10000,
+        "n_test": 5000,
+        "n_speed": 10000,
+        "draws": 1000,
+        "mmvae": {
+            "hidden": 256,
+            "spectral": dict(_E, epochs=100),
+            "photometry": dict(_E, epochs=100),
+            "parameters": dict(_E, epochs=100),
+        },
+        "flow": {"train": {"epochs": 100, "batch_size": 512, "lr": 2e-3, "patience": 10}},
+        "flow_real": {"train": {"epochs": 300, "batch_size": 128, "lr": 1e-3, "patience": 20}},
+    },
 }
-_COLS = ("sigma_nmad", "outlier_frac", "outlier_frac_rail", "bias", "coverage_68", "coverage_95", "pit_ks_p",
-         "crps", "kl_to_exact", "train_seconds", "galaxies_per_second")
+_COLS = (
+    "sigma_nmad",
+    "outlier_frac",
+    "outlier_frac_rail",
+    "bias",
+    "coverage_68",
+    "coverage_95",
+    "pit_ks_p",
+    "crps",
+    "kl_to_exact",
+    "train_seconds",
+    "galaxies_per_second",
+)
 
 
 def real_data_path(name: str = "SDSS_MGS.train") -> Path | None:
@@ -51,8 +78,9 @@ def real_data_path(name: str = "SDSS_MGS.train") -> Path | None:
     return None
 
 
-def run(*, quick: bool = False, seed: int = 0, device: str | None = None,
-        methods: Sequence[str] | None = None) -> dict[str, Any]:
+def run(
+    *, quick: bool = False, seed: int = 0, device: str | None = None, methods: Sequence[str] | None = None
+) -> dict[str, Any]:
     from core.data.cache import cached
     from core.tasks.photoz.exact import exact_posterior
     from core.tasks.photoz.simulator import PhotozSimConfig, simulate
@@ -67,10 +95,16 @@ def run(*, quick: bool = False, seed: int = 0, device: str | None = None,
         test = cached("photoz", cfg, size["n_test"], seed + 3, lambda: simulate(size["n_test"], seed + 3, cfg))
     with clock("exact_mock"):
         ex = exact_posterior(test, cfg)
-    res: dict[str, Any] = {"task": "photoz", "quick": bool(quick), "seed": seed, "mock": {}, "real": {},
-                           "groups": {"mock": {}, "real": {}}, "sizes": {k: v for k, v in size.items()
-                                                                         if isinstance(v, int)},
-                           "simulator": cfg.to_dict()}
+    res: dict[str, Any] = {
+        "task": "photoz",
+        "quick": bool(quick),
+        "seed": seed,
+        "mock": {},
+        "real": {},
+        "groups": {"mock": {}, "real": {}},
+        "sizes": {k: v for k, v in size.items() if isinstance(v, int)},
+        "simulator": cfg.to_dict(),
+    }
     models = {}
     for m in methods:
         if m == "exact":
@@ -88,21 +122,37 @@ def run(*, quick: bool = False, seed: int = 0, device: str | None = None,
         res["mock"][m]["galaxies_per_second"] = _speed(model, train, size["n_speed"], clock, m)
         if m == "mmvae":
             res["mock"][m]["temperature"] = model.temperature
-            res["mmvae_stages"] = {k: {"epochs": len(v["epochs"]), "best_val_loss": v["best_val_loss"],
-                                       "seconds": v["seconds"], "loss_curve": [e["val_loss"] for e in v["epochs"]]}
-                                   for k, v in model.history["stages"].items()}
+            res["mmvae_stages"] = {
+                k: {
+                    "epochs": len(v["epochs"]),
+                    "best_val_loss": v["best_val_loss"],
+                    "seconds": v["seconds"],
+                    "loss_curve": [e["val_loss"] for e in v["epochs"]],
+                }
+                for k, v in model.history["stages"].items()
+            }
     path = real_data_path()
     if path is not None:
         res["real"]["SDSS_MGS"] = _real(path, methods, models, size, seed, clock, res["groups"]["real"], device)
-    res["timing"] = {"wall_seconds": clock.wall, "cpu_seconds": clock.cpu,
-                     "total_wall": sum(clock.wall.values()), "total_cpu": sum(clock.cpu.values())}
+    res["timing"] = {
+        "wall_seconds": clock.wall,
+        "cpu_seconds": clock.cpu,
+        "total_wall": sum(clock.wall.values()),
+        "total_cpu": sum(clock.cpu.values()),
+    }
     return res
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# photoz benchmark ({'quick' if results.get('quick') else 'full'})", "",
-             f"sizes: {results.get('sizes')}; total wall {results['timing']['total_wall']:.0f} s, "
-             f"CPU {results['timing']['total_cpu']:.0f} s", "", "## Mock (SDSS-like simulator, exact posterior)", ""]
+    lines = [
+        f"# photoz benchmark ({'quick' if results.get('quick') else 'full'})",
+        "",
+        f"sizes: {results.get('sizes')}; total wall {results['timing']['total_wall']:.0f} s, "
+        f"CPU {results['timing']['total_cpu']:.0f} s",
+        "",
+        "## Mock (SDSS-like simulator, exact posterior)",
+        "",
+    ]
     lines += _table(results["mock"], _COLS)
     for ds, rows in results.get("real", {}).items():
         lines += ["", f"## Real: {ds} (mock-trained on the whole file; empirical methods 80/20 split)", ""]
@@ -116,11 +166,14 @@ def markdown(results: dict) -> str:
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     st = results.get("mmvae_stages")
     if st:
-        lines += ["", "## mmvae stages", ""] + [f"- {k}: {v['epochs']} epochs, best val loss {_f(v['best_val_loss'])}, "
-                                                f"{v['seconds']:.0f} s" for k, v in st.items()]
+        lines += ["", "## mmvae stages", ""] + [
+            f"- {k}: {v['epochs']} epochs, best val loss {_f(v['best_val_loss'])}, {v['seconds']:.0f} s"
+            for k, v in st.items()
+        ]
     lines += ["", "## Timing (wall / CPU seconds)", ""] + [
         f"- {k}: {results['timing']['wall_seconds'][k]:.1f} / {results['timing']['cpu_seconds'][k]:.1f}"
-        for k in results["timing"]["wall_seconds"]]
+        for k in results["timing"]["wall_seconds"]
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -179,7 +232,7 @@ def _real(path: Path, methods, models: dict, size: dict, seed: int, clock: _Cloc
     from core.tasks.photoz.simulator import PhotozSimConfig, floor_errors
 
     data = read_photometry(path)
-    floored = floor_errors(data, PhotozSimConfig())        # for the mock-trained methods
+    floored = floor_errors(data, PhotozSimConfig())  # for the mock-trained methods
     perm = np.random.default_rng(0).permutation(len(data))
     n_tr = int(0.8 * len(data))
     train, test = data.subset(np.sort(perm[:n_tr])), data.subset(np.sort(perm[n_tr:]))
@@ -187,14 +240,23 @@ def _real(path: Path, methods, models: dict, size: dict, seed: int, clock: _Cloc
     for m in methods:
         if m in ("exact", "mmvae"):
             with clock(f"real_{m}"):
-                post = (exact_posterior(floored, PhotozSimConfig()) if m == "exact"
-                        else models[m].posterior(floored, n_samples=size["draws"], seed=seed)) if (
-                    m == "exact" or m in models) else None
+                post = (
+                    (
+                        exact_posterior(floored, PhotozSimConfig())
+                        if m == "exact"
+                        else models[m].posterior(floored, n_samples=size["draws"], seed=seed)
+                    )
+                    if (m == "exact" or m in models)
+                    else None
+                )
             if post is None:
                 continue
             out[m] = _score(post, data, None, None, groups, m)
-            out[m].update(scored_on="whole file (mock-trained)", train_seconds=0.0,
-                          galaxies_per_second=len(data) / clock.wall[f"real_{m}"])
+            out[m].update(
+                scored_on="whole file (mock-trained)",
+                train_seconds=0.0,
+                galaxies_per_second=len(data) / clock.wall[f"real_{m}"],
+            )
         else:
             model = _build(m, size, mock=False)
             with clock(f"real_train_{m}"):
@@ -202,8 +264,11 @@ def _real(path: Path, methods, models: dict, size: dict, seed: int, clock: _Cloc
             with clock(f"real_{m}"):
                 post = model.posterior(test, n_samples=size["draws"], seed=seed)
             out[m] = _score(post, test, None, None, groups, m)
-            out[m].update(scored_on="20% split (trained on 80%)", train_seconds=clock.wall[f"real_train_{m}"],
-                          galaxies_per_second=len(test) / clock.wall[f"real_{m}"])
+            out[m].update(
+                scored_on="20% split (trained on 80%)",
+                train_seconds=clock.wall[f"real_train_{m}"],
+                galaxies_per_second=len(test) / clock.wall[f"real_{m}"],
+            )
     return out
 
 

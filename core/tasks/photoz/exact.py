@@ -29,10 +29,9 @@ from scipy.special import logsumexp, ndtr
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
-from core.tasks.photoz.simulator import (SHORT, TARGETS, PhotozSimConfig, asinh_flux, grid_for, theta_log_prior,
-                                         z_prior)
+from core.tasks.photoz.simulator import SHORT, TARGETS, PhotozSimConfig, asinh_flux, grid_for, theta_log_prior, z_prior
 
-__all__ = ["exact_posterior", "fluxes_of", "log_weights", "ExactConfig", "ExactModel"]
+__all__ = ["exact_posterior", "exact_posterior_factory", "fluxes_of", "log_weights", "ExactConfig", "ExactModel"]
 
 _R_MIN = 5.0
 
@@ -48,12 +47,16 @@ def fluxes_of(data: CatalogData, config: PhotozSimConfig) -> tuple[np.ndarray, n
         m = np.stack([data.column(f"mag_{b}") for b in short], axis=1)
         e = np.stack([data.column(f"err_{b}") for b in short], axis=1)
     except GPSError as err:
-        raise GPSError("the template posterior needs magnitudes and errors in every band",
-                       source=str(data.meta.get("file", "data")), field=err.field,
-                       expected=", ".join(f"mag_{b}, err_{b}" for b in short), found=", ".join(data.features)) from None
+        raise GPSError(
+            "the template posterior needs magnitudes and errors in every band",
+            source=str(data.meta.get("file", "data")),
+            field=err.field,
+            expected=", ".join(f"mag_{b}, err_{b}" for b in short),
+            found=", ".join(data.features),
+        ) from None
     b = config.softening[None, :]
     f = asinh_flux(m, b)
-    return f, e * np.sqrt(f ** 2 + 4 * b ** 2) / (2.5 / np.log(10))
+    return f, e * np.sqrt(f**2 + 4 * b**2) / (2.5 / np.log(10))
 
 
 def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
@@ -61,13 +64,13 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
     grid = grid_for(config)
     m, nz, nb = grid.flux.shape
     t = grid.flux.reshape(m * nz, nb)
-    w = 1.0 / sigma ** 2
+    w = 1.0 / sigma**2
     a = (flux * w) @ t.T
-    b = w @ (t ** 2).T
-    c = np.sum(flux ** 2 * w, axis=1, keepdims=True)
+    b = w @ (t**2).T
+    c = np.sum(flux**2 * w, axis=1, keepdims=True)
     # Jacobian of eps = (F - F_true) / sigma(F): prod_b |1 - eps_b sigma'_b| ~ 1 - sum_b eps_b sigma'_b, linear in A,
     # so its Gaussian expectation is its value at A*; sigma' = floor^2 F / sigma
-    ds = config.calib_floor ** 2 * flux / sigma
+    ds = config.calib_floor**2 * flux / sigma
     c1 = np.sum(ds * flux / sigma, axis=1, keepdims=True)
     c2 = (ds / sigma) @ t.T
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -78,16 +81,28 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
         lo, hi = 10 ** (config.logm_min - 10.0), 10 ** (config.logm_max - 10.0)
         mass = ndtr((hi - a_star) * sq) - ndtr((lo - a_star) * sq)
         jac = 1.0 - c1 + a_star * c2
-        lw = (-0.5 * chi2 - 0.5 * np.log(b) - np.log(a_star) + np.log1p(1 / r2 + 3 / r2 ** 2) + np.log(mass)
-              + np.log(np.maximum(jac, 1e-3)))
-    lw = np.where((a_star > 0) & (r2 > _R_MIN ** 2) & (mass > 0), lw, -np.inf)
+        lw = (
+            -0.5 * chi2
+            - 0.5 * np.log(b)
+            - np.log(a_star)
+            + np.log1p(1 / r2 + 3 / r2**2)
+            + np.log(mass)
+            + np.log(np.maximum(jac, 1e-3))
+        )
+    lw = np.where((a_star > 0) & (r2 > _R_MIN**2) & (mass > 0), lw, -np.inf)
     prior = theta_log_prior(config, grid) + np.log(z_prior(config, grid.z))[None, :]
     return lw.reshape(-1, m, nz) + prior[None]
 
 
-def exact_posterior(data: CatalogData, config: PhotozSimConfig | dict | None = None, *, n_samples: int = 0,
-                    seed: int = 0, chunk: int = 32, progress: Callable[[int, int], None] | None = None
-                    ) -> Posterior:
+def exact_posterior(
+    data: CatalogData,
+    config: PhotozSimConfig | dict | None = None,
+    *,
+    n_samples: int = 0,
+    seed: int = 0,
+    chunk: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> Posterior:
     """Grid posterior p(z | F) (``grid`` = the template z grid) for every galaxy; rows with bad photometry
     (non-finite flux or non-positive error) are invalid. With ``n_samples`` > 0, joint draws (n, s, 5) of
     ``TARGETS`` are put in ``info["joint_samples"]`` (z continuous from the grid pdf, theta and the amplitude
@@ -105,9 +120,9 @@ def exact_posterior(data: CatalogData, config: PhotozSimConfig | dict | None = N
     rng = np.random.default_rng(seed)
     idx = np.flatnonzero(valid)
     for start in range(0, idx.size, chunk):
-        rows = idx[start:start + chunk]
-        lw = log_weights(flux[rows], sigma[rows], config)                    # (c, M, Nz)
-        lz = logsumexp(lw, axis=1)                                           # (c, Nz)
+        rows = idx[start : start + chunk]
+        lw = log_weights(flux[rows], sigma[rows], config)  # (c, M, Nz)
+        lz = logsumexp(lw, axis=1)  # (c, Nz)
         p = np.exp(lz - lz.max(axis=1, keepdims=True))
         norm = np.trapezoid(p, grid.z, axis=1)
         bad = ~(norm > 0)
@@ -123,12 +138,20 @@ def exact_posterior(data: CatalogData, config: PhotozSimConfig | dict | None = N
     info = {"config": config.to_dict(), "multimodal_peaks": None}
     if joint is not None:
         info.update(joint_samples=joint, joint_params=TARGETS)
-    return Posterior(params=("z",), units=("",), grid=grid.z.copy(), pdf=np.where(valid[:, None], pdf, 0.0),
-                     valid=valid, method="exact", info=info)
+    return Posterior(
+        params=("z",),
+        units=("",),
+        grid=grid.z.copy(),
+        pdf=np.where(valid[:, None], pdf, 0.0),
+        valid=valid,
+        method="exact",
+        info=info,
+    )
 
 
-def _joint_draws(lw: np.ndarray, pdf: np.ndarray, flux: np.ndarray, sigma: np.ndarray, grid, s: int,
-                 rng: np.random.Generator) -> np.ndarray:
+def _joint_draws(
+    lw: np.ndarray, pdf: np.ndarray, flux: np.ndarray, sigma: np.ndarray, grid, s: int, rng: np.random.Generator
+) -> np.ndarray:
     zg = grid.z
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(zg))])
     cdf /= cdf[-1]
@@ -143,9 +166,9 @@ def _joint_draws(lw: np.ndarray, pdf: np.ndarray, flux: np.ndarray, sigma: np.nd
         col = lw[:, kk]
         pw = np.exp(col - col.max())
         tm = rng.choice(pw.size, size=sel.size, p=pw / pw.sum())
-        t = grid.flux[tm, kk]                                                # (m, B)
-        w = 1 / sigma ** 2
-        b = (t ** 2 * w).sum(axis=1)
+        t = grid.flux[tm, kk]  # (m, B)
+        w = 1 / sigma**2
+        b = (t**2 * w).sum(axis=1)
         a_star = (t * flux * w).sum(axis=1) / b
         amp = np.maximum(a_star + rng.standard_normal(sel.size) / np.sqrt(b), 1e-6 * a_star)
         out[sel, 1] = grid.age[tm]
@@ -166,8 +189,9 @@ from core.models.base import PosteriorModel  # noqa: E402
 class ExactConfig(PhotozSimConfig):
     """The simulator configuration whose grid and priors define the posterior, plus the joint draws wanted."""
 
-    joint_draws: int = param(0, help="Joint (z, age, log M*, [Z/H], A_V) draws per galaxy (0 = p(z) only)", min=0,
-                             max=100000)
+    joint_draws: int = param(
+        0, help="Joint (z, age, log M*, [Z/H], A_V) draws per galaxy (0 = p(z) only)", min=0, max=100000
+    )
 
 
 class ExactModel(PosteriorModel):
@@ -176,21 +200,50 @@ class ExactModel(PosteriorModel):
     name = "exact"
     config_cls = ExactConfig
     missing_policy = "refuse"
+    floor_file_errors = True  # real files: errors + the calibration floor (core.tasks.photoz.spec prepare)
 
     def fit(self, train, val=None, **_: object) -> dict:
         self.history = {"note": "the exact posterior has nothing to train"}
         return self.history
 
-    def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Posterior:
+    def posterior(
+        self,
+        data: CatalogData,
+        *,
+        n_samples: int = 1000,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Posterior:
         cfg = self.config.to_dict()
         draws = cfg.pop("joint_draws")
         sim = data.meta.get("config") if data.meta.get("simulator") == "photometry" else None
-        return exact_posterior(data, PhotozSimConfig.from_dict(sim or cfg), n_samples=draws, seed=seed,
-                               progress=progress)
+        return exact_posterior(
+            data, PhotozSimConfig.from_dict(sim or cfg), n_samples=draws, seed=seed, progress=progress
+        )
 
     def get_state(self):
         return {}, {}
 
     def set_state(self, tensors, extra) -> None:
         return None
+
+
+class _RowsExact:
+    """``posterior(x)`` on feature rows (mag_*/err_*): the shape ``core.data.simulators`` expects of an exact
+    posterior (the simulator registry's ``exact_posterior_factory(config, features)``)."""
+
+    def __init__(self, config: PhotozSimConfig | None, features) -> None:
+        self.config = config or PhotozSimConfig()
+        self.features = tuple(features)
+
+    def posterior(self, x: np.ndarray) -> Posterior:
+        data = CatalogData(x=np.asarray(x, float), features=self.features)
+        return exact_posterior(data, self.config)
+
+
+def exact_posterior_factory(config: PhotozSimConfig | None = None, features=None) -> _RowsExact:
+    """The registry factory of the photometry simulator's exact posterior (p(z) on the template grid)."""
+    from core.tasks.photoz.models.common import INPUTS
+
+    return _RowsExact(config, features or INPUTS)

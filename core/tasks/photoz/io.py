@@ -35,20 +35,58 @@ from core.tasks.photoz.simulator import SHORT, SOFTENING, asinh_mag
 
 __all__ = ["read_photometry", "from_table", "guess_columns", "FLUX_UNITS_UJY"]
 
-FLUX_UNITS_UJY = {"nanomaggies": 3.631, "nanomaggy": 3.631, "nmgy": 3.631, "maggies": 3.631e9, "maggy": 3.631e9,
-                  "ujy": 1.0, "µjy": 1.0, "microjy": 1.0, "njy": 1e-3, "jy": 1e6, "mjy": 1e3}
-_MAG = ("mag_{b}", "{b}", "modelmag_{b}", "petromag_{b}", "cmodelmag_{b}", "dered_{b}", "{b}_mag", "{b}mag",
-        "mag{b}", "mag_auto_{b}")
-_ERR = ("err_{b}", "e{b}", "magerr_{b}", "modelmagerr_{b}", "petromagerr_{b}", "cmodelmagerr_{b}", "{b}_err",
-        "{b}_magerr", "err{b}", "magerr_auto_{b}", "sigma_{b}")
+FLUX_UNITS_UJY = {
+    "nanomaggies": 3.631,
+    "nanomaggy": 3.631,
+    "nmgy": 3.631,
+    "maggies": 3.631e9,
+    "maggy": 3.631e9,
+    "ujy": 1.0,
+    "µjy": 1.0,
+    "microjy": 1.0,
+    "njy": 1e-3,
+    "jy": 1e6,
+    "mjy": 1e3,
+}
+_MAG = (
+    "mag_{b}",
+    "{b}",
+    "modelmag_{b}",
+    "petromag_{b}",
+    "cmodelmag_{b}",
+    "dered_{b}",
+    "{b}_mag",
+    "{b}mag",
+    "mag{b}",
+    "mag_auto_{b}",
+)
+_ERR = (
+    "err_{b}",
+    "e{b}",
+    "magerr_{b}",
+    "modelmagerr_{b}",
+    "petromagerr_{b}",
+    "cmodelmagerr_{b}",
+    "{b}_err",
+    "{b}_magerr",
+    "err{b}",
+    "magerr_auto_{b}",
+    "sigma_{b}",
+)
 _FLUX = ("flux_{b}", "modelflux_{b}", "cmodelflux_{b}", "{b}_flux", "flux{b}")
 _FLUXERR = ("fluxerr_{b}", "flux_err_{b}", "{b}_fluxerr", "{b}_flux_err", "fluxerr{b}")
 _IVAR = ("modelflux_ivar_{b}", "flux_ivar_{b}", "cmodelflux_ivar_{b}", "{b}_flux_ivar")
 _ZSPEC = ("zs", "z_spec", "zspec", "specz", "spec_z", "redshift", "z_true", "ztrue", "zsp", "z")
 
 
-def read_photometry(path: str | os.PathLike, *, bands: str | None = None, flux_unit: str | None = None,
-                    columns: dict[str, str] | None = None, **options: Any) -> CatalogData:
+def read_photometry(
+    path: str | os.PathLike,
+    *,
+    bands: str | None = None,
+    flux_unit: str | None = None,
+    columns: dict[str, str] | None = None,
+    **options: Any,
+) -> CatalogData:
     """Read a photometric catalogue into photo-z :class:`CatalogData` (features mag_*/err_*, target ``z`` if a
     spec-z column exists). ``columns`` overrides guesses, e.g. ``{"mag_u": "PSFMAG_U", "z": "ZBEST"}``."""
     path = str(path)
@@ -68,7 +106,7 @@ def guess_columns(names, bands: str = "sdss") -> dict[str, str]:
             for p in pats:
                 name = p.format(b=b)
                 if name == b and b == "z":
-                    continue                     # bare "z" decided below
+                    continue  # bare "z" decided below
                 if name in lower and lower[name] not in used:
                     out[f"{key}_{b}"] = lower[name]
                     used.add(lower[name])
@@ -76,7 +114,7 @@ def guess_columns(names, bands: str = "sdss") -> dict[str, str]:
     for p in _ZSPEC:
         if p in lower and lower[p] not in used:
             if p == "z" and "mag_z" not in out and "flux_z" not in out and bands == "sdss":
-                out["mag_z"] = lower[p]          # MLZ-style "u g r i z": bare z is the z band
+                out["mag_z"] = lower[p]  # MLZ-style "u g r i z": bare z is the z band
                 used.add(lower[p])
                 continue
             out["z"] = lower[p]
@@ -86,12 +124,19 @@ def guess_columns(names, bands: str = "sdss") -> dict[str, str]:
     return out
 
 
-def from_table(table, *, bands: str | None = None, flux_unit: str | None = None,
-               columns: dict[str, str] | None = None, source: str = "table") -> CatalogData:
+def from_table(
+    table,
+    *,
+    bands: str | None = None,
+    flux_unit: str | None = None,
+    columns: dict[str, str] | None = None,
+    source: str = "table",
+) -> CatalogData:
     """Map an astropy Table onto photo-z :class:`CatalogData` (see the module docstring)."""
     names = list(table.colnames)
-    bands = bands or ("hsc" if any(n.lower() in ("y", "mag_y", "y_mag", "mag_auto_y", "flux_y") for n in names)
-                      else "sdss")
+    bands = bands or (
+        "hsc" if any(n.lower() in ("y", "mag_y", "y_mag", "mag_auto_y", "flux_y") for n in names) else "sdss"
+    )
     cols = guess_columns(names, bands)
     cols.update(columns or {})
     short = SHORT[bands]
@@ -102,9 +147,13 @@ def from_table(table, *, bands: str | None = None, flux_unit: str | None = None,
         if f"mag_{b}" in cols:
             mags[:, j] = _col(table, cols[f"mag_{b}"], source)
             if f"err_{b}" not in cols:
-                raise GPSError(f"magnitude column without an error column for band {b}", source=source,
-                               field=cols[f"mag_{b}"], expected=f"one of {', '.join(p.format(b=b) for p in _ERR)}",
-                               found=", ".join(names))
+                raise GPSError(
+                    f"magnitude column without an error column for band {b}",
+                    source=source,
+                    field=cols[f"mag_{b}"],
+                    expected=f"one of {', '.join(p.format(b=b) for p in _ERR)}",
+                    found=", ".join(names),
+                )
             errs[:, j] = _col(table, cols[f"err_{b}"], source)
         elif f"flux_{b}" in cols:
             scale = _flux_scale(table, cols[f"flux_{b}"], flux_unit, source)
@@ -115,19 +164,27 @@ def from_table(table, *, bands: str | None = None, flux_unit: str | None = None,
                 with np.errstate(divide="ignore", invalid="ignore"):
                     s = scale / np.sqrt(_col(table, cols[f"ivar_{b}"], source))
             else:
-                raise GPSError(f"flux column without an error column for band {b}", source=source,
-                               field=cols[f"flux_{b}"], expected=f"fluxerr_{b} or modelFlux_ivar_{b}",
-                               found=", ".join(names))
+                raise GPSError(
+                    f"flux column without an error column for band {b}",
+                    source=source,
+                    field=cols[f"flux_{b}"],
+                    expected=f"fluxerr_{b} or modelFlux_ivar_{b}",
+                    found=", ".join(names),
+                )
             fluxes[:, j], ferrs[:, j] = f, s
             bb = soft[j] if soft is not None else np.nanmedian(s)
             with np.errstate(invalid="ignore", divide="ignore"):
                 mags[:, j] = asinh_mag(f, bb)
-                errs[:, j] = 2.5 / np.log(10) * s / np.sqrt(f ** 2 + 4 * bb ** 2)
+                errs[:, j] = 2.5 / np.log(10) * s / np.sqrt(f**2 + 4 * bb**2)
         else:
-            raise GPSError(f"no magnitude or flux column found for band {b}", source=source, field=b,
-                           expected=f"one of {', '.join(p.format(b=b) for p in _MAG + _FLUX)}",
-                           found=", ".join(names))
-    bad = (~np.isfinite(mags) | (np.abs(mags) >= 90) | ~np.isfinite(errs) | (errs <= 0) | (errs >= 90))
+            raise GPSError(
+                f"no magnitude or flux column found for band {b}",
+                source=source,
+                field=b,
+                expected=f"one of {', '.join(p.format(b=b) for p in _MAG + _FLUX)}",
+                found=", ".join(names),
+            )
+    bad = ~np.isfinite(mags) | (np.abs(mags) >= 90) | ~np.isfinite(errs) | (errs <= 0) | (errs >= 90)
     mags[bad], errs[bad] = np.nan, np.nan
     n_bad = bad.sum(axis=1)
     feats = tuple(f"mag_{b}" for b in short) + tuple(f"err_{b}" for b in short)
@@ -141,10 +198,15 @@ def from_table(table, *, bands: str | None = None, flux_unit: str | None = None,
         zs = np.where((zs > -0.5) & (zs < 20), zs, np.nan)
         y, targets = zs[:, None], ("z",)
     units = {f: "mag" for f in feats} | {"z": ""}
-    return CatalogData(x=np.concatenate([mags, errs], axis=1), features=feats, y=y, targets=targets,
-                       units=units, extra=extra,
-                       meta={"source": "file", "task": "photoz", "bands": bands, "columns": cols,
-                             "n_flagged": int((n_bad > 0).sum())})
+    return CatalogData(
+        x=np.concatenate([mags, errs], axis=1),
+        features=feats,
+        y=y,
+        targets=targets,
+        units=units,
+        extra=extra,
+        meta={"source": "file", "task": "photoz", "bands": bands, "columns": cols, "n_flagged": int((n_bad > 0).sum())},
+    )
 
 
 # -- private -------------------------------------------------------------------------------------------------
@@ -162,7 +224,7 @@ def _read_text(path: str):
     body = next((ln for ln in lines[1:] if ln.strip() and not ln.startswith("#")), "")
     from astropy.table import Table
 
-    if ";" in header:                                                    # ANNz: "F:MAG_U;F:MAGERR_U;...;D:Z"
+    if ";" in header:  # ANNz: "F:MAG_U;F:MAGERR_U;...;D:Z"
         names = [re.sub(r"^[A-Za-z]:", "", h.strip()) for h in header.split(";")]
         delim = "," if "," in body else (";" if ";" in body else None)
     else:
@@ -175,11 +237,19 @@ def _read_text(path: str):
     try:
         arr = np.loadtxt(path, comments="#", delimiter=delim, ndmin=2, dtype=float)
     except ValueError as err:
-        raise GPSError("a row could not be read as numbers", source=path, expected="numeric columns",
-                       found=str(err).splitlines()[0]) from None
+        raise GPSError(
+            "a row could not be read as numbers",
+            source=path,
+            expected="numeric columns",
+            found=str(err).splitlines()[0],
+        ) from None
     if arr.shape[1] != len(names):
-        raise GPSError("the header names a different number of columns than the rows hold", source=path,
-                       expected=f"{len(names)} columns ({' '.join(names)})", found=f"{arr.shape[1]} columns")
+        raise GPSError(
+            "the header names a different number of columns than the rows hold",
+            source=path,
+            expected=f"{len(names)} columns ({' '.join(names)})",
+            found=f"{arr.shape[1]} columns",
+        )
     return Table(list(arr.T), names=names)
 
 
@@ -199,8 +269,12 @@ def _mlz_names(path: str, names: list[str], ncol: int) -> list[str]:
         b = missing[0]
         pos = errs[0] if "ugriz".index(b) < "ugriz".index(names[errs[0]][1]) else errs[-1] + 1
         return names[:pos] + [f"e{b}"] + names[pos:]
-    raise GPSError("the '#' header names a different number of columns than the rows hold", source=path,
-                   expected=f"{ncol} names", found=f"{len(names)} ({' '.join(names)})")
+    raise GPSError(
+        "the '#' header names a different number of columns than the rows hold",
+        source=path,
+        expected=f"{ncol} names",
+        found=f"{len(names)} ({' '.join(names)})",
+    )
 
 
 def _read_registry(path: str, **options: Any):
@@ -214,8 +288,13 @@ def _read_registry(path: str, **options: Any):
 
 def _col(table, name: str, source: str) -> np.ndarray:
     if name not in table.colnames:
-        raise GPSError("column not found", source=source, field=name, expected="an existing column",
-                       found=", ".join(table.colnames))
+        raise GPSError(
+            "column not found",
+            source=source,
+            field=name,
+            expected="an existing column",
+            found=", ".join(table.colnames),
+        )
     col = table[name]
     values = np.asarray(getattr(col, "value", col), dtype=float)
     mask = getattr(col, "mask", None)
@@ -227,8 +306,7 @@ def _col(table, name: str, source: str) -> np.ndarray:
 def _flux_scale(table, name: str, flux_unit: str | None, source: str) -> float:
     unit = (flux_unit or str(getattr(table[name], "unit", "") or "")).strip().lower().replace(" ", "")
     if not unit or unit == "none":
-        unit = "nanomaggies"                                              # SDSS modelFlux convention
+        unit = "nanomaggies"  # SDSS modelFlux convention
     if unit not in FLUX_UNITS_UJY:
-        raise GPSError("unknown flux unit", source=source, field=name,
-                       expected=" | ".join(FLUX_UNITS_UJY), found=unit)
+        raise GPSError("unknown flux unit", source=source, field=name, expected=" | ".join(FLUX_UNITS_UJY), found=unit)
     return FLUX_UNITS_UJY[unit]

@@ -22,8 +22,18 @@ from core.inference.posterior import Posterior
 from core.metrics.calibration import coverage, crps, pit, pit_ks
 from core.metrics.point import outlier_fraction, sigma_nmad
 
-__all__ = ["point_metrics", "score", "score_groups", "colour_classes", "pz_on_grid", "pz_summary", "count_peaks",
-           "U_R_SPLIT", "Z_EDGES"]
+__all__ = [
+    "point_metrics",
+    "score",
+    "score_groups",
+    "z_pit",
+    "colour_classes",
+    "pz_on_grid",
+    "pz_summary",
+    "count_peaks",
+    "U_R_SPLIT",
+    "Z_EDGES",
+]
 
 U_R_SPLIT = 2.22
 Z_EDGES = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)
@@ -39,14 +49,19 @@ def point_metrics(z_phot: np.ndarray, z_true: np.ndarray) -> dict[str, float]:
     dz = (zp - zt) / (1 + zt)
     q25, q75 = np.percentile(dz, [25, 75])
     rail = max(0.06, 3 * (q75 - q25) / 1.349)
-    return {"n": int(zp.size), "bias": float(np.median(dz)), "bias_mean": float(np.mean(dz)),
-            "sigma_nmad": float(sigma_nmad(zp, zt, scale=1 + zt)),
-            "outlier_frac": float(outlier_fraction(zp, zt, 0.15, scale=1 + zt)),
-            "outlier_frac_rail": float(np.mean(np.abs(dz) > rail))}
+    return {
+        "n": int(zp.size),
+        "bias": float(np.median(dz)),
+        "bias_mean": float(np.mean(dz)),
+        "sigma_nmad": float(sigma_nmad(zp, zt, scale=1 + zt)),
+        "outlier_frac": float(outlier_fraction(zp, zt, 0.15, scale=1 + zt)),
+        "outlier_frac_rail": float(np.mean(np.abs(dz) > rail)),
+    }
 
 
-def score(post: Posterior, z_true: np.ndarray, exact: Posterior | None = None,
-          q_density: np.ndarray | None = None) -> dict[str, float]:
+def score(
+    post: Posterior, z_true: np.ndarray, exact: Posterior | None = None, q_density: np.ndarray | None = None
+) -> dict[str, float]:
     """Point + calibration metrics of a redshift posterior (column 0 = z when samples are multi-parameter).
 
     ``q_density`` (n, g): the model's own density on the exact posterior's grid for the KL (else a KDE of the
@@ -57,8 +72,12 @@ def score(post: Posterior, z_true: np.ndarray, exact: Posterior | None = None,
     med[~post.valid] = np.nan
     out = point_metrics(med, zt)
     u = pit(post, zt)[:, 0]
-    out.update(coverage_68=float(coverage(post, zt, 0.68)), coverage_95=float(coverage(post, zt, 0.95)),
-               pit_ks_p=float(pit_ks(u)), crps=float(np.nanmean(crps(post, zt))))
+    out.update(
+        coverage_68=float(coverage(post, zt, 0.68)),
+        coverage_95=float(coverage(post, zt, 0.95)),
+        pit_ks_p=float(pit_ks(u)),
+        crps=float(np.nanmean(crps(post, zt))),
+    )
     if exact is not None:
         from core.metrics.reference import kl_to_reference
 
@@ -68,8 +87,9 @@ def score(post: Posterior, z_true: np.ndarray, exact: Posterior | None = None,
     return out
 
 
-def score_groups(post: Posterior, z_true: np.ndarray, mag_u: np.ndarray, mag_r: np.ndarray,
-                 edges=Z_EDGES) -> dict[str, dict]:
+def score_groups(
+    post: Posterior, z_true: np.ndarray, mag_u: np.ndarray, mag_r: np.ndarray, edges=Z_EDGES
+) -> dict[str, dict]:
     """Point metrics per colour class and per true-redshift bin: {"quiescent": {...}, "z0.05-0.10": {...}}."""
     post = _z_only(post)
     zt = np.asarray(z_true, float).reshape(-1)
@@ -117,7 +137,7 @@ def count_peaks(pdf: np.ndarray, min_ratio: float = 0.1, dip: float = 0.5) -> np
         cand = [c for c in cand if p[c] >= min_ratio * p.max()] or [int(np.argmax(p))]
         kept = [cand[0]]
         for c in cand[1:]:
-            valley = p[kept[-1]:c + 1].min()
+            valley = p[kept[-1] : c + 1].min()
             if valley < dip * min(p[kept[-1]], p[c]):
                 kept.append(c)
             elif p[c] > p[kept[-1]]:
@@ -133,13 +153,31 @@ def pz_summary(post: Posterior, grid: np.ndarray) -> dict[str, np.ndarray]:
     pz = pz_on_grid(z, grid)
     mode = np.where(np.isfinite(pz).all(axis=1), np.asarray(grid)[np.argmax(np.nan_to_num(pz), axis=1)], np.nan)
     q[~z.valid] = np.nan
-    return {"z_median": q[:, 0], "z_p16": q[:, 1], "z_p84": q[:, 2], "z_mode": mode,
-            "n_peaks": np.where(z.valid, count_peaks(pz), 0), "pz": pz}
+    return {
+        "z_median": q[:, 0],
+        "z_p16": q[:, 1],
+        "z_p84": q[:, 2],
+        "z_mode": mode,
+        "n_peaks": np.where(z.valid, count_peaks(pz), 0),
+        "pz": pz,
+    }
+
+
+def z_pit(post: Posterior, z_true: np.ndarray) -> np.ndarray:
+    """PIT values (n,) of the redshift marginal at ``z_true`` (NaN for invalid rows)."""
+    u = pit(_z_only(post), np.asarray(z_true, float).reshape(-1))[:, 0]
+    return np.where(post.valid, u, np.nan)
 
 
 def _z_only(post: Posterior) -> Posterior:
     if post.samples is not None and post.samples.shape[2] > 1:
         j = post.params.index("z") if "z" in post.params else 0
-        return Posterior(params=("z",), units=("",), samples=post.samples[:, :, j:j + 1], valid=post.valid,
-                         method=post.method, info=post.info)
+        return Posterior(
+            params=("z",),
+            units=("",),
+            samples=post.samples[:, :, j : j + 1],
+            valid=post.valid,
+            method=post.method,
+            info=post.info,
+        )
     return post

@@ -1,10 +1,12 @@
-"""Photo-z prediction on a catalogue file: read (any supported format), posterior, write summaries + p(z) grid.
+"""Photo-z prediction on a catalogue file as a Python call: read (any supported format), posterior, write.
 
-``predict_file(input, output, model=..., checkpoint=...)`` is what ``predict --task photoz --input FILE`` runs:
-it adds ``z_median, z_p16, z_p84, z_mode, n_peaks`` (and ``valid``/``flag_bad``) plus p(z) on a grid
-(:mod:`core.tasks.photoz.writer`). Without a checkpoint the template posterior (``exact``, no training needed)
-is used; mock-trained models and the template posterior see the file's errors with the simulator's calibration
-floor added in quadrature (:func:`core.tasks.photoz.simulator.floor_errors`).
+``python -m core predict --task photoz --input FILE --out OUT`` runs the shared path (:mod:`core.predict`: the
+task's data adapter, a bundled or given checkpoint, the task's writer); this function is the same steps for a
+model built in place (default: the template posterior ``exact``, which needs no training) and returns the table.
+Both add ``z_median, z_p16, z_p84, z_mode, n_peaks`` (and ``valid``/``flag_bad``) plus p(z) on a grid
+(:mod:`core.tasks.photoz.writer`). Mock-trained models and the template posterior see a file's errors with the
+simulator's calibration floor added in quadrature (the adapter's ``prepare``,
+:func:`core.tasks.photoz.simulator.floor_errors`).
 """
 
 from __future__ import annotations
@@ -16,33 +18,46 @@ from core.errors import GPSError
 
 __all__ = ["predict_file"]
 
-_MOCK_TRAINED = ("exact", "mmvae")
 
-
-def predict_file(path: str | os.PathLike, output: str | os.PathLike | None = None, *, model: str = "exact",
-                 checkpoint: str | os.PathLike | None = None, n_samples: int = 500, seed: int = 0,
-                 grid=None, **read_options: Any):
+def predict_file(
+    path: str | os.PathLike,
+    output: str | os.PathLike | None = None,
+    *,
+    model: str = "exact",
+    checkpoint: str | os.PathLike | None = None,
+    n_samples: int = 500,
+    seed: int = 0,
+    grid=None,
+    **read_options: Any,
+):
     """Run a photo-z model on a file; returns the result table (and writes it when ``output`` is given)."""
-    from core.inference.checkpoints import load_checkpoint
+    from core import api
     from core.models.base import build_model
-    from core.tasks.photoz.io import read_photometry
     from core.tasks.photoz.models.common import INPUTS
-    from core.tasks.photoz.simulator import PhotozSimConfig, floor_errors
     from core.tasks.photoz.writer import result_table, write
 
-    data = read_photometry(path, **read_options)
+    data = api.read_data(path, "photoz", **read_options)
     if checkpoint is not None:
-        m = load_checkpoint(checkpoint, expected_task="photoz")
-    elif model == "exact":
-        m = build_model("photoz", "exact", {}, INPUTS, ("z",))
+        m = api.load_checkpoint(checkpoint, expected_task="photoz")
+    elif api.task_obj("photoz").capabilities(model).exact:
+        m = build_model("photoz", model, {}, INPUTS, ("z",))
     else:
-        raise GPSError("this model needs a trained checkpoint", field="checkpoint", expected="--checkpoint FILE "
-                       "(or model 'exact', the template posterior, which needs none)", found=model)
-    if m.name in _MOCK_TRAINED and data.meta.get("source") == "file":
-        data = floor_errors(data, PhotozSimConfig())
-    post = m.posterior(data, n_samples=n_samples, seed=seed)
-    prov = {"task": "photoz", "model": m.name, "input": data.meta.get("file"), "sha256": data.meta.get("sha256"),
-            "checkpoint": str(checkpoint) if checkpoint else None, "n_flagged": data.meta.get("n_flagged")}
+        raise GPSError(
+            "this model needs a trained checkpoint",
+            field="checkpoint",
+            expected="--checkpoint FILE (or model 'exact', the template posterior, which needs none)",
+            found=model,
+        )
+    prepared = api.prepare(m, data)
+    post = api.posterior(m, prepared, n_samples=n_samples, seed=seed)
+    prov = {
+        "task": "photoz",
+        "model": m.name,
+        "input": data.meta.get("file"),
+        "sha256": data.meta.get("sha256"),
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "n_flagged": data.meta.get("n_flagged"),
+    }
     if output is not None:
-        write(post, data, output, provenance=prov, grid=grid)
-    return result_table(post, data, grid)[0]
+        write(post, prepared, output, provenance=prov, grid=grid)
+    return result_table(post, prepared, grid)[0]

@@ -36,12 +36,25 @@ from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.tasks.photoz.templates import BANDS, TemplateGrid, template_grid
 
-__all__ = ["PhotozSimConfig", "simulate", "grid_for", "z_prior", "theta_log_prior", "asinh_mag", "asinh_flux",
-           "SOFTENING", "SHORT", "TARGETS", "observe", "error_model", "floor_errors"]
+__all__ = [
+    "PhotozSimConfig",
+    "simulate",
+    "grid_for",
+    "z_prior",
+    "theta_log_prior",
+    "asinh_mag",
+    "asinh_flux",
+    "SOFTENING",
+    "SHORT",
+    "TARGETS",
+    "observe",
+    "error_model",
+    "floor_errors",
+]
 
 SHORT = {"sdss": ("u", "g", "r", "i", "z"), "hsc": ("g", "r", "i", "z", "y")}
 DEPTHS = {"sdss": (22.0, 22.2, 22.2, 21.3, 20.5), "hsc": (26.5, 26.1, 25.9, 25.1, 24.4)}
-SOFTENING = {"sdss": (1.4e-10, 0.9e-10, 1.2e-10, 1.8e-10, 7.4e-10)}      # maggies (SDSS asinh b)
+SOFTENING = {"sdss": (1.4e-10, 0.9e-10, 1.2e-10, 1.8e-10, 7.4e-10)}  # maggies (SDSS asinh b)
 TARGETS = ("z", "age", "log_mstar", "met", "av")
 _CHUNK = 1024
 _UJY_PER_MAGGY = 3631e6
@@ -52,27 +65,42 @@ class PhotozSimConfig(Config):
     """Settings of the photometry simulator (defaults: simulators.md section 7.0)."""
 
     bands: Literal["sdss", "hsc"] = param("sdss", help="Filter set: SDSS ugriz or HSC grizy")
-    sfh: Literal["burst", "exponential", "delayed"] = param("burst", help="Star-formation history (burst = "
-                                                            "single burst of fixed age and metallicity)")
+    sfh: Literal["burst", "exponential", "delayed"] = param(
+        "burst", help="Star-formation history (burst = single burst of fixed age and metallicity)"
+    )
     depths: tuple[float, ...] = param((), help="5-sigma depths (AB) per band; empty = survey defaults")
     calib_floor: float = param(0.02, help="Calibration floor (fraction of the flux)", min=0.0, max=0.5)
-    z_max: float = param(0.0, help="Upper end of the redshift grid (0 = 1.0 for SDSS, 3.0 for HSC)", min=0.0,
-                         max=6.0)
+    z_max: float = param(0.0, help="Upper end of the redshift grid (0 = 1.0 for SDSS, 3.0 for HSC)", min=0.0, max=6.0)
     dz: float = param(0.0, help="Redshift grid step (0 = 0.0025 for SDSS, 0.005 for HSC)", min=0.0, max=0.1)
     logm_min: float = param(8.0, help="Lower bound of log10 formed mass", min=5.0, max=13.0)
     logm_max: float = param(11.5, help="Upper bound of log10 formed mass", min=5.0, max=13.0)
     av_grid: tuple[float, ...] = param((0.0, 0.15, 0.3, 0.5, 0.8, 1.2), help="A_V grid (Calzetti) [mag]")
     av_mean: float = param(0.3, help="Mean of the exponential A_V prior [mag]", min=0.01, max=5.0)
-    selection_mag: float = param(0.0, help="Keep galaxies with observed r (SDSS) / i (HSC) brighter than this "
-                                 "(0 = 17.77 for SDSS, 25 for HSC; 99 = no selection)", min=0.0, max=99.0)
+    selection_mag: float = param(
+        0.0,
+        help="Keep galaxies with observed r (SDSS) / i (HSC) brighter than this "
+        "(0 = 17.77 for SDSS, 25 for HSC; 99 = no selection)",
+        min=0.0,
+        max=99.0,
+    )
 
     def validate(self) -> None:
         if self.depths and len(self.depths) != 5:
-            raise GPSError("give one 5-sigma depth per band", source="PhotozSimConfig", field="depths",
-                           expected="5 numbers", found=str(len(self.depths)))
+            raise GPSError(
+                "give one 5-sigma depth per band",
+                source="PhotozSimConfig",
+                field="depths",
+                expected="5 numbers",
+                found=str(len(self.depths)),
+            )
         if self.logm_max <= self.logm_min:
-            raise GPSError("logm_max must exceed logm_min", source="PhotozSimConfig", field="logm_max",
-                           expected=f"> {self.logm_min}", found=str(self.logm_max))
+            raise GPSError(
+                "logm_max must exceed logm_min",
+                source="PhotozSimConfig",
+                field="logm_max",
+                expected=f"> {self.logm_min}",
+                found=str(self.logm_max),
+            )
 
     # resolved defaults -------------------------------------------------------------------------
     @property
@@ -111,8 +139,8 @@ def z_prior(config: PhotozSimConfig, z: np.ndarray) -> np.ndarray:
     """Unnormalized redshift prior density n(z)."""
     z = np.asarray(z, dtype=float)
     if config.bands == "sdss":
-        return z ** 2 * np.exp(-z / 0.05)
-    return z ** 2 * np.exp(-(z / 0.5) ** 1.5)
+        return z**2 * np.exp(-z / 0.05)
+    return z**2 * np.exp(-((z / 0.5) ** 1.5))
 
 
 def theta_log_prior(config: PhotozSimConfig, grid: TemplateGrid) -> np.ndarray:
@@ -120,11 +148,11 @@ def theta_log_prior(config: PhotozSimConfig, grid: TemplateGrid) -> np.ndarray:
     from astropy.cosmology import Planck18
 
     t_univ = np.asarray(Planck18.age(grid.z).to_value("Gyr"))
-    allowed = grid.age[:, None] < t_univ[None, :]                         # (M, Nz)
+    allowed = grid.age[:, None] < t_univ[None, :]  # (M, Nz)
     w_av = np.exp(-grid.av / config.av_mean)
     w_av = w_av / np.sum(np.exp(-np.asarray(config.av_grid) / config.av_mean))
-    n_age = np.array([np.sum(np.unique(grid.age) < t) for t in t_univ])   # allowed ages per z
-    n_other = grid.n_templates / (len(np.unique(grid.age)) * len(config.av_grid))   # Z x tau combinations
+    n_age = np.array([np.sum(np.unique(grid.age) < t) for t in t_univ])  # allowed ages per z
+    n_other = grid.n_templates / (len(np.unique(grid.age)) * len(config.av_grid))  # Z x tau combinations
     with np.errstate(divide="ignore"):
         lp = np.log(w_av)[:, None] - np.log(n_other) - np.log(np.maximum(n_age, 1))[None, :]
     return np.where(allowed, lp, -np.inf)
@@ -145,15 +173,15 @@ def asinh_flux(mag: np.ndarray, b_ujy: np.ndarray) -> np.ndarray:
 
 def error_model(flux: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
     """Reported flux error [uJy]: sigma(F) = sqrt((F_lim / 5)^2 + (calib_floor F)^2) at the *observed* flux."""
-    return np.sqrt(config.sigma_sky ** 2 + (config.calib_floor * flux) ** 2)
+    return np.sqrt(config.sigma_sky**2 + (config.calib_floor * flux) ** 2)
 
 
 def observe(true: np.ndarray, eps: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
     """Observed fluxes with (F_obs - F_true) / sigma(F_obs) = eps (the root of a quadratic, |eps floor| < 1)."""
-    f2 = config.calib_floor ** 2
-    s2 = config.sigma_sky ** 2
-    a = 1 - eps ** 2 * f2
-    disc = eps ** 2 * (f2 * true ** 2 + a * s2)
+    f2 = config.calib_floor**2
+    s2 = config.sigma_sky**2
+    a = 1 - eps**2 * f2
+    disc = eps**2 * (f2 * true**2 + a * s2)
     return (true + np.sign(eps) * np.sqrt(disc)) / a
 
 
@@ -193,24 +221,48 @@ def simulate(n: int, seed: int = 0, config: PhotozSimConfig | None = None) -> Ca
         got += len(batch["z"])
         k += 1
         if k > 2000:
-            raise GPSError("the selection keeps almost no galaxies", source="PhotozSimConfig",
-                           field="selection_mag", expected="a looser magnitude limit", found=str(config.selection))
+            raise GPSError(
+                "the selection keeps almost no galaxies",
+                source="PhotozSimConfig",
+                field="selection_mag",
+                expected="a looser magnitude limit",
+                found=str(config.selection),
+            )
     cat = {key: np.concatenate([p[key] for p in parts])[:n] for key in parts[0]}
     x = np.concatenate([cat["mag"], cat["err"]], axis=1)
     feats = tuple(f"mag_{b}" for b in short) + tuple(f"err_{b}" for b in short)
-    y = np.stack([cat["z"], grid.age[cat["tmpl"]],
-                  cat["logm"] + np.log10(grid.living[cat["tmpl"]]),
-                  np.log10(grid.met[cat["tmpl"]]), grid.av[cat["tmpl"]]], axis=1)
+    y = np.stack(
+        [
+            cat["z"],
+            grid.age[cat["tmpl"]],
+            cat["logm"] + np.log10(grid.living[cat["tmpl"]]),
+            np.log10(grid.met[cat["tmpl"]]),
+            grid.av[cat["tmpl"]],
+        ],
+        axis=1,
+    )
     extra = {"tmpl": cat["tmpl"], "logm_formed": cat["logm"], "tau": grid.tau[cat["tmpl"]]}
     for j, b in enumerate(short):
         extra[f"flux_{b}"] = cat["flux"][:, j]
         extra[f"fluxerr_{b}"] = cat["sigma"][:, j]
         extra[f"true_flux_{b}"] = cat["true"][:, j]
-    units = {f: "mag" for f in feats} | {"z": "", "age": "Gyr", "log_mstar": "dex(solMass)", "met": "dex",
-                                         "av": "mag"}
-    return CatalogData(x=x, features=feats, y=y, targets=TARGETS, units=units, extra=extra,
-                       meta={"source": "simulator", "simulator": "photometry", "task": "photoz",
-                             "config": config.to_dict(), "seed": int(seed), "bands": config.bands})
+    units = {f: "mag" for f in feats} | {"z": "", "age": "Gyr", "log_mstar": "dex(solMass)", "met": "dex", "av": "mag"}
+    return CatalogData(
+        x=x,
+        features=feats,
+        y=y,
+        targets=TARGETS,
+        units=units,
+        extra=extra,
+        meta={
+            "source": "simulator",
+            "simulator": "photometry",
+            "task": "photoz",
+            "config": config.to_dict(),
+            "seed": int(seed),
+            "bands": config.bands,
+        },
+    )
 
 
 # -- private -------------------------------------------------------------------------------------------------
@@ -240,8 +292,8 @@ def _chunk(cfg: PhotozSimConfig, grid: TemplateGrid, rng: np.random.Generator) -
     # theta | z: draw from the discrete prior at the nearest-below grid node's allowed set (ages < t_univ(z))
     lp = theta_log_prior(cfg, grid)
     kz = np.clip(np.searchsorted(grid.z, z) - 1, 0, grid.z.size - 2)
-    kz = np.where(z - grid.z[kz] > grid.z[kz + 1] - z, kz + 1, kz)         # nearest node decides allowed ages
-    p = np.exp(lp[:, kz].T)                                                  # (n, M)
+    kz = np.where(z - grid.z[kz] > grid.z[kz + 1] - z, kz + 1, kz)  # nearest node decides allowed ages
+    p = np.exp(lp[:, kz].T)  # (n, M)
     p /= p.sum(axis=1, keepdims=True)
     u = rng.uniform(size=(_CHUNK, 1))
     tmpl = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), grid.n_templates - 1)
@@ -251,7 +303,15 @@ def _chunk(cfg: PhotozSimConfig, grid: TemplateGrid, rng: np.random.Generator) -
     sigma = error_model(flux, cfg)
     b = cfg.softening[None, :]
     mag = asinh_mag(flux, b)
-    err = 2.5 / np.log(10) * sigma / np.sqrt(flux ** 2 + 4 * b ** 2)
+    err = 2.5 / np.log(10) * sigma / np.sqrt(flux**2 + 4 * b**2)
     keep = mag[:, 2] < cfg.selection
-    return {"z": z[keep], "tmpl": tmpl[keep], "logm": logm[keep], "true": true[keep], "sigma": sigma[keep],
-            "flux": flux[keep], "mag": mag[keep], "err": err[keep]}
+    return {
+        "z": z[keep],
+        "tmpl": tmpl[keep],
+        "logm": logm[keep],
+        "true": true[keep],
+        "sigma": sigma[keep],
+        "flux": flux[keep],
+        "mag": mag[keep],
+        "err": err[keep],
+    }

@@ -12,19 +12,51 @@ __all__ = ["SPEC", "PhotozData", "INPUTS", "TARGETS"]
 
 _B = "ugriz"
 INPUTS = tuple(
-    Quantity(f"mag_{b}", "mag", f"{b}", f"SDSS {b}-band AB magnitude (asinh; Pogson when bright)",
-             (f"mag_{b}", b, f"modelmag_{b}", f"petromag_{b}", f"cmodelmag_{b}", f"dered_{b}"), (10.0, 30.0))
-    for b in _B) + tuple(
-    Quantity(f"err_{b}", "mag", f"err {b}", f"1-sigma error of the {b}-band magnitude",
-             (f"err_{b}", f"e{b}", f"magerr_{b}", f"modelmagerr_{b}", f"petromagerr_{b}"), (0.0, 5.0))
-    for b in _B)
+    Quantity(
+        f"mag_{b}",
+        "mag",
+        f"{b}",
+        f"SDSS {b}-band AB magnitude (asinh; Pogson when bright)",
+        (f"mag_{b}", b, f"modelmag_{b}", f"petromag_{b}", f"cmodelmag_{b}", f"dered_{b}"),
+        (10.0, 30.0),
+    )
+    for b in _B
+) + tuple(
+    Quantity(
+        f"err_{b}",
+        "mag",
+        f"err {b}",
+        f"1-sigma error of the {b}-band magnitude",
+        (f"err_{b}", f"e{b}", f"magerr_{b}", f"modelmagerr_{b}", f"petromagerr_{b}"),
+        (0.0, 5.0),
+    )
+    for b in _B
+)
 TARGETS = (
-    Quantity("z", "", "z", "Redshift (spectroscopic where known)", ("zs", "z_spec", "zspec", "specz", "redshift", "z"),
-             (0.0, 1.0)),
-    Quantity("age", "Gyr", "age", "Age of the stellar population (time since the onset of star formation)",
-             ("age", "age_gyr"), (0.05, 13.0)),
-    Quantity("log_mstar", "dex(solMass)", "log M*", "Living stellar mass log10(M*/Msun)",
-             ("log_mstar", "logmstar", "mstar"), (6.0, 12.5)),
+    Quantity(
+        "z",
+        "",
+        "z",
+        "Redshift (spectroscopic where known)",
+        ("zs", "z_spec", "zspec", "specz", "redshift", "z"),
+        (0.0, 1.0),
+    ),
+    Quantity(
+        "age",
+        "Gyr",
+        "age",
+        "Age of the stellar population (time since the onset of star formation)",
+        ("age", "age_gyr"),
+        (0.05, 13.0),
+    ),
+    Quantity(
+        "log_mstar",
+        "dex(solMass)",
+        "log M*",
+        "Living stellar mass log10(M*/Msun)",
+        ("log_mstar", "logmstar", "mstar"),
+        (6.0, 12.5),
+    ),
     Quantity("met", "dex", "[Z/H]", "Stellar metallicity log10(Z/Zsun)", ("met", "z_h", "metallicity"), (-0.7, 0.4)),
     Quantity("av", "mag", "A_V", "V-band dust attenuation (Calzetti)", ("av", "a_v", "dust"), (0.0, 1.5)),
 )
@@ -33,7 +65,7 @@ SPEC = TaskSpec(
     name="photoz",
     title="Photometric redshifts and stellar populations",
     summary="Infer p(z) and the joint posterior of (z, age, log M*, [Z/H], A_V) from ugriz magnitudes with errors "
-            "(or fluxes); calibration against spec-z where present.",
+    "(or fluxes); calibration against spec-z where present.",
     data_kind="photometry",
     inputs=INPUTS,
     targets=TARGETS,
@@ -42,7 +74,7 @@ SPEC = TaskSpec(
     baselines=("exact", "lightgbm", "knn"),
     bin_target="z",
     notes="mmvae and exact give the joint 5-parameter posterior; flow, lightgbm and knn give p(z) only. Galaxies "
-          "with flagged photometry (99/-99 sentinels, negative errors, NaN) are reported invalid, never imputed.",
+    "with flagged photometry (99/-99 sentinels, negative errors, NaN) are reported invalid, never imputed.",
     extra={"pz_grid": (0.0, 1.5, 0.005)},
 )
 
@@ -71,7 +103,27 @@ class PhotozData:
     def prepare(model: Any, data: CatalogData) -> CatalogData:
         missing = [f for f in getattr(model, "features", ()) if f not in data.features]
         if missing:
-            raise GPSError("these data lack inputs the model needs", source=str(data.meta.get("file", "data")),
-                           field=", ".join(missing), expected=", ".join(model.features),
-                           found=", ".join(data.features))
+            raise GPSError(
+                "these data lack inputs the model needs",
+                source=str(data.meta.get("file", "data")),
+                field=", ".join(missing),
+                expected=", ".join(model.features),
+                found=", ".join(data.features),
+            )
+        if data.meta.get("source") == "file" and "error_floor" not in data.meta and _floors_file_errors(model):
+            from core.tasks.photoz.simulator import PhotozSimConfig, floor_errors
+
+            return floor_errors(data, PhotozSimConfig.from_dict(_sim_config(model)))
         return data
+
+
+def _floors_file_errors(model: Any) -> bool:
+    """Models that read the errors as the simulator's noise (the template posterior, mmvae) want a file's errors
+    with the calibration floor added; a model trained on the errors as features (flow) sees them as they are."""
+    return bool(getattr(model, "floor_file_errors", False))
+
+
+def _sim_config(model: Any) -> dict:
+    """The simulator configuration a mock-trained model saw (its training provenance), else the defaults."""
+    prov = (getattr(model, "card", None) or {}).get("provenance") or {}
+    return dict(prov.get("config") or {}) if prov.get("simulator") == "photometry" else {}

@@ -25,15 +25,27 @@ import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["TABLE_DIR", "BANDS", "MASS_UNIT", "TemplateGrid", "load_table", "template_grid", "calzetti_k",
-           "igm_transmission", "tophat_bands", "verify_table"]
+__all__ = [
+    "TABLE_DIR",
+    "BANDS",
+    "MASS_UNIT",
+    "TemplateGrid",
+    "load_table",
+    "template_grid",
+    "calzetti_k",
+    "igm_transmission",
+    "tophat_bands",
+    "verify_table",
+]
 
 TABLE_DIR = Path(__file__).resolve().parent / "tables"
-MASS_UNIT = 1e10                                     # fluxes per 1e10 Msun formed
-BANDS = {"sdss": ("sdss2010-u", "sdss2010-g", "sdss2010-r", "sdss2010-i", "sdss2010-z"),
-         "hsc": ("hsc2017-g", "hsc2017-r2", "hsc2017-i2", "hsc2017-z", "hsc2017-y")}
+MASS_UNIT = 1e10  # fluxes per 1e10 Msun formed
+BANDS = {
+    "sdss": ("sdss2010-u", "sdss2010-g", "sdss2010-r", "sdss2010-i", "sdss2010-z"),
+    "hsc": ("hsc2017-g", "hsc2017-r2", "hsc2017-i2", "hsc2017-z", "hsc2017-y"),
+}
 SFH_INDEX = {"burst": (0,), "exponential": (1, 2, 3), "delayed": (4, 5, 6)}
-_C_AA = 2.99792458e18                                # speed of light [A/s]
+_C_AA = 2.99792458e18  # speed of light [A/s]
 _MPC_CM = 3.0856775814913673e24
 
 
@@ -68,8 +80,12 @@ def verify_table(path: Path | None = None) -> str:
     meta = json.loads((path.parent / "templates_v1.json").read_text())
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     if sha != meta["sha256"]:
-        raise GPSError("the photo-z template table does not match its checksum", source=str(path),
-                       expected=meta["sha256"], found=sha)
+        raise GPSError(
+            "the photo-z template table does not match its checksum",
+            source=str(path),
+            expected=meta["sha256"],
+            found=sha,
+        )
     return sha
 
 
@@ -89,10 +105,10 @@ def calzetti_k(wave_aa: np.ndarray, r_v: float = 4.05) -> np.ndarray:
     """Calzetti et al. (2000) k(lambda) (A_lambda = A_V k / R_V); linear extrapolation below 1200 A."""
     lam = np.asarray(wave_aa, dtype=float) / 1e4
     lam_c = np.clip(lam, 0.12, 2.2)
-    blue = 2.659 * (-2.156 + 1.509 / lam_c - 0.198 / lam_c ** 2 + 0.011 / lam_c ** 3) + r_v
+    blue = 2.659 * (-2.156 + 1.509 / lam_c - 0.198 / lam_c**2 + 0.011 / lam_c**3) + r_v
     red = 2.659 * (-1.857 + 1.040 / lam_c) + r_v
     k = np.where(lam_c < 0.63, blue, red)
-    slope = (2.659 * (-1.509 / 0.12 ** 2 + 2 * 0.198 / 0.12 ** 3 - 3 * 0.011 / 0.12 ** 4))
+    slope = 2.659 * (-1.509 / 0.12**2 + 2 * 0.198 / 0.12**3 - 3 * 0.011 / 0.12**4)
     return np.where(lam < 0.12, k + slope * (lam - 0.12), k)
 
 
@@ -119,8 +135,13 @@ def tophat_bands(n: int = 32, lo: float = 3000.0, hi: float = 11000.0) -> dict[s
     return out
 
 
-def template_grid(bands: tuple[str, ...] | dict, z: np.ndarray, *, sfh: str = "burst",
-                  av_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2)) -> TemplateGrid:
+def template_grid(
+    bands: tuple[str, ...] | dict,
+    z: np.ndarray,
+    *,
+    sfh: str = "burst",
+    av_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2),
+) -> TemplateGrid:
     """Template fluxes on redshift grid ``z`` for the named speclite bands (or a {name: (wave, resp)} dict).
 
     Templates are the product of the SFH's (tau, age) x metallicity x ``av_grid``; order (sfh-variant, age,
@@ -130,30 +151,40 @@ def template_grid(bands: tuple[str, ...] | dict, z: np.ndarray, *, sfh: str = "b
         raise GPSError("unknown star-formation history", field="sfh", expected=" | ".join(SFH_INDEX), found=sfh)
     z = np.asarray(z, dtype=float)
     if z.ndim != 1 or z.size < 2 or z.min() <= 0:
-        raise GPSError("the template redshift grid must be 1-D, increasing and > 0", field="z",
-                       expected="e.g. 0.005..1.0", found=f"{z.min() if z.size else 'empty'}")
+        raise GPSError(
+            "the template redshift grid must be 1-D, increasing and > 0",
+            field="z",
+            expected="e.g. 0.005..1.0",
+            found=f"{z.min() if z.size else 'empty'}",
+        )
     tab = load_table()
     wave = tab["wave"]
     av = np.asarray(av_grid, dtype=float)
     s_idx = SFH_INDEX[sfh]
-    spec = tab["spectra"][list(s_idx)]                                      # (S, A, Z, W)
+    spec = tab["spectra"][list(s_idx)]  # (S, A, Z, W)
     dust = 10.0 ** (-0.4 * av[:, None] * calzetti_k(wave)[None, :] / 4.05)  # (V, W)
-    dusty = spec[..., None, :] * dust[None, None, None]                     # (S, A, Z, V, W)
-    shape = dusty.shape[:-1]
+    dusty = spec[..., None, :] * dust[None, None, None]  # (S, A, Z, V, W)
     flat = dusty.reshape(-1, wave.size)
-    curves = bands if isinstance(bands, dict) else {
-        b: (tab[f"filt_{b}_wave"], tab[f"filt_{b}_resp"]) for b in bands}
+    curves = bands if isinstance(bands, dict) else {b: (tab[f"filt_{b}_wave"], tab[f"filt_{b}_resp"]) for b in bands}
     dl = _lum_dist_cm(z)
-    scale = MASS_UNIT * 1e29 / (4 * np.pi * dl ** 2 * (1 + z))               # -> uJy per MASS_UNIT
+    scale = MASS_UNIT * 1e29 / (4 * np.pi * dl**2 * (1 + z))  # -> uJy per MASS_UNIT
     flux = np.empty((flat.shape[0], z.size, len(curves)))
     for j, (lam, resp) in enumerate(curves.values()):
         flux[:, :, j] = (flat @ _band_matrix(wave, np.asarray(lam, float), np.asarray(resp, float), z).T) * scale
-    grids = np.meshgrid(np.arange(len(s_idx)), np.arange(spec.shape[1]), np.arange(spec.shape[2]),
-                        np.arange(av.size), indexing="ij")
+    grids = np.meshgrid(
+        np.arange(len(s_idx)), np.arange(spec.shape[1]), np.arange(spec.shape[2]), np.arange(av.size), indexing="ij"
+    )
     si, ai, mi, vi = (g.ravel() for g in grids)
-    return TemplateGrid(z=z, flux=flux, age=tab["ages"][ai], met=tab["mets"][mi],
-                        tau=tab["taus"][np.asarray(s_idx)[si]], av=av[vi],
-                        living=tab["living_frac"][np.asarray(s_idx)[si], ai, mi], bands=tuple(curves))
+    return TemplateGrid(
+        z=z,
+        flux=flux,
+        age=tab["ages"][ai],
+        met=tab["mets"][mi],
+        tau=tab["taus"][np.asarray(s_idx)[si]],
+        av=av[vi],
+        living=tab["living_frac"][np.asarray(s_idx)[si], ai, mi],
+        bands=tuple(curves),
+    )
 
 
 # -- private -------------------------------------------------------------------------------------------------
@@ -161,8 +192,8 @@ def _band_matrix(wave: np.ndarray, lam: np.ndarray, resp: np.ndarray, z: np.ndar
     """Dense (Nz, W) weights: f_nu(z) = spectrum(W) . row, as <f_lambda lam R> / <c R / lam> (AB, photon)."""
     dlam = np.gradient(lam)
     norm = np.sum(resp * dlam / lam) * _C_AA
-    w_obs = resp * lam * dlam / norm                                          # (J,)
-    rest = lam[None, :] / (1 + z[:, None])                                    # (Nz, J)
+    w_obs = resp * lam * dlam / norm  # (J,)
+    rest = lam[None, :] / (1 + z[:, None])  # (Nz, J)
     igm = igm_transmission(lam, z)
     k = np.clip(np.searchsorted(wave, rest) - 1, 0, wave.size - 2)
     t = (rest - wave[k]) / (wave[k + 1] - wave[k])

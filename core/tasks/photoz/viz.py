@@ -12,16 +12,31 @@ import numpy as np
 __all__ = ["pz_figure", "z_age_contours", "colour_colour", "colour_redshift", "zphot_zspec", "pit_histogram"]
 
 
-def pz_figure(grid: np.ndarray, pdf: np.ndarray, *, exact_pdf: np.ndarray | None = None, exact_grid=None,
-              z_true: float | None = None, n_peaks: int | None = None, title: str = "p(z)"):
+def pz_figure(
+    grid: np.ndarray,
+    pdf: np.ndarray,
+    *,
+    exact_pdf: np.ndarray | None = None,
+    exact_grid=None,
+    z_true: float | None = None,
+    n_peaks: int | None = None,
+    title: str = "p(z)",
+):
     """One galaxy's p(z) on ``grid``; the exact p(z) dashed when given; the true / spectroscopic z as a line."""
     import plotly.graph_objects as go
 
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.asarray(grid), y=np.asarray(pdf), mode="lines", name="model", fill="tozeroy"))
     if exact_pdf is not None:
-        fig.add_trace(go.Scatter(x=np.asarray(grid if exact_grid is None else exact_grid), y=np.asarray(exact_pdf),
-                                 mode="lines", name="exact", line={"dash": "dash", "color": "black"}))
+        fig.add_trace(
+            go.Scatter(
+                x=np.asarray(grid if exact_grid is None else exact_grid),
+                y=np.asarray(exact_pdf),
+                mode="lines",
+                name="exact",
+                line={"dash": "dash", "color": "black"},
+            )
+        )
     if z_true is not None and np.isfinite(z_true):
         fig.add_vline(x=float(z_true), line={"color": "red"}, annotation_text="z true")
     if n_peaks is not None and n_peaks > 1:
@@ -30,23 +45,50 @@ def pz_figure(grid: np.ndarray, pdf: np.ndarray, *, exact_pdf: np.ndarray | None
     return fig
 
 
-def z_age_contours(z: np.ndarray, age: np.ndarray, *, truth: tuple[float, float] | None = None,
-                   title: str = "joint posterior: z and age"):
+def z_age_contours(
+    z: np.ndarray,
+    age: np.ndarray,
+    *,
+    truth: tuple[float, float] | None = None,
+    title: str = "joint posterior: z and age",
+):
     """Contours of posterior draws of (z, age [Gyr]) for one galaxy (age on a log axis)."""
     import plotly.graph_objects as go
 
     la = np.log10(np.asarray(age, float))
-    fig = go.Figure(go.Histogram2dContour(x=np.asarray(z), y=la, colorscale="Blues", ncontours=8,
-                                          contours={"coloring": "fill"}, showscale=False, name="posterior"))
+    fig = go.Figure(
+        go.Histogram2dContour(
+            x=np.asarray(z),
+            y=la,
+            colorscale="Blues",
+            ncontours=8,
+            contours={"coloring": "fill"},
+            showscale=False,
+            name="posterior",
+        )
+    )
     if truth is not None:
-        fig.add_trace(go.Scatter(x=[truth[0]], y=[np.log10(truth[1])], mode="markers", name="truth",
-                                 marker={"symbol": "x", "size": 12, "color": "red"}))
+        fig.add_trace(
+            go.Scatter(
+                x=[truth[0]],
+                y=[np.log10(truth[1])],
+                mode="markers",
+                name="truth",
+                marker={"symbol": "x", "size": 12, "color": "red"},
+            )
+        )
     fig.update_layout(title=title, xaxis_title="z", yaxis_title="log10 age [Gyr]", template="plotly_white")
     return fig
 
 
-def colour_colour(mags: dict[str, np.ndarray], x: tuple[str, str] = ("g", "r"), y: tuple[str, str] = ("r", "i"),
-                  color: np.ndarray | None = None, color_label: str = "z", max_points: int = 20000):
+def colour_colour(
+    mags: dict[str, np.ndarray],
+    x: tuple[str, str] = ("g", "r"),
+    y: tuple[str, str] = ("r", "i"),
+    color: np.ndarray | None = None,
+    color_label: str = "z",
+    max_points: int = 20000,
+):
     """Colour-colour scatter from band magnitudes ``mags`` {band: (n,)}, coloured by e.g. redshift."""
     import plotly.graph_objects as go
 
@@ -61,8 +103,9 @@ def colour_colour(mags: dict[str, np.ndarray], x: tuple[str, str] = ("g", "r"), 
     return fig
 
 
-def colour_redshift(mags: dict[str, np.ndarray], z: np.ndarray, colour: tuple[str, str] = ("g", "r"),
-                    max_points: int = 20000):
+def colour_redshift(
+    mags: dict[str, np.ndarray], z: np.ndarray, colour: tuple[str, str] = ("g", "r"), max_points: int = 20000
+):
     """Colour against redshift (the 4000 A break moving through the bands)."""
     import plotly.graph_objects as go
 
@@ -73,8 +116,15 @@ def colour_redshift(mags: dict[str, np.ndarray], z: np.ndarray, colour: tuple[st
     return fig
 
 
-def zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, *, err_lo: np.ndarray | None = None,
-                err_hi: np.ndarray | None = None, threshold: float = 0.15, max_points: int = 20000):
+def zphot_zspec(
+    z_phot: np.ndarray,
+    z_spec: np.ndarray,
+    *,
+    err_lo: np.ndarray | None = None,
+    err_hi: np.ndarray | None = None,
+    threshold: float = 0.15,
+    max_points: int = 20000,
+):
     """z_phot vs z_spec with the 1:1 line and the |dz| = threshold (1 + z) outlier lines."""
     import plotly.graph_objects as go
 
@@ -82,19 +132,38 @@ def zphot_zspec(z_phot: np.ndarray, z_spec: np.ndarray, *, err_lo: np.ndarray | 
     sel = _thin(len(zp), max_points)
     err = None
     if err_lo is not None and err_hi is not None:
-        err = {"type": "data", "symmetric": False, "array": (np.asarray(err_hi) - zp)[sel],
-               "arrayminus": (zp - np.asarray(err_lo))[sel], "thickness": 0.5, "width": 0}
+        err = {
+            "type": "data",
+            "symmetric": False,
+            "array": (np.asarray(err_hi) - zp)[sel],
+            "arrayminus": (zp - np.asarray(err_lo))[sel],
+            "thickness": 0.5,
+            "width": 0,
+        }
     top = float(np.nanmax(np.concatenate([zp, zs]))) * 1.05 if len(zp) else 1.0
     line = np.linspace(0, top, 50)
-    fig = go.Figure(go.Scattergl(x=zs[sel], y=zp[sel], mode="markers", marker={"size": 3}, error_y=err,
-                                 name="galaxies"))
+    fig = go.Figure(
+        go.Scattergl(x=zs[sel], y=zp[sel], mode="markers", marker={"size": 3}, error_y=err, name="galaxies")
+    )
     fig.add_trace(go.Scatter(x=line, y=line, mode="lines", name="1:1", line={"color": "black"}))
     for sgn in (1, -1):
-        fig.add_trace(go.Scatter(x=line, y=line + sgn * threshold * (1 + line), mode="lines",
-                                 name=f"|dz| = {threshold} (1+z)", line={"dash": "dot", "color": "red"},
-                                 showlegend=sgn == 1))
-    fig.update_layout(xaxis_title="z_spec", yaxis_title="z_phot (median)", template="plotly_white",
-                      xaxis_range=[0, top], yaxis_range=[0, top])
+        fig.add_trace(
+            go.Scatter(
+                x=line,
+                y=line + sgn * threshold * (1 + line),
+                mode="lines",
+                name=f"|dz| = {threshold} (1+z)",
+                line={"dash": "dot", "color": "red"},
+                showlegend=sgn == 1,
+            )
+        )
+    fig.update_layout(
+        xaxis_title="z_spec",
+        yaxis_title="z_phot (median)",
+        template="plotly_white",
+        xaxis_range=[0, top],
+        yaxis_range=[0, top],
+    )
     return fig
 
 
@@ -112,8 +181,7 @@ def pit_histogram(pit_values: np.ndarray, bins: int = 20, title: str = "PIT"):
     fig.add_hline(y=1.0, line={"color": "black"})
     for y in (1 - band, 1 + band):
         fig.add_hline(y=y, line={"dash": "dot", "color": "grey"})
-    fig.update_layout(title=title, xaxis_title="PIT", yaxis_title="density", template="plotly_white",
-                      bargap=0.02)
+    fig.update_layout(title=title, xaxis_title="PIT", yaxis_title="density", template="plotly_white", bargap=0.02)
     return fig
 
 

@@ -47,15 +47,28 @@ def result_table(post: Posterior, data: CatalogData, grid: np.ndarray | None = N
     return t, grid
 
 
-def write(post: Posterior, data: CatalogData, path: str | os.PathLike, fmt: str | None = None, *,
-          provenance: dict | None = None, save_samples: bool = False, grid: np.ndarray | None = None) -> None:
+def write(
+    post: Posterior,
+    data: CatalogData,
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    provenance: dict | None = None,
+    save_samples: bool = False,
+    grid: np.ndarray | None = None,
+) -> None:
     """Write the results to ``path`` (format from ``fmt`` or the extension: .csv, .fits, .h5/.hdf5)."""
     path = Path(path)
     fmt = fmt or {".csv": "csv", ".fits": "fits", ".fit": "fits", ".h5": "hdf5", ".hdf5": "hdf5"}.get(
-        path.suffix.lower())
+        path.suffix.lower()
+    )
     if fmt not in ("csv", "fits", "hdf5"):
-        raise GPSError("unknown output format", source=str(path), expected="csv | fits | hdf5 (.csv .fits .h5)",
-                       found=str(fmt or path.suffix))
+        raise GPSError(
+            "unknown output format",
+            source=str(path),
+            expected="csv | fits | hdf5 (.csv .fits .h5)",
+            found=str(fmt or path.suffix),
+        )
     t, grid = result_table(post, data, grid, save_samples)
     prov = json.dumps(provenance or {}, default=str)
     if fmt == "csv":
@@ -71,9 +84,10 @@ def write(post: Posterior, data: CatalogData, path: str | os.PathLike, fmt: str 
     elif fmt == "fits":
         from astropy.io import fits
 
-        t.meta = {"PZGRID": "see HDU PZ_GRID", "PROVENANCE": prov[:60]}
-        hdus = fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(t),
-                             fits.ImageHDU(np.asarray(grid, np.float64), name="PZ_GRID")])
+        t.meta = {"PZGRID": "see HDU PZ_GRID", "PROV": prov[:60]}
+        hdus = fits.HDUList(
+            [fits.PrimaryHDU(), fits.table_to_hdu(t), fits.ImageHDU(np.asarray(grid, np.float64), name="PZ_GRID")]
+        )
         hdus[1].name = "PHOTOZ"
         hdus[0].header["PROVJSON"] = prov[:60]
         hdus.writeto(path, overwrite=True)

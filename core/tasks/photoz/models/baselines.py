@@ -36,8 +36,9 @@ class PhotozFlowConfig(FlowConfig):
 
     transforms: int = param(3, help="Number of spline transforms", min=1, max=12)
     bins: int = param(12, help="Spline bins per transform", min=2, max=64)
-    train: TrainConfig = field(default=TrainConfig(epochs=60, batch_size=512, lr=2e-3, patience=8),
-                               metadata={"help": "Optimisation settings"})
+    train: TrainConfig = field(
+        default=TrainConfig(epochs=60, batch_size=512, lr=2e-3, patience=8), metadata={"help": "Optimisation settings"}
+    )
 
 
 class PhotozFlow(WrappedModel):
@@ -69,6 +70,10 @@ class PhotozLightGBM(WrappedModel):
     config_cls = PhotozLightGBMConfig
     inner_factory = "core.models.gbdt:LightGBMModel"
 
+    def feature_importance(self, kind: str = "gain", target: int = 0) -> dict[str, float]:
+        """Importance of each derived feature (r and the colours) in the point model of z."""
+        return self.inner.feature_importance(kind=kind, target=target)
+
 
 @dataclass(frozen=True)
 class KnnConfig(Config):
@@ -86,8 +91,13 @@ class KnnModel(PosteriorModel):
     config_cls = KnnConfig
     missing_policy = "refuse"
 
-    def __init__(self, config: KnnConfig, features: Sequence[str] = INPUTS, targets: Sequence[str] = ("z",),
-                 units: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config: KnnConfig,
+        features: Sequence[str] = INPUTS,
+        targets: Sequence[str] = ("z",),
+        units: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(config, features, ("z",), units or {"z": ""})
         self.x_train: np.ndarray | None = None
         self.z_train: np.ndarray | None = None
@@ -95,15 +105,27 @@ class KnnModel(PosteriorModel):
         self.h = 0.01
         self._tree = None
 
-    def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+    def fit(
+        self,
+        train: CatalogData,
+        val: CatalogData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         x, ok = design(train)
         z = z_target(train)
         ok &= np.isfinite(z)
         x, z = x[ok], z[ok]
         if len(x) <= self.config.k:
-            raise GPSError("too few training galaxies for kNN", source="KnnModel", field="k",
-                           expected=f"> {self.config.k} galaxies", found=str(len(x)))
+            raise GPSError(
+                "too few training galaxies for kNN",
+                source="KnnModel",
+                field="k",
+                expected=f"> {self.config.k} galaxies",
+                found=str(len(x)),
+            )
         if val is None:
             perm = np.random.default_rng(self.config.seed).permutation(len(x))
             nv = max(1, int(self.config.val_fraction * len(x)))
@@ -119,21 +141,34 @@ class KnnModel(PosteriorModel):
         self.history = {"n_train": int(len(x)), "n_val": int(len(xv)), "kernel_width": self.h}
         return self.history
 
-    def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Posterior:
+    def posterior(
+        self,
+        data: CatalogData,
+        *,
+        n_samples: int = 1000,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Posterior:
         self._require()
         x, ok = design(data)
         samples = np.full((len(data), n_samples, 1), np.nan)
         rng = np.random.default_rng(seed)
         if ok.any():
-            zn = self._neighbours(x[ok])                                        # (m, k)
+            zn = self._neighbours(x[ok])  # (m, k)
             pick = rng.integers(0, zn.shape[1], size=(len(zn), n_samples))
             zc = np.take_along_axis(zn, pick, axis=1)
             samples[ok, :, 0] = zc + self.h * (1 + zc) * rng.standard_normal(zc.shape)
         if progress is not None:
             progress(len(data), len(data))
-        return Posterior(params=("z",), units=("",), samples=samples, valid=ok, method=self.name,
-                         info={"kernel_width": self.h, "k": self.config.k})
+        return Posterior(
+            params=("z",),
+            units=("",),
+            samples=samples,
+            valid=ok,
+            method=self.name,
+            info={"kernel_width": self.h, "k": self.config.k},
+        )
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._require()
@@ -157,8 +192,12 @@ class KnnModel(PosteriorModel):
 
     def _require(self) -> None:
         if self._tree is None:
-            raise GPSError("the kNN model has not been trained or loaded", source="KnnModel",
-                           expected="fit() or a checkpoint", found="untrained model")
+            raise GPSError(
+                "the kNN model has not been trained or loaded",
+                source="KnnModel",
+                expected="fit() or a checkpoint",
+                found="untrained model",
+            )
 
 
 def _fit_width(zn: np.ndarray, zv: np.ndarray) -> float:

@@ -31,17 +31,22 @@ def design_names(with_errors: bool) -> tuple[str, ...]:
     return base + (tuple(f"logerr_{b}" for b in "ugriz") if with_errors else ())
 
 
-def design(data: CatalogData, with_errors: bool = False, bands: Sequence[str] = "ugriz"
-           ) -> tuple[np.ndarray, np.ndarray]:
+def design(
+    data: CatalogData, with_errors: bool = False, bands: Sequence[str] = "ugriz"
+) -> tuple[np.ndarray, np.ndarray]:
     """(X (n, 5 or 10), valid (n,)): r, u-g, g-r, r-i, i-z [, log10 err_*]; valid = all finite."""
     src = str(data.meta.get("file") or data.meta.get("source") or "input data")
-    cols = []
     for b in bands:
         for kind in ("mag", "err"):
             name = f"{kind}_{b}"
             if name not in data.features:
-                raise GPSError("photo-z models need magnitudes and errors in every band", source=src, field=name,
-                               expected=", ".join(INPUTS), found=", ".join(data.features))
+                raise GPSError(
+                    "photo-z models need magnitudes and errors in every band",
+                    source=src,
+                    field=name,
+                    expected=", ".join(INPUTS),
+                    found=", ".join(data.features),
+                )
     m = np.stack([data.column(f"mag_{b}") for b in bands], axis=1)
     e = np.stack([data.column(f"err_{b}") for b in bands], axis=1)
     parts = [m[:, 2:3], m[:, :-1] - m[:, 1:]]
@@ -55,8 +60,13 @@ def design(data: CatalogData, with_errors: bool = False, bands: Sequence[str] = 
 def z_target(data: CatalogData) -> np.ndarray:
     """The spectroscopic / true redshift column, or a clear error."""
     if data.y is None or "z" not in data.targets:
-        raise GPSError("training needs a redshift column", source=str(data.meta.get("file", "data")), field="z",
-                       expected="z_spec / zs / z", found=", ".join(data.targets) or "none")
+        raise GPSError(
+            "training needs a redshift column",
+            source=str(data.meta.get("file", "data")),
+            field="z",
+            expected="z_spec / zs / z",
+            found=", ".join(data.targets) or "none",
+        )
     return data.y[:, data.targets.index("z")]
 
 
@@ -66,10 +76,15 @@ class WrappedModel(PosteriorModel):
     name = ""
     missing_policy = "refuse"
     with_errors = False
-    inner_factory = ""                     # "module:Class"
+    inner_factory = ""  # "module:Class"
 
-    def __init__(self, config, features: Sequence[str] = INPUTS, targets: Sequence[str] = ("z",),
-                 units: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        config,
+        features: Sequence[str] = INPUTS,
+        targets: Sequence[str] = ("z",),
+        units: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(config, features, ("z",), units or {"z": ""})
         mod, cls = self.inner_factory.split(":")
         import importlib
@@ -84,26 +99,52 @@ class WrappedModel(PosteriorModel):
             z = z_target(data)
             ok &= np.isfinite(z)
             y = z[ok, None]
-        cat = CatalogData(x=x[ok], features=design_names(self.with_errors), y=y, targets=("z",) if need_z else (),
-                          meta=dict(data.meta))
+        cat = CatalogData(
+            x=x[ok],
+            features=design_names(self.with_errors),
+            y=y,
+            targets=("z",) if need_z else (),
+            meta=dict(data.meta),
+        )
         return cat, ok
 
-    def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+    def fit(
+        self,
+        train: CatalogData,
+        val: CatalogData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         tr, _ = self._cat(train, True)
         va = self._cat(val, True)[0] if val is not None else None
         self.history = self.inner.fit(tr, va, callbacks=callbacks, stop=stop, device=device)
         return self.history
 
-    def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Posterior:
+    def posterior(
+        self,
+        data: CatalogData,
+        *,
+        n_samples: int = 1000,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Posterior:
         cat, ok = self._cat(data, False)
         samples = np.full((len(data), n_samples, 1), np.nan)
         if ok.any():
-            samples[ok] = self.inner.posterior(cat, n_samples=n_samples, seed=seed, device=device,
-                                               progress=progress).samples
-        return Posterior(params=("z",), units=("",), samples=samples, valid=ok, method=self.name,
-                         info={"n_samples": n_samples, "seed": seed, "n_flagged": int((~ok).sum())})
+            samples[ok] = self.inner.posterior(
+                cat, n_samples=n_samples, seed=seed, device=device, progress=progress
+            ).samples
+        return Posterior(
+            params=("z",),
+            units=("",),
+            samples=samples,
+            valid=ok,
+            method=self.name,
+            info={"n_samples": n_samples, "seed": seed, "n_flagged": int((~ok).sum())},
+        )
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return self.inner.get_state()

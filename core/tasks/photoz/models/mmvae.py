@@ -57,12 +57,15 @@ class MmvaeConfig(Config):
     beta: float = param(1.0, help="KL weight of the spectral VAE", min=0.0, max=10.0)
     recon_mag: float = param(0.02, help="Width of the spectral decoder's Gaussian [mag]", min=1e-4, max=1.0)
     n_spec_bands: int = param(32, help="Top-hat bands of the noiseless spectrum", min=8, max=256)
-    spectral: TrainConfig = field(default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6),
-                                  metadata={"help": "Stage 1 optimisation"})
-    photometry: TrainConfig = field(default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6),
-                                    metadata={"help": "Stage 2 optimisation"})
-    parameters: TrainConfig = field(default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6),
-                                    metadata={"help": "Stage 3 optimisation"})
+    spectral: TrainConfig = field(
+        default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6), metadata={"help": "Stage 1 optimisation"}
+    )
+    photometry: TrainConfig = field(
+        default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6), metadata={"help": "Stage 2 optimisation"}
+    )
+    parameters: TrainConfig = field(
+        default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6), metadata={"help": "Stage 3 optimisation"}
+    )
     latent_draws: int = param(32, help="Latent draws per galaxy for p(z)", min=1, max=4096)
     calibrate: bool = param(True, help="Fit the temperature on validation data")
 
@@ -73,9 +76,13 @@ def spectra_for(data: CatalogData, n_bands: int = 32) -> np.ndarray:
     from core.tasks.photoz.templates import template_grid, tophat_bands
 
     if not {"tmpl", "logm_formed"} <= set(data.extra) or data.y is None:
-        raise GPSError("the mmvae trains on simulated galaxies (it needs their noiseless spectra)",
-                       source=str(data.meta.get("file", "data")), field="tmpl",
-                       expected="data from core.tasks.photoz.simulator.simulate", found="a catalogue without them")
+        raise GPSError(
+            "the mmvae trains on simulated galaxies (it needs their noiseless spectra)",
+            source=str(data.meta.get("file", "data")),
+            field="tmpl",
+            expected="data from core.tasks.photoz.simulator.simulate",
+            found="a catalogue without them",
+        )
     cfg = PhotozSimConfig.from_dict(data.meta.get("config") or {})
     grid = template_grid(tophat_bands(n_bands), cfg.z_grid, sfh=cfg.sfh, av_grid=cfg.av_grid)
     f = grid.interp(data.extra["tmpl"].astype(int), data.y[:, 0]) * 10 ** (data.extra["logm_formed"] - 10)[:, None]
@@ -86,11 +93,21 @@ class MmvaeModel(PosteriorModel):
     name = "mmvae"
     config_cls = MmvaeConfig
     missing_policy = "refuse"
+    floor_file_errors = True  # real files: errors + the calibration floor (core.tasks.photoz.spec prepare)
 
-    def __init__(self, config: MmvaeConfig, features: Sequence[str] = INPUTS, targets: Sequence[str] = PARAMS,
-                 units: dict[str, str] | None = None) -> None:
-        super().__init__(config, features, PARAMS, units or {"z": "", "age": "Gyr", "log_mstar": "dex(solMass)",
-                                                             "met": "dex", "av": "mag"})
+    def __init__(
+        self,
+        config: MmvaeConfig,
+        features: Sequence[str] = INPUTS,
+        targets: Sequence[str] = PARAMS,
+        units: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(
+            config,
+            features,
+            PARAMS,
+            units or {"z": "", "age": "Gyr", "log_mstar": "dex(solMass)", "met": "dex", "av": "mag"},
+        )
         self.nets = None
         self.norm: dict[str, np.ndarray] = {}
         self.done: list[str] = []
@@ -98,9 +115,17 @@ class MmvaeModel(PosteriorModel):
         self.history = {"stages": {}}
 
     # -- training ----------------------------------------------------------------------------------
-    def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None, stages: Sequence[str] = STAGES,
-            restart: Sequence[str] = ()) -> dict:
+    def fit(
+        self,
+        train: CatalogData,
+        val: CatalogData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+        stages: Sequence[str] = STAGES,
+        restart: Sequence[str] = (),
+    ) -> dict:
         """Run the requested stages in order, skipping those already trained (unless in ``restart``)."""
         from core.inference.training import fit_module
 
@@ -117,8 +142,17 @@ class MmvaeModel(PosteriorModel):
             ids = {id(p) for p in trainable}
             for p in self.nets.parameters():
                 p.requires_grad_(id(p) in ids)
-            h = fit_module(module, loss, [tr[k] for k in keys], None if va is None else [va[k] for k in keys],
-                           tcfg, callbacks=callbacks, stop=stop, device=device, params=trainable)
+            h = fit_module(
+                module,
+                loss,
+                [tr[k] for k in keys],
+                None if va is None else [va[k] for k in keys],
+                tcfg,
+                callbacks=callbacks,
+                stop=stop,
+                device=device,
+                params=trainable,
+            )
             self.nets.to("cpu").eval()
             for p in self.nets.parameters():
                 p.requires_grad_(True)
@@ -161,18 +195,30 @@ class MmvaeModel(PosteriorModel):
         return float(np.sqrt(lo * hi))
 
     # -- inference ---------------------------------------------------------------------------------
-    def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> Posterior:
+    def posterior(
+        self,
+        data: CatalogData,
+        *,
+        n_samples: int = 1000,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Posterior:
         """Joint draws (n, n_samples, 5) of (z, age [Gyr], log M*, [Z/H], A_V); flagged galaxies invalid."""
         s = self._draw(data, n_samples, seed=seed, temperature=self.temperature)
         ok = np.isfinite(s).all(axis=(1, 2))
         if progress is not None:
             progress(len(data), len(data))
-        return Posterior(params=PARAMS, units=self.param_units(), samples=s, valid=ok, method=self.name,
-                         info={"temperature": self.temperature, "n_samples": n_samples, "seed": seed})
+        return Posterior(
+            params=PARAMS,
+            units=self.param_units(),
+            samples=s,
+            valid=ok,
+            method=self.name,
+            info={"temperature": self.temperature, "n_samples": n_samples, "seed": seed},
+        )
 
-    def pz_grid(self, data: CatalogData, grid: np.ndarray, n_latent: int | None = None, seed: int = 0
-                ) -> np.ndarray:
+    def pz_grid(self, data: CatalogData, grid: np.ndarray, n_latent: int | None = None, seed: int = 0) -> np.ndarray:
         """p(z | x) (n, g) on ``grid``: the mixture over ``n_latent`` latent draws of the decoder's Gaussians
         (each widened in quadrature by half a grid step, renormalized on the grid)."""
         import torch
@@ -180,15 +226,15 @@ class MmvaeModel(PosteriorModel):
         mu, sd, ok = self._z_mixture(data, n_latent or self.config.latent_draws, seed, self.temperature)
         g = torch.as_tensor(np.asarray(grid, np.float32))
         # components narrower than the grid cannot be represented on it: widen each in quadrature by half a step
-        sd = np.sqrt(sd ** 2 + (0.5 * float(np.median(np.diff(grid)))) ** 2).astype(np.float32)
+        sd = np.sqrt(sd**2 + (0.5 * float(np.median(np.diff(grid)))) ** 2).astype(np.float32)
         out = np.full((len(data), len(grid)), np.nan)
         with torch.no_grad():
             for a in range(0, len(mu), 2048):
-                m, s = torch.as_tensor(mu[a:a + 2048]), torch.as_tensor(sd[a:a + 2048])
+                m, s = torch.as_tensor(mu[a : a + 2048]), torch.as_tensor(sd[a : a + 2048])
                 p = torch.exp(-0.5 * ((g[None, None] - m[..., None]) / s[..., None]) ** 2) / s[..., None]
                 p = p.mean(1) / np.sqrt(2 * np.pi)
-                p = p / torch.clamp(torch.trapezoid(p, g, dim=1), min=1e-30)[:, None]     # cut z < 0 / off-grid
-                out[np.flatnonzero(ok)[a:a + 2048]] = p.numpy()
+                p = p / torch.clamp(torch.trapezoid(p, g, dim=1), min=1e-30)[:, None]  # cut z < 0 / off-grid
+                out[np.flatnonzero(ok)[a : a + 2048]] = p.numpy()
         return out
 
     # -- state -------------------------------------------------------------------------------------
@@ -204,8 +250,9 @@ class MmvaeModel(PosteriorModel):
 
         self.norm = {k[5:]: np.asarray(v) for k, v in tensors.items() if k.startswith("norm.")}
         self.nets = _build(self.config, self.norm["x_mean"].size, self.norm["s_mean"].size)
-        self.nets.load_state_dict({k[5:]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items()
-                                   if k.startswith("nets.")})
+        self.nets.load_state_dict(
+            {k[5:]: torch.as_tensor(np.asarray(v)) for k, v in tensors.items() if k.startswith("nets.")}
+        )
         self.nets.eval()
         self.done, self.temperature = list(extra["done"]), float(extra["temperature"])
         self.history = dict(extra.get("history", {"stages": {}}))
@@ -231,15 +278,20 @@ class MmvaeModel(PosteriorModel):
         import torch
 
         if "parameters" not in self.done:
-            raise GPSError("the mmvae has not finished training", source="MmvaeModel", field="stages",
-                           expected=", ".join(STAGES), found=", ".join(self.done) or "none")
+            raise GPSError(
+                "the mmvae has not finished training",
+                source="MmvaeModel",
+                field="stages",
+                expected=", ".join(STAGES),
+                found=", ".join(self.done) or "none",
+            )
         x, ok = design(data, with_errors=True)
         xs = torch.as_tensor(((x[ok] - self.norm["x_mean"]) / self.norm["x_std"]).astype(np.float32))
         gen = torch.Generator().manual_seed(seed)
         mus, sds = [], []
         with torch.no_grad():
             for a in range(0, len(xs), 4096):
-                m, logv = self.nets.phot(xs[a:a + 4096]).chunk(2, dim=-1)
+                m, logv = self.nets.phot(xs[a : a + 4096]).chunk(2, dim=-1)
                 eps = torch.randn((len(m), n_latent, m.shape[1]), generator=gen)
                 lat = m[:, None] + temperature * torch.exp(0.5 * logv)[:, None] * eps
                 pm, plog = self.nets.par(lat).chunk(2, dim=-1)
@@ -258,8 +310,8 @@ class MmvaeModel(PosteriorModel):
         m = np.take_along_axis(mu, pick[..., None], axis=1)
         s = np.take_along_axis(sd, pick[..., None], axis=1)
         draws = m + s * rng.standard_normal(m.shape)
-        draws[..., 0] = np.maximum(draws[..., 0], 1e-4)                       # no mass below z = 0
-        draws[..., 1] = 10 ** np.clip(draws[..., 1], -2.0, 1.3)               # log10 age -> Gyr (bounded)
+        draws[..., 0] = np.maximum(draws[..., 0], 1e-4)  # no mass below z = 0
+        draws[..., 1] = 10 ** np.clip(draws[..., 1], -2.0, 1.3)  # log10 age -> Gyr (bounded)
         out = np.full((len(data), n_samples, 5), np.nan)
         out[ok] = draws
         return out
@@ -267,8 +319,12 @@ class MmvaeModel(PosteriorModel):
 
 def _theta(y: np.ndarray | None) -> np.ndarray:
     if y is None or y.shape[1] != 5:
-        raise GPSError("the mmvae trains on simulated galaxies with all five parameters", field="targets",
-                       expected=", ".join(PARAMS), found=str(None if y is None else y.shape[1]))
+        raise GPSError(
+            "the mmvae trains on simulated galaxies with all five parameters",
+            field="targets",
+            expected=", ".join(PARAMS),
+            found=str(None if y is None else y.shape[1]),
+        )
     t = y.copy()
     t[:, 1] = np.log10(t[:, 1])
     return t
@@ -299,24 +355,28 @@ def _stage(nets, stage: str, cfg: MmvaeConfig):
         return (0.5 * ((nets.spec_dec(lat) - s) / sd) ** 2 + nets.spec_logsd).sum(-1)
 
     def kl(m, logv):
-        return 0.5 * (m ** 2 + torch.exp(logv) - 1 - logv).sum(-1)
+        return 0.5 * (m**2 + torch.exp(logv) - 1 - logv).sum(-1)
 
     def sample(m, logv):
         return m + torch.exp(0.5 * logv) * torch.randn_like(m)
 
     if stage == "spectral":
+
         def loss(mod, s):
             m, logv = mod.spec_enc(s).chunk(2, dim=-1)
             return (recon(s, sample(m, logv)) + cfg.beta * kl(m, logv)).mean()
+
         trainable = list(nets.spec_enc.parameters()) + list(nets.spec_dec.parameters())
         return nets, loss, ("s",), trainable
     if stage == "photometry":
+
         def loss(mod, x, s):
             with torch.no_grad():
                 ms, logvs = mod.spec_enc(s).chunk(2, dim=-1)
             m, logv = mod.phot(x).chunk(2, dim=-1)
             # KL(N(ms, vs) || N(m, v)) per dimension, summed
             return 0.5 * (logv - logvs + (torch.exp(logvs) + (ms - m) ** 2) / torch.exp(logv) - 1).sum(-1).mean()
+
         return nets, loss, ("x", "s"), list(nets.phot.parameters())
 
     def loss(mod, x, t):
@@ -324,4 +384,5 @@ def _stage(nets, stage: str, cfg: MmvaeConfig):
             m, logv = mod.phot(x).chunk(2, dim=-1)
         pm, plog = mod.par(sample(m, logv)).chunk(2, dim=-1)
         return (0.5 * ((t - pm) / torch.exp(plog)) ** 2 + plog).sum(-1).mean()
+
     return nets, loss, ("x", "t"), list(nets.par.parameters())
