@@ -51,6 +51,7 @@ def test_empirical_models_learn_and_round_trip(sets, name, cfg):
 def test_models_flag_bad_photometry(sets):
     train, _, test = sets
     bad = test.subset(slice(0, 10))
+    bad.x = bad.x.copy()  # a slice subset is a view: never write into the module-scoped test set
     bad.x[3, 0] = np.nan
     m = build_model("photoz", "knn", {}, INPUTS, ("z",))
     m.fit(train)
