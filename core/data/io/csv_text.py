@@ -144,6 +144,26 @@ def check_last_row(path: str, layout: CsvLayout) -> None:
                        "file?)", source=Path(path).name, field="last row",
                        expected=f"{len(layout.names)} fields ({', '.join(layout.names[:6])}...)",
                        found=f"{n} fields: {last[:60]!r}")
+    if not tail.endswith((b"\n", b"\r")):
+        _check_cut_last_value(path, layout, lines)
+
+
+def _check_cut_last_value(path: str, layout: CsvLayout, lines: list[str]) -> None:
+    """A file that stops without a line break may have been cut inside its last number: refuse it when that last
+    value is shorter than every value of its column in the rows before (columns written at fixed precision)."""
+    rows = [_split(ln, layout.delimiter) for ln in lines[-51:] if not ln.lstrip().startswith("#")]
+    if len(rows) < 6:
+        return
+    last = rows[-1][-1].strip()
+    before = [r[-1].strip() for r in rows[:-1] if len(r) == len(rows[-1]) and _is_number(r[-1].strip())]
+    if len(before) < 5 or not _is_number(last):
+        return
+    shortest = min(len(v) for v in before)
+    if len(last) < shortest:
+        raise GPSError("the file ends without a line break, inside its last value (truncated file?)",
+                       source=Path(path).name, field=f"{layout.names[-1]}, last row",
+                       expected=f"a value of at least {shortest} characters like the rows before (e.g. {before[-1]!r})",
+                       found=repr(last))
 
 
 def write_csv(table, path: str, **kw: Any) -> None:
