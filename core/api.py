@@ -291,10 +291,3 @@ def export_posterior(
             post, data, str(path), fmt, provenance=provenance or {}, save_samples=include_samples, n_samples=n_samples
         )
         return path.read_bytes()
-
-
-def batch(config, **options) -> dict[str, Any]:
-    """Run or resume a survey-scale batch on Dask (:func:`core.batch.run_batch`) and return its summary."""
-    from core.batch import run_batch
-
-    return run_batch(config, **options)

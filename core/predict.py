@@ -37,15 +37,19 @@ def predict_file(
     device: str | None = None,
     progress: bool = True,
     mode: str | None = None,
+    loaded_model=None,
 ) -> dict[str, Any]:
     """Posterior of every object of ``input_path`` written to ``out_path`` (format from its name); ``mode``: an
-    inference mode of the model (its capabilities list them). Returns a JSON-ready summary."""
+    inference mode of the model (its capabilities list them); ``loaded_model``: a model already loaded (batch
+    workers load theirs once; ``checkpoint`` is then only its label). Returns a JSON-ready summary."""
     from core import api
     from core.data.export import format_from_path
 
     fmt = format_from_path(out_path)
-    m = None
-    if checkpoint:
+    m = loaded_model
+    if m is not None:
+        task = m.task_name
+    elif checkpoint:
         m = api.load_checkpoint(checkpoint, expected_task=task)
         from core.inference.checkpoints import check_task_matches, data_task_of
 

@@ -2,20 +2,24 @@
 
 import streamlit as st
 
-import ui
+import app_ui as ui
 from core import api
 from core.batch import BatchConfig, BatchJob, poll_job, read_results, results_bytes
 from core.batch.job import default_first
 
 st.title("Batch")
-st.caption("Survey-size inputs on the server: a table, a folder or glob of Parquet files, a HATS catalogue, or a "
-           "folder of map files. Runs on a local Dask cluster or any scheduler; rerunning the same settings resumes.")
+st.caption(
+    "Survey-size inputs on the server: a table, a folder or glob of Parquet files, a HATS catalogue, or a "
+    "folder of map files. Runs on a local Dask cluster or any scheduler; rerunning the same settings resumes."
+)
 with ui.guard("Batch"):
     c1, c2 = st.columns(2)
     source = c1.text_input("Input path on the server", key="batch_input", placeholder="/data/survey/*.parquet")
     out = c2.text_input("Output folder", key="batch_out", placeholder="/data/survey_posteriors")
-    ckpts = {f"{b['task']} · {b['model']} ({b['file']})": b["path"] for b in default_first(
-        api.bundled_checkpoints(), ui.task_name())}
+    ckpts = {
+        f"{b['task']} · {b['model']} ({b['file']})": b["path"]
+        for b in default_first(api.bundled_checkpoints(), ui.task_name())
+    }
     c1, c2, c3 = st.columns(3)
     label = c1.selectbox("Checkpoint", [*ckpts, "Other file…"], key="batch_ckpt")
     ckpt = ckpts.get(label) or c1.text_input("Checkpoint path", key="batch_ckpt_path")
@@ -23,20 +27,32 @@ with ui.guard("Batch"):
     rows = c3.number_input("Rows per partition", 100, 10_000_000, 20000, step=1000, key="batch_rows")
     c1, c2, c3 = st.columns(3)
     where = c1.radio("Cluster", ["Local", "Scheduler address"], horizontal=True, key="batch_cluster")
-    address = c2.text_input("Scheduler", key="batch_address", placeholder="tcp://host:8786") \
-        if where != "Local" else ""
-    workers = c2.number_input("Workers", 0, 512, 0, key="batch_workers", help="0 = one per GPU, else 2") \
-        if where == "Local" else 0
+    address = c2.text_input("Scheduler", key="batch_address", placeholder="tcp://host:8786") if where != "Local" else ""
+    workers = (
+        c2.number_input("Workers", 0, 512, 0, key="batch_workers", help="0 = one per GPU, else 2")
+        if where == "Local"
+        else 0
+    )
     threads = c3.checkbox("Workers as threads of this app", key="batch_threads", help="small runs, no processes")
     samples = c3.checkbox("Store the draws", key="batch_samples")
-    refine = st.text_input("Refine with NUTS (rows where …)", key="batch_refine",
-                           placeholder="outside_domain or log_mh_std>0.3")
+    refine = st.text_input(
+        "Refine with NUTS (rows where …)", key="batch_refine", placeholder="outside_domain or log_mh_std>0.3"
+    )
     job: BatchJob | None = ui.ss().get("batch_job")
     busy = job is not None and not job.finished
     if st.button("Start", key="batch_start", type="primary", disabled=busy):
-        cfg = BatchConfig(input=source, out=out, checkpoint=ckpt or "", draws=int(draws), partition_rows=int(rows),
-                          save_samples=samples, scheduler=address, workers=int(workers), processes=not threads,
-                          refine_hmc=refine)
+        cfg = BatchConfig(
+            input=source,
+            out=out,
+            checkpoint=ckpt or "",
+            draws=int(draws),
+            partition_rows=int(rows),
+            save_samples=samples,
+            scheduler=address,
+            workers=int(workers),
+            processes=not threads,
+            refine_hmc=refine,
+        )
         ui.ss()["batch_job"] = job = BatchJob(cfg).start()
 
     @st.fragment(run_every=1.0 if job is not None and not job.finished else None)
@@ -44,8 +60,11 @@ with ui.guard("Batch"):
         s = poll_job(ui.ss().get("batch_job"))
         if s["state"] == "idle":
             return
-        st.progress(s["fraction"], text=f"{s['state']}: {s['done']}/{s['total']} parts, {s['failed']} failed, "
-                    f"{s['rows']:,} rows, {s['rows_per_second']:,.0f} rows/s")
+        st.progress(
+            s["fraction"],
+            text=f"{s['state']}: {s['done']}/{s['total']} parts, {s['failed']} failed, "
+            f"{s['rows']:,} rows, {s['rows_per_second']:,.0f} rows/s",
+        )
         if s["dashboard"]:
             st.markdown(f"Dask dashboard: [{s['dashboard']}]({s['dashboard']})")
         if s["state"] in ("running", "stopping") and st.button("Stop", key="batch_stop"):
@@ -54,12 +73,21 @@ with ui.guard("Batch"):
             st.error(e, icon=":material/error:")
         if s.get("error"):
             st.error(s["error"], icon=":material/error:")
-        if s["state"] in ("done", "failed", "stopped") and s.get("summary") and s["summary"]["kind"] != "maps" \
-                and s["summary"]["done"]:
+        if (
+            s["state"] in ("done", "failed", "stopped")
+            and s.get("summary")
+            and s["summary"]["kind"] != "maps"
+            and s["summary"]["done"]
+        ):
             st.success(f"Results in {s['out']} ({s['summary']['skipped']} parts reused from earlier runs)")
             st.dataframe(read_results(s["out"]).head(200), key="batch_preview")
-            st.download_button("Download summaries (CSV)", results_bytes(s["out"], "csv"), "posteriors.csv",
-                               key="batch_download", icon=":material/download:")
+            st.download_button(
+                "Download summaries (CSV)",
+                results_bytes(s["out"], "csv"),
+                "posteriors.csv",
+                key="batch_download",
+                icon=":material/download:",
+            )
         elif s["state"] in ("done", "failed", "stopped") and s.get("summary"):
             st.success(f"Posterior maps in {s['out']}/maps; index table {s['out']}/index.parquet")
 

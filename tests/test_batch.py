@@ -240,20 +240,20 @@ def test_map_files_one_output_each_plus_index_and_a_bad_file(client, tmp_path):
             assert f["maps/mean"].shape[0] == 1
 
 
-def test_api_batch_by_scheduler_address_and_overwrite(client, catalogue, tmp_path):
+def test_run_batch_by_scheduler_address_and_overwrite(client, catalogue, tmp_path):
     path, _data = catalogue
     cfg = {"input": str(path), "out": str(tmp_path / "run"), "draws": 16, "partition_rows": 1000,
            "scheduler": client.scheduler.address}
-    s = api.batch(cfg)
+    s = run_batch(cfg)
     assert s["ok"] and s["parts"] == 3 and s["rows"] == N
-    s = api.batch({**cfg, "partition_rows": 1200, "overwrite": True})          # another run: old parts removed
+    s = run_batch({**cfg, "partition_rows": 1200, "overwrite": True})          # another run: old parts removed
     assert s["ok"] and s["parts"] == 2 and s["skipped"] == 0
     assert {p["kind"] for p in Manifest.read(tmp_path / "run").parts.values()} == {"parquet"}
     assert sorted(p.name for p in (tmp_path / "run" / "parts").iterdir()) == ["part-00000.parquet",
                                                                               "part-00001.parquet"]
     _ids_complete(tmp_path / "run", N)
     with pytest.raises(GPSError, match="draws"):
-        api.batch({"input": str(path), "out": str(tmp_path / "x"), "draws": 0})
+        run_batch({"input": str(path), "out": str(tmp_path / "x"), "draws": 0})
 
 
 def test_exact_chunks_recut_any_chunk_sizes():

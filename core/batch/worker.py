@@ -171,13 +171,13 @@ def _run_table_part(part: dict, ctx: dict, table) -> dict[str, Any]:
 
 
 def _run_map_part(part: dict, ctx: dict) -> dict[str, Any]:
-    from core.predict_maps import predict_map_file
+    from core.predict import predict_file
 
     model = get_model(ctx["blob"], ctx["key"]) if ctx.get("blob") is not None else None
     target = Path(ctx["out_dir"]) / part["out"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    summary = predict_map_file(part["path"], str(target), task=ctx["task"], model=model,
-                               checkpoint=ctx.get("checkpoint_label"), n_samples=ctx["draws"],
+    summary = predict_file(part["path"], str(target), task=ctx["task"], loaded_model=model,
+                               checkpoint=ctx.get("checkpoint_label") if model is not None else None, n_samples=ctx["draws"],
                                save_samples=ctx["save_samples"], seed=ctx["seed"] + part["index"],
                                device=ctx.get("device"), progress=False, mode=ctx.get("mode") or None)
     return {"rows": int(summary.get("objects", 0)), "model": summary.get("model", "")}
