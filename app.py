@@ -26,6 +26,7 @@ PAGES = [
     st.Page("pages/5_export.py", title="Export", icon=":material/download:", url_path="export"),
 ]
 page = st.navigation(PAGES)
+ui.leave_pages(page.url_path)  # jobs of the page the user left are cancelled (training runs on, detached)
 
 with st.sidebar:
     st.caption("Current session")

@@ -1,5 +1,10 @@
-"""Background jobs for the pages: long work runs on the one engine thread (:func:`app_ui.state.engine`); the page
-polls the :class:`Job` with ``st.fragment(run_every=...)``; a Stop button sets the job's ``threading.Event``."""
+"""Background jobs for the pages: long work runs on the session's engine lane (:func:`app_ui.state.engine`); the
+page polls the :class:`Job` with ``st.fragment(run_every=...)``; a Stop button sets the job's ``threading.Event``.
+
+A job belongs to the page that started it: when the user goes to another page, :func:`leave_pages` cancels the
+page's cancellable jobs (their next progress report raises :class:`JobCancelled` and the job is dropped, so the
+page starts it afresh when the user comes back) and leaves the others (training) running, detached. A job may
+publish a ``partial`` result (e.g. the first object's posterior) that the page shows while the rest runs."""
 
 from __future__ import annotations
 
@@ -14,6 +19,10 @@ from app_ui.state import engine, ss
 from core.errors import GPSError
 
 POLL_SECONDS = 0.5
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's work by :meth:`Job.progress` once the job was cancelled."""
 
 
 @dataclasses.dataclass
@@ -31,8 +40,15 @@ class Job:
     finished: bool = False
     started: float = dataclasses.field(default_factory=time.perf_counter)
     seconds: float = 0.0
+    page: str = ""
+    cancel_on_leave: bool = True
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    partial: Any = None
+    partial_shown: bool = False
 
     def progress(self, done: int, total: int) -> None:
+        if self.cancelled.is_set():
+            raise JobCancelled(self.label)
         self.done, self.total = int(done), int(total)
 
     def epoch(self, report) -> None:
@@ -44,15 +60,27 @@ class Job:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-def start_job(key: str, label: str, fn: Callable[[Job], Any]) -> Job:
-    """Queue ``fn(job)`` on the engine thread; the job is stored in this tab's session state under ``key``."""
-    job = Job(label, message="queued behind other work in this server")
+def start_job(key: str, label: str, fn: Callable[[Job], Any], cancel_on_leave: bool = True) -> Job:
+    """Queue ``fn(job)`` on this session's engine lane; the job is stored in this tab's session state under ``key``.
+    ``cancel_on_leave``: cancel it when the user leaves the page that started it (else it runs on, detached)."""
+    job = Job(
+        label,
+        message="queued behind this session's other work",
+        page=ss().get("_page", ""),
+        cancel_on_leave=cancel_on_leave,
+    )
+    jobs = ss().setdefault("jobs", {})
 
     def run() -> None:
+        if job.cancelled.is_set():  # cancelled while queued (already dropped from the state)
+            return
         job.message = ""
         job.started = time.perf_counter()
         try:
             job.result = fn(job)
+        except JobCancelled:
+            if jobs.get(key) is job:
+                jobs.pop(key, None)
         except GPSError as e:
             job.error = str(e)
         except Exception as e:  # noqa: BLE001
@@ -61,9 +89,18 @@ def start_job(key: str, label: str, fn: Callable[[Job], Any]) -> Job:
             job.seconds = time.perf_counter() - job.started
             job.finished = True
 
-    ss().setdefault("jobs", {})[key] = job
+    jobs[key] = job
     engine().submit(run)
     return job
+
+
+def leave_pages(page: str) -> None:
+    """Cancel the unfinished cancellable jobs started by pages other than ``page`` (the one now shown)."""
+    ss()["_page"] = page
+    for key, j in list(ss().get("jobs", {}).items()):
+        if not j.finished and j.cancel_on_leave and j.page and j.page != page:
+            j.cancelled.set()
+            ss()["jobs"].pop(key, None)
 
 
 def job(key: str) -> Job | None:
@@ -84,15 +121,19 @@ def take_result(key: str) -> Job | None:
     return j
 
 
-def job_panel(key: str, live: Callable[[Job], None] | None = None, stoppable: bool = True) -> None:
-    """Progress bar, live content and a Stop button for a running job, refreshed without blocking the page."""
+def job_panel(
+    key: str, live: Callable[[Job], None] | None = None, stoppable: bool = True, every: float = POLL_SECONDS
+) -> None:
+    """Progress bar, live content and a Stop button for a running job, refreshed every ``every`` seconds without
+    blocking the page; the whole page reruns when the job finishes or publishes its partial result."""
 
-    @st.fragment(run_every=POLL_SECONDS)
+    @st.fragment(run_every=every)
     def panel() -> None:
         j = job(key)
         if j is None:
             return
-        if j.finished:
+        if j.finished or (j.partial is not None and not j.partial_shown):
+            j.partial_shown = j.partial is not None
             st.rerun(scope="app")
         elapsed = time.perf_counter() - j.started
         text = f"{j.label} — {j.done}/{j.total}" if j.total else f"{j.label} …"

@@ -1,9 +1,9 @@
 """Per-tab session state of the app: current task, data, model and results; error display; read-only caches; the
-engine thread; table frames.
+per-session engine lanes; table frames.
 
 Everything a user does lives in ``st.session_state`` (one per browser tab); the only process-wide objects are
-read-only caches (the demo catalogue and bundled checkpoints, via ``st.cache_resource``) and the one engine thread
-that runs torch/JAX/LightGBM work (:mod:`app_ui.jobs`).
+read-only caches (the demo catalogue and bundled checkpoints, via ``st.cache_resource``) and a warm-up thread; heavy
+torch/JAX/LightGBM work runs on the session's own engine lane (:func:`engine`, :mod:`app_ui.jobs`).
 """
 
 from __future__ import annotations
@@ -152,27 +152,62 @@ def bundled_model(task: str, model: str | None = None):
     """A bundled checkpoint loaded once per process (read-only: pages never mutate models)."""
     from core import api
 
-    return on_engine(api.load_bundled, task, model)
+    return _warm_lane().submit(api.load_bundled, task, model).result()
 
 
-@st.cache_resource(show_spinner=False)
+def engine_threads() -> int:
+    """Native threads (torch intra-op) per engine lane: ``GPS_THREADS`` (default 1). On a small or shared machine
+    two spinning OpenMP threads per lane were 6x slower than one (the exsitu posterior of 36 maps: 35 s vs 5.5 s on
+    a loaded 2-core box), and each session has its own lane, so sessions share the cores instead of fighting."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("GPS_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def pin_threads() -> None:
+    """Set the calling thread's torch thread count (OpenMP's setting is per thread: call it in the worker)."""
+    import contextlib as _cl
+
+    with _cl.suppress(Exception):
+        import torch
+
+        n = engine_threads()
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(n)
+
+
+def _new_lane(name: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=pin_threads)
+
+
 def engine() -> ThreadPoolExecutor:
-    """The one thread that runs torch/JAX/LightGBM work in this server process.
+    """This session's engine lane: one long-lived worker thread that runs its torch/JAX/LightGBM work.
 
-    Their native thread pools (OpenMP, XLA) hung in tests when entered from many short-lived script threads, so all
-    heavy calls are queued here; pages stay responsive because they only poll the queued :class:`Job`.
-    """
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gps-engine")
+    Each browser session has its own lane, so one session's long job (a map posterior, a training run) never
+    queues another session's demo. Long-lived workers (not the short-lived script threads) keep the native
+    thread pools (OpenMP, XLA) from hanging; the lane's thread exits when the session's state is dropped."""
+    lane = ss().get("_engine_lane")
+    if lane is None:
+        lane = ss()["_engine_lane"] = _new_lane("gps-lane")
+    return lane
 
 
 def on_engine(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn`` on the engine thread and wait for its result (short calls only, e.g. the demo posterior)."""
+    """Run ``fn`` on this session's lane and wait for its result (short calls only, e.g. the demo posterior)."""
     return engine().submit(fn, *args, **kwargs).result()
 
 
 @st.cache_resource(show_spinner=False)
+def _warm_lane() -> ThreadPoolExecutor:
+    return _new_lane("gps-warm")
+
+
+@st.cache_resource(show_spinner=False)
 def warm_up(task: str) -> Future:
-    """Import torch/JAX and compile the demo sampler in the background, once per server process."""
+    """Import torch/JAX and compile the demo sampler in the background, once per server process (its own lane)."""
 
     def work() -> None:
         with contextlib.suppress(Exception):
@@ -183,7 +218,7 @@ def warm_up(task: str) -> Future:
             api.posterior(m, cat, n_samples=defaults(task).demo_draws, seed=0)
             api.exact_posterior(cat)
 
-    return engine().submit(work)
+    return _warm_lane().submit(work)
 
 
 # --------------------------------------------------------------------------------------------------- tables
