@@ -155,28 +155,13 @@ def bundled_model(task: str, model: str | None = None):
     return _warm_lane().submit(api.load_bundled, task, model).result()
 
 
-def engine_threads() -> int:
-    """Native threads (torch intra-op) per engine lane: ``GPS_THREADS`` (default 1). On a small or shared machine
-    two spinning OpenMP threads per lane were 6x slower than one (the exsitu posterior of 36 maps: 35 s vs 5.5 s on
-    a loaded 2-core box), and each session has its own lane, so sessions share the cores instead of fighting."""
-    import os
-
-    try:
-        return max(1, int(os.environ.get("GPS_THREADS", "1")))
-    except ValueError:
-        return 1
-
-
 def pin_threads() -> None:
-    """Set the calling thread's torch thread count (OpenMP's setting is per thread: call it in the worker)."""
-    import contextlib as _cl
+    """Pin torch's threads in a lane's worker (:func:`core.device.pin_threads`: ``GPS_THREADS``, else 1 on small
+    machines); each session has its own lane, so sessions share the cores instead of fighting over them."""
+    with contextlib.suppress(Exception):
+        from core.device import pin_threads as pin
 
-    with _cl.suppress(Exception):
-        import torch
-
-        n = engine_threads()
-        if torch.get_num_threads() != n:
-            torch.set_num_threads(n)
+        pin()
 
 
 def _new_lane(name: str) -> ThreadPoolExecutor:
