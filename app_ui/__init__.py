@@ -10,7 +10,7 @@ Pages use ``import app_ui as ui``: the helpers of state, jobs and forms are re-e
 """
 
 from app_ui.forms import config_form, model_card, simulate_tab
-from app_ui.panels import figures_download, workflow_links
+from app_ui.panels import data_warnings, figures_download, validation_warnings, workflow_links
 from app_ui.jobs import (
     Job,
     JobCancelled,
@@ -60,6 +60,8 @@ __all__ = [
     "job",
     "job_panel",
     "keyed_job",
+    "data_warnings",
+    "validation_warnings",
     "leave_pages",
     "JobCancelled",
     "running",

@@ -67,9 +67,10 @@ def data_page(spec) -> None:
                 mapping[q.name] = col
                 if unit != (file_unit or q.unit):
                     units[q.name] = unit
+            h = _h_field(table, mapping, units)
             if st.button("Use this catalogue", type="primary", key="use_upload"):
                 try:
-                    cat, report = api.table_to_catalog(table, spec.name, mapping=mapping, units=units or None)
+                    cat, report = api.table_to_catalog(table, spec.name, mapping=mapping, units=units or None, h=h)
                 except Exception as err:
                     ui.ss()["report"] = getattr(err, "report", None)
                     raise
@@ -117,6 +118,35 @@ def data_page(spec) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- posterior
+def _h_field(table, mapping: dict, units: dict) -> float | None:
+    """A Hubble-h field when a mapped column's unit is h-scaled (``Msun/h``); None when no unit needs one."""
+    from core.data.units import has_little_h, parse_unit
+
+    def needs_h(name: str, col) -> bool:
+        u = units.get(name) or (str(table[col].unit) if col in table.colnames and table[col].unit else "")
+        try:
+            return bool(u) and has_little_h(parse_unit(u))
+        except Exception:  # noqa: BLE001 - an unreadable unit is reported by the validation, not here
+            return False
+
+    if not any(col and needs_h(name, col) for name, col in mapping.items()):
+        return None
+    meta_h = table.meta.get("h", table.meta.get("HubbleParam"))
+    return float(
+        st.number_input(
+            "Hubble h (a unit is h-scaled)",
+            0.3,
+            1.2,
+            float(meta_h or 0.6774),
+            step=0.0001,
+            format="%.4f",
+            key="hubble_h",
+            help="little h of the simulation or survey (TNG/Planck 2015: 0.6774); from the file's metadata when it "
+            "states one",
+        )
+    )
+
+
 def posterior_page(spec, cat, m) -> None:
     from core.viz.corner import corner_figure
     from core.viz.evaluation import ppc_figure
