@@ -9,6 +9,7 @@ torch/JAX/LightGBM work runs on the session's own engine lane (:func:`engine`, :
 from __future__ import annotations
 
 import contextlib
+import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -102,6 +103,14 @@ def eval_data():
     if m is not None and ss().get("model_trained_on") == cat.fingerprint() and ss().get("test_index") is not None:
         return cat.subset(ss()["test_index"])
     return cat
+
+
+def demo_seconds() -> str:
+    """The demo banner's timing, as the user waits: from the click to the figure sent to the browser (measured
+    when first called after the figure; the browser's drawing adds a fraction of a second), and the engine part."""
+    if "demo_seconds" not in ss():
+        ss()["demo_seconds"] = time.perf_counter() - ss().get("demo_click", time.perf_counter())
+    return f"{ss()['demo_seconds']:.1f} s from the click (engine {ss().get('demo_engine_seconds', 0.0):.1f} s)"
 
 
 def register_figure(name: str, fig) -> None:

@@ -380,7 +380,7 @@ def demo_result(spec, g: dict) -> None:
     s = post.summaries()
     name = spec.targets[0].name
     st.success(
-        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s: {q.label} = "
+        f"First posterior on screen {ui.demo_seconds()}: {q.label} = "
         f"{s[name + '_median'][0]:.2f} (+{s[name + '_p84'][0] - s[name + '_median'][0]:.2f} / "
         f"-{s[name + '_median'][0] - s[name + '_p16'][0]:.2f})" + (f", truth {truth:.2f}" if truth is not None else ""),
         icon=":material/check_circle:",

@@ -187,7 +187,7 @@ def demo(spec) -> dict:
 def demo_result(spec, g: dict, figure) -> None:
     ui.show_figure(figure, "demo_posterior", key="demo-maps")
     st.success(
-        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s (object {g['one'].ids[0]}, {g['post'].method}).",
+        f"First posterior on screen {ui.demo_seconds()} (object {g['one'].ids[0]}, {g['post'].method}).",
         icon=":material/check_circle:",
     )
     st.page_link("pages/3_posterior.py", label="See every object on the Posterior page", icon=":material/insights:")
