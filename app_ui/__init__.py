@@ -22,6 +22,7 @@ from app_ui.jobs import (
     running,
     start_job,
     take_result,
+    watch,
 )
 from app_ui.state import (
     app_tasks,
@@ -61,6 +62,7 @@ __all__ = [
     "job",
     "job_panel",
     "keyed_job",
+    "watch",
     "demo_seconds",
     "data_warnings",
     "validation_warnings",

@@ -149,6 +149,19 @@ def job_panel(
     panel()
 
 
+def watch(key: str, **panel) -> bool:
+    """For pages that take a job's result before starting it: the job's panel while it runs, and a rerun when it
+    has already finished (a job that fails at once, e.g. a file lacking the model's channels, shows its message
+    straight away instead of leaving the page blank). True while the job runs."""
+    j = job(key)
+    if j is None:
+        return False
+    if j.finished:
+        st.rerun()
+    job_panel(key, **panel)
+    return True
+
+
 def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) -> dict | None:
     """The result dict of ``work(job)`` (which must carry ``"key": key``) computed once per ``key`` as a background
     job stored under ``name``; None while it runs. A failure stays on screen until ``key`` changes."""
@@ -157,8 +170,7 @@ def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) ->
         ss()[name] = {"key": key, "failed": True, "error": done.error} if done.error else done.result
     if (ss().get(name) or {}).get("key") != key and not running(name):
         start_job(name, label, work)
-    if running(name):
-        job_panel(name, stoppable=False)
+    watch(name, stoppable=False)
     res = ss().get(name) or {}
     if res.get("key") != key:
         return None

@@ -171,8 +171,7 @@ def posterior_page(spec, cat, m) -> None:
             f"Posteriors of {len(cat):,} galaxies ({m.name})",
             lambda j: (api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress), key),
         )
-    if ui.running("post"):
-        ui.job_panel("post", stoppable=False)
+    ui.watch("post", stoppable=False)
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
     if post is not None:
         s = post.summaries()

@@ -105,9 +105,7 @@ def posterior_page(spec, data, m, *, table: Callable, detail: Callable) -> None:
             return api.posterior(m, prepared, n_samples=n_samples, seed=0, progress=j.progress, **opts), prepared, key
 
         ui.start_job("post", f"Posteriors of {len(data):,} objects ({m.name}{', ' + mode if mode else ''})", work)
-    running = ui.running("post")
-    if running:
-        ui.job_panel("post", stoppable=False)
+    running = ui.watch("post", stoppable=False)
     err = ui.ss().get("post_error")
     if err is not None and err[0] == key:  # stays on screen until the data, model or settings change
         st.error(f"Posterior failed: {err[1]}", icon=":material/error:")

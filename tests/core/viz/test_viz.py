@@ -44,6 +44,13 @@ def test_loss_curves_drop_nonfinite():
     assert fig.data[1].y[0] is None and np.isclose(fig.data[1].y[-1], 0.12)
 
 
+def test_loss_curves_best_epoch_marker_matches_the_one_based_caption():
+    ep = [{"epoch": i, "train_loss": float(i), "val_loss": float(abs(i - 3))} for i in range(6)]
+    fig = training.loss_curves_figure(ep, best_epoch=3)  # stored 0-based: the caption says "best epoch 4"
+    assert list(fig.data[0].x) == [1, 2, 3, 4, 5, 6]
+    assert fig.layout.shapes[0].x0 == 4 and fig.data[1].y[3] == 0.0
+
+
 def test_split_chains_and_trace(rng):
     s = np.concatenate([np.full(100, k, float) for k in range(4)])
     ch = hmc.split_chains(s, 4)
