@@ -104,3 +104,15 @@ def test_evaluation_figures(rng):
     assert list(fig.data[0].y) == ["g_r", "log_mstar"] and np.isclose(fig.data[0].x[-1], 0.8)
     fig = evaluation.ppc_figure(np.array([0.0, np.nan]), rng.normal(size=(200, 2)), ["a", "b"])
     assert fig.data[-1].name == "observed" and fig.data[-1].y[1] is None
+
+
+def test_posterior_plot_zooms_on_the_posterior_not_the_prior():
+    from core.viz.corner import corner_figure
+
+    rng = np.random.default_rng(0)
+    s = rng.normal(12.0, 0.1, 2000)
+    grid = np.linspace(10.5, 15.0, 901)
+    pdf = np.exp(-0.5 * ((grid - 12.0) / 0.1) ** 2) / (0.1 * np.sqrt(2 * np.pi))
+    fig = corner_figure(s[:, None], ["log Mh"], truths=[12.05], exact_grid=grid, exact_pdf=pdf)
+    lo, hi = fig.layout.xaxis.range
+    assert 11.0 < lo < 11.7 and 12.3 < hi < 13.0  # about the posterior's +-4 sigma, not the 10.5-15 prior
