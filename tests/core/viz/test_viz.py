@@ -116,3 +116,10 @@ def test_posterior_plot_zooms_on_the_posterior_not_the_prior():
     fig = corner_figure(s[:, None], ["log Mh"], truths=[12.05], exact_grid=grid, exact_pdf=pdf)
     lo, hi = fig.layout.xaxis.range
     assert 11.0 < lo < 11.7 and 12.3 < hi < 13.0  # about the posterior's +-4 sigma, not the 10.5-15 prior
+
+
+def test_correlation_figure_leaves_out_a_constant_column_and_says_so(rng):
+    x = np.column_stack([rng.normal(size=200), np.full(200, 0.7), rng.normal(size=200)])
+    fig = data.correlation_figure(x, ["a", "g_r", "c"])
+    assert list(fig.data[0].x) == ["a", "c"] and np.isfinite(np.asarray(fig.data[0].z)).all()
+    assert "g_r left out" in fig.layout.title.text
