@@ -105,6 +105,15 @@ def eval_data():
     return cat
 
 
+def demo_count(spec) -> str:
+    """The demo's size as the other pages count it: "12 galaxies x 3 projections = 36 objects" for map tasks."""
+    n = defaults(spec.name).demo_size
+    from core.data.simulators import get_simulator
+
+    proj = getattr(get_simulator(spec.simulator).config_cls(), "n_proj", 1) if spec.simulator else 1
+    return f"{n:,} galaxies" if proj == 1 else f"{n:,} galaxies x {proj} projections = {n * proj:,} objects"
+
+
 def demo_seconds() -> str:
     """The demo banner's timing, as the user waits: from the click to the figure sent to the browser (measured
     when first called after the figure; the browser's drawing adds a fraction of a second), and the engine part."""

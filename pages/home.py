@@ -54,7 +54,7 @@ with ui.guard("Home"):
     c1, c2 = st.columns([1, 3])
     clicked = c1.button("Load demo", type="primary", icon=":material/rocket_launch:", key="load_demo")
     c2.caption(
-        f"Loads a fixed simulated {view.NOUN} ({ui.defaults(pick).demo_size:,} galaxies, same for everyone) "
+        f"Loads a fixed simulated {view.NOUN} ({ui.demo_count(spec)}, same for everyone) "
         "and the bundled default checkpoint, then shows the posterior of the first object."
     )
     if clicked:
