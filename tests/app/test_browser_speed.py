@@ -69,10 +69,15 @@ def _demo(page) -> float:
     return time.perf_counter() - t0
 
 
+def _go(page, name: str) -> None:
+    """Navigate inside the app (a new URL would open a new session without the demo data)."""
+    page.get_by_role("link", name=name).first.click()
+
+
 def _posterior_page(page, server: str) -> tuple[float, float]:
     """(first figure, every object) seconds on the map Posterior page (the object picker appears with the full set)."""
     t0 = time.perf_counter()
-    page.goto(server + "/posterior")
+    _go(page, "Posterior")
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
     first = time.perf_counter() - t0
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Object").wait_for(timeout=600_000)
@@ -109,14 +114,14 @@ def test_speed_bars(server):
             first, every = _posterior_page(a, server)
             out["exsitu_posterior_first_s"], out["exsitu_posterior_all_s"] = first, every
             t0 = time.perf_counter()
-            a.goto(server + "/evaluation")
+            _go(a, "Evaluation")
             a.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
             out["exsitu_evaluation_s"] = time.perf_counter() - t0
             # two contexts: b's central_mass demo alone, then while a recomputes the map posteriors (new draws)
             b.goto(server)
             _pick_task(b, "central_mass")
             out["demo_alone_s"] = _demo(b)
-            a.goto(server + "/posterior")
+            _go(a, "Posterior")
             a.get_by_text("Posterior draws per object").wait_for(timeout=60_000)
             a.locator('[data-testid="stSlider"]').first.click()
             a.keyboard.press("End")  # the most draws: a long job
