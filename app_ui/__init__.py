@@ -48,6 +48,7 @@ from app_ui.state import (
     show_figure,
     ss,
     task,
+    user_waiting,
     task_name,
     warm_up,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "job",
     "job_panel",
     "keyed_job",
+    "user_waiting",
     "demo_count",
     "watch",
     "demo_seconds",

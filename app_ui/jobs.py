@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from app_ui.state import engine, ss
+from app_ui.state import engine, ss, yield_to_waiting
 from core.errors import GPSError
 
 POLL_SECONDS = 0.5
@@ -45,11 +45,14 @@ class Job:
     cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
     partial: Any = None
     partial_shown: bool = False
+    lane: int = 0
 
     def progress(self, done: int, total: int) -> None:
+        """A step done: cancelled jobs stop here, and the job pauses while another session waits on a click."""
         if self.cancelled.is_set():
             raise JobCancelled(self.label)
         self.done, self.total = int(done), int(total)
+        yield_to_waiting(self.lane)
 
     def epoch(self, report) -> None:
         self.reports.append(dataclasses.asdict(report))
@@ -90,7 +93,9 @@ def start_job(key: str, label: str, fn: Callable[[Job], Any], cancel_on_leave: b
             job.finished = True
 
     jobs[key] = job
-    engine().submit(run)
+    lane = engine()
+    job.lane = id(lane)
+    lane.submit(run)
     return job
 
 

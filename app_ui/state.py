@@ -9,6 +9,7 @@ torch/JAX/LightGBM work runs on the session's own engine lane (:func:`engine`, :
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -198,9 +199,37 @@ def engine() -> ThreadPoolExecutor:
     return lane
 
 
+_WAITING: dict[int, int] = {}  # id(lane) -> short calls a user waits on (on_engine) in that lane
+_WAITING_LOCK = threading.Lock()
+
+
 def on_engine(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn`` on this session's lane and wait for its result (short calls only, e.g. the demo posterior)."""
-    return engine().submit(fn, *args, **kwargs).result()
+    """Run ``fn`` on this session's lane and wait for its result (short calls only, e.g. the demo posterior).
+    While it runs, the background jobs of other sessions pause between their steps (:func:`yield_to_waiting`), so a
+    user waiting on a click shares the cores with nobody's long job."""
+    with user_waiting():
+        return engine().submit(fn, *args, **kwargs).result()
+
+
+@contextlib.contextmanager
+def user_waiting():
+    """Mark this session as waiting on a click (e.g. the whole "Load demo"): other sessions' jobs pause meanwhile."""
+    key = id(engine())
+    with _WAITING_LOCK:
+        _WAITING[key] = _WAITING.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _WAITING_LOCK:
+            _WAITING[key] -= 1
+
+
+def yield_to_waiting(own_lane: int, max_seconds: float = 20.0) -> None:
+    """Pause (at a step boundary of a background job in lane ``own_lane``) while another session waits on a short
+    call; never for its own lane's calls (they queue behind this job) and at most ``max_seconds``."""
+    end = time.monotonic() + max_seconds
+    while time.monotonic() < end and any(n > 0 for lane, n in list(_WAITING.items()) if lane != own_lane):
+        time.sleep(0.05)
 
 
 @st.cache_resource(show_spinner=False)

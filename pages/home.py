@@ -59,7 +59,7 @@ with ui.guard("Home"):
     )
     if clicked:
         t0 = time.perf_counter()
-        with st.spinner("Loading the demo…"):
+        with st.spinner("Loading the demo…"), ui.user_waiting():
             g = view.demo(spec)
             ui.ss()["galaxy"] = g
         ui.ss()["demo_click"], ui.ss()["demo_engine_seconds"] = RUN_STARTED, time.perf_counter() - t0

@@ -52,3 +52,14 @@ def test_each_session_has_its_own_lane_with_pinned_threads(session, monkeypatch)
     monkeypatch.setattr(state, "ss", lambda: other)
     assert state.engine() is not lane
     other["_engine_lane"].shutdown(wait=True)
+
+
+def test_jobs_pause_while_another_session_waits_on_a_click(monkeypatch):
+    import time
+
+    monkeypatch.setattr(state, "_WAITING", {1: 1})  # session lane 1 waits on a click
+    t0 = time.monotonic()
+    state.yield_to_waiting(own_lane=1, max_seconds=0.5)  # its own calls queue behind its jobs: no pause
+    assert time.monotonic() - t0 < 0.1
+    state.yield_to_waiting(own_lane=2, max_seconds=0.3)  # another session's job pauses (bounded)
+    assert time.monotonic() - t0 >= 0.3
