@@ -50,7 +50,11 @@ def server(tmp_path):
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:  # a server busy with a long job
+            proc.kill()
+            proc.wait(10)
         log.close()
 
 
