@@ -82,6 +82,7 @@ def _posterior_page(page, server: str) -> tuple[float, float]:
     """(first figure, every object) seconds on the map Posterior page (the object picker appears with the full set)."""
     t0 = time.perf_counter()
     _go(page, "Posterior")
+    page.get_by_text("Posterior draws per object").wait_for(timeout=600_000)
     page.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
     first = time.perf_counter() - t0
     page.locator('[data-testid="stSelectbox"]').filter(has_text="Object").wait_for(timeout=600_000)
@@ -119,7 +120,8 @@ def test_speed_bars(server):
             out["exsitu_posterior_first_s"], out["exsitu_posterior_all_s"] = first, every
             t0 = time.perf_counter()
             _go(a, "Evaluation")
-            a.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=600_000)
+            a.get_by_text("MAE per pixel").wait_for(timeout=600_000)  # the scores (not the last page's figure)
+            a.locator(".js-plotly-plot .main-svg").first.wait_for(timeout=60_000)
             out["exsitu_evaluation_s"] = time.perf_counter() - t0
             # two contexts: b's central_mass demo alone, then while a recomputes the map posteriors (new draws)
             b.goto(server)
