@@ -138,4 +138,5 @@ def test_speed_bars(server):
         finally:
             browser.close()
     print(f"two-context ratio: {out['demo_while_other_session_runs_s'] / out['demo_alone_s']:.2f}")
+    # the bar (<= 1.5x) with 1 s of slack for browser jitter on demos that take about a second
     assert out["demo_while_other_session_runs_s"] <= 1.5 * out["demo_alone_s"] + 1.0
