@@ -27,6 +27,7 @@ PAGES = [
     st.Page("pages/6_batch.py", title="Batch", icon=":material/dataset:", url_path="batch"),
 ]
 page = st.navigation(PAGES)
+ui.leave_pages(page.url_path)  # jobs of the page the user left are cancelled (training runs on, detached)
 
 with st.sidebar:
     st.caption("Current session")

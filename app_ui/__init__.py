@@ -1,6 +1,6 @@
 """The app's Streamlit helpers (the only Streamlit code outside ``app.py`` and ``pages/``).
 
-* :mod:`app_ui.state` — per-tab session state, error display, caches, the engine thread, table frames;
+* :mod:`app_ui.state` — per-tab session state, error display, caches, per-session engine lanes, table frames;
 * :mod:`app_ui.jobs` — background jobs with progress, live content and Stop;
 * :mod:`app_ui.forms` — forms generated from configs, the simulator tab, the model card;
 * :mod:`app_ui.views` — one view module per data kind (``VIEWS``), which the pages route to;
@@ -10,15 +10,29 @@ Pages use ``import app_ui as ui``: the helpers of state, jobs and forms are re-e
 """
 
 from app_ui.forms import config_form, model_card, simulate_tab
-from app_ui.panels import figures_download, workflow_links
-from app_ui.jobs import Job, compare_methods, job, job_panel, keyed_job, running, start_job, take_result
+from app_ui.panels import data_warnings, figures_download, validation_warnings, workflow_links
+from app_ui.jobs import (
+    Job,
+    JobCancelled,
+    compare_methods,
+    job,
+    job_panel,
+    keyed_job,
+    leave_pages,
+    running,
+    start_job,
+    take_result,
+    watch,
+)
 from app_ui.state import (
     app_tasks,
     bundled_model,
     catalog_frame,
     data,
     defaults,
+    demo_count,
     demo_data,
+    demo_seconds,
     engine,
     eval_data,
     frame,
@@ -34,6 +48,7 @@ from app_ui.state import (
     show_figure,
     ss,
     task,
+    user_waiting,
     task_name,
     warm_up,
 )
@@ -49,6 +64,14 @@ __all__ = [
     "job",
     "job_panel",
     "keyed_job",
+    "user_waiting",
+    "demo_count",
+    "watch",
+    "demo_seconds",
+    "data_warnings",
+    "validation_warnings",
+    "leave_pages",
+    "JobCancelled",
     "running",
     "start_job",
     "take_result",

@@ -98,7 +98,10 @@ def simulate_tab(spec, prefix: str, n_label: str, default_n: int, max_n: int, st
 
         cfg = sim.config_cls.from_dict(values)
         start_job(
-            "simulate", f"Simulating {int(n):,} galaxies", lambda j: api.simulate(spec.name, int(n), int(seed), cfg)
+            "simulate",
+            f"Simulating {int(n):,} galaxies",
+            lambda j: api.simulate(spec.name, int(n), int(seed), cfg),
+            cancel_on_leave=False,
         )
     if running("simulate"):
         job_panel("simulate", stoppable=False)

@@ -1,5 +1,10 @@
-"""Background jobs for the pages: long work runs on the one engine thread (:func:`app_ui.state.engine`); the page
-polls the :class:`Job` with ``st.fragment(run_every=...)``; a Stop button sets the job's ``threading.Event``."""
+"""Background jobs for the pages: long work runs on the session's engine lane (:func:`app_ui.state.engine`); the
+page polls the :class:`Job` with ``st.fragment(run_every=...)``; a Stop button sets the job's ``threading.Event``.
+
+A job belongs to the page that started it: when the user goes to another page, :func:`leave_pages` cancels the
+page's cancellable jobs (their next progress report raises :class:`JobCancelled` and the job is dropped, so the
+page starts it afresh when the user comes back) and leaves the others (training) running, detached. A job may
+publish a ``partial`` result (e.g. the first object's posterior) that the page shows while the rest runs."""
 
 from __future__ import annotations
 
@@ -10,10 +15,14 @@ from typing import Any, Callable
 
 import streamlit as st
 
-from app_ui.state import engine, ss
+from app_ui.state import engine, ss, yield_to_waiting
 from core.errors import GPSError
 
 POLL_SECONDS = 0.5
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's work by :meth:`Job.progress` once the job was cancelled."""
 
 
 @dataclasses.dataclass
@@ -31,9 +40,19 @@ class Job:
     finished: bool = False
     started: float = dataclasses.field(default_factory=time.perf_counter)
     seconds: float = 0.0
+    page: str = ""
+    cancel_on_leave: bool = True
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    partial: Any = None
+    partial_shown: bool = False
+    lane: int = 0
 
     def progress(self, done: int, total: int) -> None:
+        """A step done: cancelled jobs stop here, and the job pauses while another session waits on a click."""
+        if self.cancelled.is_set():
+            raise JobCancelled(self.label)
         self.done, self.total = int(done), int(total)
+        yield_to_waiting(self.lane)
 
     def epoch(self, report) -> None:
         self.reports.append(dataclasses.asdict(report))
@@ -44,15 +63,27 @@ class Job:
         return min(1.0, self.done / self.total) if self.total else 0.0
 
 
-def start_job(key: str, label: str, fn: Callable[[Job], Any]) -> Job:
-    """Queue ``fn(job)`` on the engine thread; the job is stored in this tab's session state under ``key``."""
-    job = Job(label, message="queued behind other work in this server")
+def start_job(key: str, label: str, fn: Callable[[Job], Any], cancel_on_leave: bool = True) -> Job:
+    """Queue ``fn(job)`` on this session's engine lane; the job is stored in this tab's session state under ``key``.
+    ``cancel_on_leave``: cancel it when the user leaves the page that started it (else it runs on, detached)."""
+    job = Job(
+        label,
+        message="queued behind this session's other work",
+        page=ss().get("_page", ""),
+        cancel_on_leave=cancel_on_leave,
+    )
+    jobs = ss().setdefault("jobs", {})
 
     def run() -> None:
+        if job.cancelled.is_set():  # cancelled while queued (already dropped from the state)
+            return
         job.message = ""
         job.started = time.perf_counter()
         try:
             job.result = fn(job)
+        except JobCancelled:
+            if jobs.get(key) is job:
+                jobs.pop(key, None)
         except GPSError as e:
             job.error = str(e)
         except Exception as e:  # noqa: BLE001
@@ -61,9 +92,20 @@ def start_job(key: str, label: str, fn: Callable[[Job], Any]) -> Job:
             job.seconds = time.perf_counter() - job.started
             job.finished = True
 
-    ss().setdefault("jobs", {})[key] = job
-    engine().submit(run)
+    jobs[key] = job
+    lane = engine()
+    job.lane = id(lane)
+    lane.submit(run)
     return job
+
+
+def leave_pages(page: str) -> None:
+    """Cancel the unfinished cancellable jobs started by pages other than ``page`` (the one now shown)."""
+    ss()["_page"] = page
+    for key, j in list(ss().get("jobs", {}).items()):
+        if not j.finished and j.cancel_on_leave and j.page and j.page != page:
+            j.cancelled.set()
+            ss()["jobs"].pop(key, None)
 
 
 def job(key: str) -> Job | None:
@@ -84,15 +126,19 @@ def take_result(key: str) -> Job | None:
     return j
 
 
-def job_panel(key: str, live: Callable[[Job], None] | None = None, stoppable: bool = True) -> None:
-    """Progress bar, live content and a Stop button for a running job, refreshed without blocking the page."""
+def job_panel(
+    key: str, live: Callable[[Job], None] | None = None, stoppable: bool = True, every: float = POLL_SECONDS
+) -> None:
+    """Progress bar, live content and a Stop button for a running job, refreshed every ``every`` seconds without
+    blocking the page; the whole page reruns when the job finishes or publishes its partial result."""
 
-    @st.fragment(run_every=POLL_SECONDS)
+    @st.fragment(run_every=every)
     def panel() -> None:
         j = job(key)
         if j is None:
             return
-        if j.finished:
+        if j.finished or (j.partial is not None and not j.partial_shown):
+            j.partial_shown = j.partial is not None
             st.rerun(scope="app")
         elapsed = time.perf_counter() - j.started
         text = f"{j.label} — {j.done}/{j.total}" if j.total else f"{j.label} …"
@@ -108,6 +154,19 @@ def job_panel(key: str, live: Callable[[Job], None] | None = None, stoppable: bo
     panel()
 
 
+def watch(key: str, **panel) -> bool:
+    """For pages that take a job's result before starting it: the job's panel while it runs, and a rerun when it
+    has already finished (a job that fails at once, e.g. a file lacking the model's channels, shows its message
+    straight away instead of leaving the page blank). True while the job runs."""
+    j = job(key)
+    if j is None:
+        return False
+    if j.finished:
+        st.rerun()
+    job_panel(key, **panel)
+    return True
+
+
 def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) -> dict | None:
     """The result dict of ``work(job)`` (which must carry ``"key": key``) computed once per ``key`` as a background
     job stored under ``name``; None while it runs. A failure stays on screen until ``key`` changes."""
@@ -116,8 +175,7 @@ def keyed_job(name: str, key: tuple, label: str, work: Callable[[Job], dict]) ->
         ss()[name] = {"key": key, "failed": True, "error": done.error} if done.error else done.result
     if (ss().get(name) or {}).get("key") != key and not running(name):
         start_job(name, label, work)
-    if running(name):
-        job_panel(name, stoppable=False)
+    watch(name, stoppable=False)
     res = ss().get(name) or {}
     if res.get("key") != key:
         return None

@@ -94,6 +94,7 @@ def train_tab(spec, dev: str) -> None:
                     ),
                     fp,
                 ),
+                cancel_on_leave=False,  # training runs on, detached, when the user looks at other pages
             )
 
         def live(j):
@@ -107,7 +108,7 @@ def train_tab(spec, dev: str) -> None:
                 st.plotly_chart(loss_curves_figure(j.reports, best_epoch=r["best_epoch"]), key="live_loss")
 
         if ui.running("train"):
-            ui.job_panel("train", live=live)
+            ui.job_panel("train", live=live, every=1.5)  # a slower redraw leaves the cores to the training
         done = ui.take_result("train")
         if done is not None:
             if done.error:

@@ -10,6 +10,20 @@ import streamlit as st
 from app_ui.state import ss
 
 
+def data_warnings() -> None:
+    """The current data's validation warnings (Data page report), so they follow the data onto Posterior/Export."""
+    warnings = validation_warnings()
+    if warnings:
+        with st.expander(f"{len(warnings)} warning(s) about these data (Data page)", icon=":material/warning:"):
+            for w in warnings:
+                st.warning(w)
+
+
+def validation_warnings() -> list[str]:
+    report = ss().get("report")
+    return list(getattr(report, "warnings", None) or []) if ss().get("data") is not None else []
+
+
 def figures_download() -> None:
     """Every figure drawn in this session as HTML (one file each, or all in a zip)."""
     st.subheader("Figures")

@@ -1,14 +1,16 @@
 """Per-tab session state of the app: current task, data, model and results; error display; read-only caches; the
-engine thread; table frames.
+per-session engine lanes; table frames.
 
 Everything a user does lives in ``st.session_state`` (one per browser tab); the only process-wide objects are
-read-only caches (the demo catalogue and bundled checkpoints, via ``st.cache_resource``) and the one engine thread
-that runs torch/JAX/LightGBM work (:mod:`app_ui.jobs`).
+read-only caches (the demo catalogue and bundled checkpoints, via ``st.cache_resource``) and a warm-up thread; heavy
+torch/JAX/LightGBM work runs on the session's own engine lane (:func:`engine`, :mod:`app_ui.jobs`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 import traceback
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
@@ -104,6 +106,23 @@ def eval_data():
     return cat
 
 
+def demo_count(spec) -> str:
+    """The demo's size as the other pages count it: "12 galaxies x 3 projections = 36 objects" for map tasks."""
+    n = defaults(spec.name).demo_size
+    from core.data.simulators import get_simulator
+
+    proj = getattr(get_simulator(spec.simulator).config_cls(), "n_proj", 1) if spec.simulator else 1
+    return f"{n:,} galaxies" if proj == 1 else f"{n:,} galaxies x {proj} projections = {n * proj:,} objects"
+
+
+def demo_seconds() -> str:
+    """The demo banner's timing, as the user waits: from the click to the figure sent to the browser (measured
+    when first called after the figure; the browser's drawing adds a fraction of a second), and the engine part."""
+    if "demo_seconds" not in ss():
+        ss()["demo_seconds"] = time.perf_counter() - ss().get("demo_click", time.perf_counter())
+    return f"{ss()['demo_seconds']:.1f} s from the click (engine {ss().get('demo_engine_seconds', 0.0):.1f} s)"
+
+
 def register_figure(name: str, fig) -> None:
     """Remember the latest version of a figure so the Export page can offer it as HTML."""
     ss().setdefault("figures", {})[name] = fig
@@ -152,27 +171,75 @@ def bundled_model(task: str, model: str | None = None):
     """A bundled checkpoint loaded once per process (read-only: pages never mutate models)."""
     from core import api
 
-    return on_engine(api.load_bundled, task, model)
+    return _warm_lane().submit(api.load_bundled, task, model).result()
 
 
-@st.cache_resource(show_spinner=False)
+def pin_threads() -> None:
+    """Pin torch's threads in a lane's worker (:func:`core.device.pin_threads`: ``GPS_THREADS``, else 1 on small
+    machines); each session has its own lane, so sessions share the cores instead of fighting over them."""
+    with contextlib.suppress(Exception):
+        from core.device import pin_threads as pin
+
+        pin()
+
+
+def _new_lane(name: str) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix=name, initializer=pin_threads)
+
+
 def engine() -> ThreadPoolExecutor:
-    """The one thread that runs torch/JAX/LightGBM work in this server process.
+    """This session's engine lane: one long-lived worker thread that runs its torch/JAX/LightGBM work.
 
-    Their native thread pools (OpenMP, XLA) hung in tests when entered from many short-lived script threads, so all
-    heavy calls are queued here; pages stay responsive because they only poll the queued :class:`Job`.
-    """
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="gps-engine")
+    Each browser session has its own lane, so one session's long job (a map posterior, a training run) never
+    queues another session's demo. Long-lived workers (not the short-lived script threads) keep the native
+    thread pools (OpenMP, XLA) from hanging; the lane's thread exits when the session's state is dropped."""
+    lane = ss().get("_engine_lane")
+    if lane is None:
+        lane = ss()["_engine_lane"] = _new_lane("gps-lane")
+    return lane
+
+
+_WAITING: dict[int, int] = {}  # id(lane) -> short calls a user waits on (on_engine) in that lane
+_WAITING_LOCK = threading.Lock()
 
 
 def on_engine(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run ``fn`` on the engine thread and wait for its result (short calls only, e.g. the demo posterior)."""
-    return engine().submit(fn, *args, **kwargs).result()
+    """Run ``fn`` on this session's lane and wait for its result (short calls only, e.g. the demo posterior).
+    While it runs, the background jobs of other sessions pause between their steps (:func:`yield_to_waiting`), so a
+    user waiting on a click shares the cores with nobody's long job."""
+    with user_waiting():
+        return engine().submit(fn, *args, **kwargs).result()
+
+
+@contextlib.contextmanager
+def user_waiting():
+    """Mark this session as waiting on a click (e.g. the whole "Load demo"): other sessions' jobs pause meanwhile."""
+    key = id(engine())
+    with _WAITING_LOCK:
+        _WAITING[key] = _WAITING.get(key, 0) + 1
+    try:
+        yield
+    finally:
+        with _WAITING_LOCK:
+            _WAITING[key] -= 1
+
+
+def yield_to_waiting(own_lane: int, max_seconds: float = 20.0) -> None:
+    """Pause (at a step boundary of a background job in lane ``own_lane``) while another session waits on a short
+    call; never for its own lane's calls (they queue behind this job) and at most ``max_seconds``."""
+    end = time.monotonic() + max_seconds
+    while time.monotonic() < end and any(n > 0 for lane, n in list(_WAITING.items()) if lane != own_lane):
+        time.sleep(0.05)
+
+
+@st.cache_resource(show_spinner=False)
+def _warm_lane() -> ThreadPoolExecutor:
+    return _new_lane("gps-warm")
 
 
 @st.cache_resource(show_spinner=False)
 def warm_up(task: str) -> Future:
-    """Import torch/JAX and compile the demo sampler in the background, once per server process."""
+    """Import torch/JAX and compile the demo sampler in the background, once per server process (its own lane)."""
 
     def work() -> None:
         with contextlib.suppress(Exception):
@@ -183,7 +250,7 @@ def warm_up(task: str) -> Future:
             api.posterior(m, cat, n_samples=defaults(task).demo_draws, seed=0)
             api.exact_posterior(cat)
 
-    return engine().submit(work)
+    return _warm_lane().submit(work)
 
 
 # --------------------------------------------------------------------------------------------------- tables

@@ -49,6 +49,7 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_train(args) -> int:
+    _pin_threads()
     from core import api
     from core.inference.training import EpochReport
 
@@ -83,21 +84,25 @@ def cmd_train(args) -> int:
     Path(path).with_suffix(".md").write_text(model_card_markdown(read_metadata(path)))
     print(json.dumps({"checkpoint": str(path), "train_seconds": round(train_s, 1),
                       "stopped": _stopped(model.history), "n_train": len(train), "n_val": len(val),
-                      "n_test": len(test), "test": metrics}, indent=1, default=_num))
+                      "n_test": len(test), "test": metrics,
+                      "validation_warnings": data.meta.get("validation_warnings", [])}, indent=1, default=_num))
     return 0
 
 
 def cmd_predict(args) -> int:
+    _pin_threads()
     from core.predict import predict_file
 
     summary = predict_file(args.input, args.out, checkpoint=args.checkpoint, task=args.task, model=args.model,
                            n_samples=args.samples, save_samples=args.save_samples, chunk_rows=args.chunk_rows,
-                           seed=args.seed, device=args.device, progress=not args.quiet, mode=args.mode)
+                           seed=args.seed, device=args.device, progress=not args.quiet, mode=args.mode,
+                           column_map=args.map, h=args.h, id_column=args.id_column)
     print(json.dumps(summary, indent=1, default=_num))
     return 0
 
 
 def cmd_evaluate(args) -> int:
+    _pin_threads()
     from core import api
 
     model = _load_model(args)
@@ -114,7 +119,8 @@ def cmd_evaluate(args) -> int:
     post = checked_posterior(model, data, n_samples=_samples(args, model.task_name), seed=args.seed, **options)
     ev = api.evaluate(post, data, api.exact_posterior(data))
     out = {"task": model.task_name, "model": model.name, "checkpoint": args.checkpoint or "bundled",
-           "features": list(model.features), **_json_ready(ev)}
+           "features": list(model.features), **_json_ready(ev),
+           "validation_warnings": data.meta.get("validation_warnings", [])}
     if len(ev.get("scores_by_target") or ()) > 1:     # several targets: with scatter_dex / bias_dex per target
         out["scores_by_target"] = test_metrics(ev, ev["n"])["by_target"]
     text = json.dumps(out, indent=1, default=_num)
@@ -194,11 +200,32 @@ def _load_data(args, require_target: bool):
                            f"{args.task} ...) or --simulate N", found="no truth")
         return data
     table = api.read_table(args.data)
-    mapping = parse_overrides(args.map) if getattr(args, "map", None) else None
-    data, report = api.table_to_catalog(table, args.task, mapping=mapping, require_target=require_target)
-    for msg in getattr(report, "messages", []):
-        print(f"note: {msg}", file=sys.stderr)
+    data, report = api.table_to_catalog(table, args.task, require_target=require_target, **_mapping_args(args, table))
+    for msg in report.warnings:
+        print(f"warning: {msg}", file=sys.stderr)
+    data.meta["validation_warnings"] = list(report.warnings)
     return data
+
+
+def _mapping_args(args, table=None) -> dict:
+    """``--map COLUMN=INPUT[:UNIT]``, ``--h`` and ``--id-column`` as keyword arguments of the table reader (the
+    given mapping on top of the suggested one when ``table`` is given)."""
+    from core import api
+    from core.data.column_map import merge_mapping, parse_column_map
+
+    mapping, units = parse_column_map(getattr(args, "map", None), api.get_task(args.task))
+    if mapping and table is not None:
+        mapping = merge_mapping(api.suggest_mapping(table, args.task), mapping)
+    return {"mapping": mapping or None, "units": units or None, "h": getattr(args, "h", None),
+            "id_column": getattr(args, "id_column", None)}
+
+
+def _pin_threads() -> None:
+    """Torch threads as the app's session lanes use them (core.device.cpu_threads: GPS_THREADS, else 1 on small
+    machines), so the CLI and the app train and predict at the same speed."""
+    from core.device import pin_threads
+
+    pin_threads()
 
 
 def _load_model(args):
@@ -255,6 +282,14 @@ def _num(o):
         return str(o)
 
 
+def _map_arguments(p) -> None:
+    """The Data page's choices for tables: column mapping with units, Hubble h, id column."""
+    p.add_argument("--map", action="append", metavar="COLUMN=INPUT[:UNIT]", help="use file column COLUMN as task "
+                   "quantity INPUT, optionally in UNIT (repeatable), e.g. 'SubhaloMassType_4=log_mstar:1e10 Msun/h'")
+    p.add_argument("--h", type=float, default=None, help="Hubble h for columns in little-h units, e.g. 0.6774")
+    p.add_argument("--id-column", default=None, help="column holding the object ids (kept in the output)")
+
+
 def _parser() -> argparse.ArgumentParser:
     from core.tasks import TASKS
 
@@ -279,7 +314,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--data", help="labelled training table (any supported format)")
     g.add_argument("--simulate", type=int, metavar="N", help="train on N simulated objects")
     t.add_argument("--sim-set", action="append", metavar="KEY=VALUE", help="simulator setting (with --simulate)")
-    t.add_argument("--map", action="append", metavar="NAME=COLUMN", help="column mapping (task name = file column)")
+    _map_arguments(t)
     t.add_argument("--features", help="comma-separated subset of input features (default: all present)")
     t.add_argument("--set", action="append", metavar="KEY=VALUE", help="model setting, e.g. train.epochs=50")
     t.add_argument("--seed", type=int, default=0, help="split / simulation seed")
@@ -300,6 +335,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="output file (.csv, .fits, .h5/.hdf5)")
     r.add_argument("--samples", type=int, default=None,
                    help="posterior samples per object (default: the task's draws, 1000; exsitu_map: 100)")
+    _map_arguments(r)
     r.add_argument("--mode", default=None, help="inference mode of models that have several (cvae_flow: flow | prior)")
     r.add_argument("--save-samples", action="store_true", help="also store the samples (FITS/HDF5 only)")
     r.add_argument("--chunk-rows", type=int, default=20000, help="rows per chunk (memory bound)")
@@ -316,7 +352,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--data")
     g.add_argument("--simulate", type=int, metavar="N")
     e.add_argument("--sim-set", action="append", metavar="KEY=VALUE")
-    e.add_argument("--map", action="append", metavar="NAME=COLUMN")
+    _map_arguments(e)
     e.add_argument("--samples", type=int, default=None, help="default 1000; exsitu_map: 100 per map")
     e.add_argument("--seed", type=int, default=1)
     e.add_argument("--mode", default=None, help="exsitu_map inference mode: flow | prior | reconstruction")

@@ -37,11 +37,16 @@ def predict_file(
     device: str | None = None,
     progress: bool = True,
     mode: str | None = None,
+    column_map: list[str] | None = None,
+    h: float | None = None,
+    id_column: str | None = None,
     loaded_model=None,
 ) -> dict[str, Any]:
     """Posterior of every object of ``input_path`` written to ``out_path`` (format from its name); ``mode``: an
-    inference mode of the model (its capabilities list them); ``loaded_model``: a model already loaded (batch
-    workers load theirs once; ``checkpoint`` is then only its label). Returns a JSON-ready summary."""
+    inference mode of the model (its capabilities list them). Tables: ``column_map`` (``COLUMN=INPUT[:UNIT]`` items,
+    on top of the suggested mapping: :mod:`core.data.column_map`), ``h`` and ``id_column`` as on the app's Data page;
+    the validation report's warnings go to stderr and into the output's provenance. ``loaded_model``: a model already
+    loaded (batch workers load theirs once; ``checkpoint`` is then only its label). Returns a JSON-ready summary."""
     from core import api
     from core.data.export import format_from_path
 
@@ -80,9 +85,27 @@ def predict_file(
         if m is None:
             m = api.load_bundled(task, model)
         _check_mode(api, m, mode, None)
+        from core.data.column_map import parse_column_map
+
+        mapping, units = parse_column_map(column_map, api.get_task(task))
+        table_opts = {"mapping": mapping, "units": units or None, "h": h, "id_column": id_column}
         return _predict_table(
-            api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device, progress
+            api,
+            m,
+            input_path,
+            out_path,
+            fmt,
+            checkpoint,
+            n_samples,
+            save_samples,
+            chunk_rows,
+            seed,
+            device,
+            progress,
+            table_opts,
         )
+    if column_map or h is not None or id_column:
+        raise GPSError(f"--map, --h and --id-column apply to tables; {task} reads {t.data.file_kinds}", field="--map")
     return _predict_file(
         api, t, m, model, input_path, out_path, fmt, checkpoint, n_samples, save_samples, seed, device, progress, mode
     )
@@ -163,12 +186,13 @@ def _predict_file(
 
 
 def _predict_table(
-    api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device, progress
+    api, m, input_path, out_path, fmt, checkpoint, n_samples, save_samples, chunk_rows, seed, device, progress, opts
 ) -> dict[str, Any]:
     from core.data.export import PosteriorWriter, posterior_columns
     from core.data.io.tables import iter_table_chunks
     from core.data.provenance import result_provenance
-    from core.data.schema import suggest_mapping, to_catalog
+    from core.data.column_map import merge_mapping
+    from core.data.schema import _ids, suggest_mapping, to_catalog
     from core.inference.sanity import FLAG_LEGEND, checked_posterior
 
     spec = api.get_task(m.task_name)
@@ -183,17 +207,31 @@ def _predict_table(
         m, checkpoint=checkpoint or f"bundled:{m.task_name}", input_path=input_path, n_samples=n_samples, seed=seed
     )
     provenance["flag"] = FLAG_LEGEND
+    provenance["validation_warnings"] = warnings = []
     writer, mapping, done, masked = None, None, 0, 0
     t0 = time.perf_counter()
     bar = _bar(n_total, progress, "obj")
     try:
         for i, chunk in enumerate(iter_table_chunks(input_path, chunk_rows)):
             if mapping is None:
-                mapping = suggest_mapping(chunk, spec)
-            data, report = to_catalog(chunk, spec, mapping=mapping, source=Path(input_path).name)
+                mapping = merge_mapping(suggest_mapping(chunk, spec), opts["mapping"])
+                if opts["mapping"] or opts["units"] or opts["h"] is not None:
+                    provenance["column_map"] = {"mapping": mapping, "units": opts["units"] or {}, "h": opts["h"]}
+            data, report = to_catalog(
+                chunk,
+                spec,
+                mapping=mapping,
+                units=opts["units"],
+                h=opts["h"],
+                id_column=opts["id_column"],
+                source=Path(input_path).name,
+            )
             for w in report.warnings:
-                print(f"note: {w}", file=sys.stderr)
-            data.ids = np.arange(done, done + len(data)) if "id" not in chunk.colnames else data.ids
+                w = w if i == 0 else f"rows {done}-{done + len(chunk) - 1}: {w}"
+                print(f"warning: {w}", file=sys.stderr)
+                warnings.append(w)
+            if _ids(chunk, opts["id_column"]) is None:  # no id column: running row numbers across chunks
+                data.ids = np.arange(done, done + len(data))
             post = checked_posterior(m, data, n_samples=n_samples, seed=seed + i, device=device)
             cols = posterior_columns(post, data)
             if writer is None:

@@ -8,6 +8,7 @@ from app_ui.views import view_for
 st.title("Posterior")
 with ui.guard("Posterior"):
     spec, cat, m = ui.task(), ui.data(), ui.model()
+    ui.data_warnings()
     if ui.need(cat, "Load or simulate a catalogue first (or use Load demo on Home).", "pages/1_data.py") and ui.need(
         m, "Load, train or upload a model first.", "pages/2_model.py"
     ):

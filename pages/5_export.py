@@ -12,6 +12,7 @@ with ui.guard("Export"):
     post = ui.ss().get("post") if ui.ss().get("post_key", (None,))[:2] == ui.results_key() else None
     data = ui.ss().get("post_data") or cat  # the data as the model ran on them (maps: on the model grid)
     formats = list(api.task_obj(spec.name).writer.formats)
+    ui.data_warnings()
     st.subheader("Posterior " + ("table" if "csv" in formats else "maps"))
     if ui.need(post, "Compute posteriors on the Posterior page first.", "pages/3_posterior.py"):
         c1, c2, c3 = st.columns(3)
@@ -33,6 +34,7 @@ with ui.guard("Export"):
                 model_label=label,
                 model_card={k: (m.card or {}).get(k) for k in ("created", "provenance", "config")},
             )
+            prov["validation_warnings"] = ui.validation_warnings()
             ui.ss()["export_file"] = (
                 fmt,
                 api.export_posterior(

@@ -67,9 +67,10 @@ def data_page(spec) -> None:
                 mapping[q.name] = col
                 if unit != (file_unit or q.unit):
                     units[q.name] = unit
+            h = _h_field(table, mapping, units)
             if st.button("Use this catalogue", type="primary", key="use_upload"):
                 try:
-                    cat, report = api.table_to_catalog(table, spec.name, mapping=mapping, units=units or None)
+                    cat, report = api.table_to_catalog(table, spec.name, mapping=mapping, units=units or None, h=h)
                 except Exception as err:
                     ui.ss()["report"] = getattr(err, "report", None)
                     raise
@@ -117,6 +118,35 @@ def data_page(spec) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- posterior
+def _h_field(table, mapping: dict, units: dict) -> float | None:
+    """A Hubble-h field when a mapped column's unit is h-scaled (``Msun/h``); None when no unit needs one."""
+    from core.data.units import has_little_h, parse_unit
+
+    def needs_h(name: str, col) -> bool:
+        u = units.get(name) or (str(table[col].unit) if col in table.colnames and table[col].unit else "")
+        try:
+            return bool(u) and has_little_h(parse_unit(u))
+        except Exception:  # noqa: BLE001 - an unreadable unit is reported by the validation, not here
+            return False
+
+    if not any(col and needs_h(name, col) for name, col in mapping.items()):
+        return None
+    meta_h = table.meta.get("h", table.meta.get("HubbleParam"))
+    return float(
+        st.number_input(
+            "Hubble h (a unit is h-scaled)",
+            0.3,
+            1.2,
+            float(meta_h or 0.6774),
+            step=0.0001,
+            format="%.4f",
+            key="hubble_h",
+            help="little h of the simulation or survey (TNG/Planck 2015: 0.6774); from the file's metadata when it "
+            "states one",
+        )
+    )
+
+
 def posterior_page(spec, cat, m) -> None:
     from core.viz.corner import corner_figure
     from core.viz.evaluation import ppc_figure
@@ -141,8 +171,7 @@ def posterior_page(spec, cat, m) -> None:
             f"Posteriors of {len(cat):,} galaxies ({m.name})",
             lambda j: (api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress), key),
         )
-    if ui.running("post"):
-        ui.job_panel("post", stoppable=False)
+    ui.watch("post", stoppable=False)
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
     if post is not None:
         s = post.summaries()
@@ -350,7 +379,7 @@ def demo_result(spec, g: dict) -> None:
     s = post.summaries()
     name = spec.targets[0].name
     st.success(
-        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s: {q.label} = "
+        f"First posterior on screen {ui.demo_seconds()}: {q.label} = "
         f"{s[name + '_median'][0]:.2f} (+{s[name + '_p84'][0] - s[name + '_median'][0]:.2f} / "
         f"-{s[name + '_median'][0] - s[name + '_p16'][0]:.2f})" + (f", truth {truth:.2f}" if truth is not None else ""),
         icon=":material/check_circle:",

@@ -99,19 +99,27 @@ def posterior_page(spec, data, m, *, table: Callable, detail: Callable) -> None:
 
         def work(j):
             prepared = api.prepare(m, data)
+            if len(prepared) > 1:  # the first object on screen in a second or two; the whole set follows
+                first = prepared.subset([0])
+                j.partial = (api.posterior(m, first, n_samples=n_samples, seed=0, **opts), first)
             return api.posterior(m, prepared, n_samples=n_samples, seed=0, progress=j.progress, **opts), prepared, key
 
         ui.start_job("post", f"Posteriors of {len(data):,} objects ({m.name}{', ' + mode if mode else ''})", work)
-    if ui.running("post"):
-        ui.job_panel("post", stoppable=False)
+    running = ui.watch("post", stoppable=False)
     err = ui.ss().get("post_error")
     if err is not None and err[0] == key:  # stays on screen until the data, model or settings change
         st.error(f"Posterior failed: {err[1]}", icon=":material/error:")
         return
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
-    if post is None:
-        return
-    prepared = ui.ss()["post_data"]
+    if post is not None:
+        _show_posteriors(spec, data, m, post, ui.ss()["post_data"], n_samples, table, detail)
+    elif running and ui.job("post").partial is not None:
+        st.caption("The first object is shown while the others are computed.")
+        first_post, first = ui.job("post").partial
+        _show_posteriors(spec, data, m, first_post, first, n_samples, table, detail)
+
+
+def _show_posteriors(spec, data, m, post, prepared, n_samples: int, table: Callable, detail: Callable) -> None:
     for note in prepared.meta.get("notes", [])[-1:]:
         st.caption(note)
     st.dataframe(
@@ -177,7 +185,7 @@ def demo(spec) -> dict:
 def demo_result(spec, g: dict, figure) -> None:
     ui.show_figure(figure, "demo_posterior", key="demo-maps")
     st.success(
-        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s (object {g['one'].ids[0]}, {g['post'].method}).",
+        f"First posterior on screen {ui.demo_seconds()} (object {g['one'].ids[0]}, {g['post'].method}).",
         icon=":material/check_circle:",
     )
     st.page_link("pages/3_posterior.py", label="See every object on the Posterior page", icon=":material/insights:")

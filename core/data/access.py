@@ -69,12 +69,21 @@ def suggest_mapping(table, task: str) -> dict[str, str | None]:
 
 
 def table_to_catalog(
-    table, task: str, mapping: dict | None = None, units: dict | None = None, require_target: bool = False
+    table,
+    task: str,
+    mapping: dict | None = None,
+    units: dict | None = None,
+    require_target: bool = False,
+    h: float | None = None,
+    id_column: str | None = None,
 ):
-    """(CatalogData, ValidationReport) in the task's canonical units."""
+    """(CatalogData, ValidationReport) in the task's canonical units (``h``: Hubble h for little-h units;
+    ``id_column``: the column holding the object ids)."""
     from core.data.schema import to_catalog
 
-    return to_catalog(table, get_task(task), mapping=mapping, units=units, require_target=require_target)
+    return to_catalog(
+        table, get_task(task), mapping=mapping, units=units, require_target=require_target, h=h, id_column=id_column
+    )
 
 
 def split(data, fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0):

@@ -12,7 +12,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["corner_figure", "posterior_1d_figure"]
+__all__ = ["corner_figure", "posterior_1d_figure", "support_range"]
 
 _BLUE = "#3b6fb6"
 _ORANGE = "#e07b24"
@@ -46,7 +46,30 @@ def posterior_1d_figure(samples: np.ndarray, label: str = "theta", *, exact_grid
     fig.update_layout(title=title, xaxis_title=label, yaxis_title="probability density", bargap=0.02,
                       template="plotly_white", legend=dict(orientation="h", y=1.02, yanchor="bottom"),
                       margin=dict(l=50, r=20, t=60, b=50), height=380)
+    lo_hi = support_range(s, exact_grid, exact_pdf, truth)
+    if lo_hi is not None:  # zoomed on the posterior; the toolbar's "Autoscale" shows the whole prior grid
+        fig.update_xaxes(range=list(lo_hi))
     return fig
+
+
+def support_range(samples: np.ndarray, grid: np.ndarray | None = None, pdf: np.ndarray | None = None,
+                  truth: float | None = None, pad: float = 0.25) -> tuple[float, float] | None:
+    """The x range where the posterior lives: the samples' 0.1-99.9% range, the exact density above 0.1% of its
+    peak and the truth, widened by ``pad`` of its width on each side (None without finite samples)."""
+    s = np.asarray(samples, dtype=float).ravel()
+    s = s[np.isfinite(s)]
+    if not s.size:
+        return None
+    lo, hi = (float(v) for v in np.quantile(s, [0.001, 0.999]))
+    if grid is not None and pdf is not None:
+        g, d = np.asarray(grid, float).ravel(), np.asarray(pdf, float).ravel()
+        ok = np.isfinite(d) & (d > 1e-3 * np.nanmax(d)) if d.size and np.isfinite(d).any() else np.zeros(0, bool)
+        if ok.any():
+            lo, hi = min(lo, float(g[ok].min())), max(hi, float(g[ok].max()))
+    if truth is not None and np.isfinite(truth):
+        lo, hi = min(lo, float(truth)), max(hi, float(truth))
+    w = max(hi - lo, 1e-6 * max(1.0, abs(hi)))
+    return lo - pad * w, hi + pad * w
 
 
 def corner_figure(samples: np.ndarray, labels: Sequence[str], *, truths: Sequence[float] | None = None,

@@ -67,8 +67,16 @@ def correlation_matrix(x: np.ndarray) -> np.ndarray:
 
 def correlation_figure(x: np.ndarray, labels: Sequence[str], *,
                        title: str = "Pearson correlation") -> go.Figure:
-    """Heat map of :func:`correlation_matrix` with the coefficients written in the cells."""
+    """Heat map of :func:`correlation_matrix` with the coefficients written in the cells. A column without any
+    finite correlation (constant or missing, e.g. a colour the maps do not carry) is left out and named in the
+    title instead of leaving a blank row and column."""
     c = correlation_matrix(x)
+    labels = list(labels)
+    off = np.where(np.eye(len(c), dtype=bool), np.nan, c)
+    keep = np.isfinite(off).any(axis=1) if len(c) > 1 else np.ones(len(c), bool)
+    if not keep.all():
+        title += f" ({', '.join(n for n, k in zip(labels, keep) if not k)} left out: constant or missing)"
+        c, labels = c[np.ix_(keep, keep)], [n for n, k in zip(labels, keep) if k]
     text = np.where(np.isfinite(c), np.round(c, 2).astype(str), "")
     fig = go.Figure(go.Heatmap(z=c, x=list(labels), y=list(labels), zmin=-1, zmax=1, colorscale="RdBu_r",
                                text=text, texttemplate="%{text}", colorbar=dict(title="r")))

@@ -240,7 +240,7 @@ def pred_vs_true_grid_figure(post: Any, data: Any, *, max_points: int = 3000, se
     for j in range(len(params)):
         res = q[:, 1, j] - truth[:, j]
         res = res[np.isfinite(res)]
-        titles.append(f"{params[j]}: scatter {np.std(res):.3f}, bias {np.mean(res):+.3f}" if res.size else params[j])
+        titles.append(f"{params[j]}<br>scatter {np.std(res):.3f}, bias {np.mean(res):+.3f}" if res.size else params[j])
     fig = make_subplots(rows=1, cols=len(params), subplot_titles=titles, horizontal_spacing=0.07)
     for j, name in enumerate(params):
         t, lo, m, hi = truth[idx, j], q[idx, 0, j], q[idx, 1, j], q[idx, 2, j]

@@ -168,13 +168,11 @@ def test_powerlaw_recovers_slope_and_scatter():
 
 def test_real_manga_dap_end_to_end():
     """The real DAP file (SPX_MFLUX as image, STELLAR_VEL, corrected STELLAR_SIGMA) runs through a trained model."""
-    import os
+    from pathlib import Path
 
     from core.data.central_data import from_manga_dap
 
-    path = "/work/shared/data/manga/manga-7815-3702-MAPS-HYB10-GAU-MILESHC.fits.gz"
-    if not os.path.exists(path):
-        pytest.skip("MaNGA fixture not available")
+    path = Path(__file__).resolve().parents[2] / "data" / "manga-7815-3702-MAPS-HYB10-GAU-MILESHC.cut.fits.gz"
     real = from_manga_dap(path)
     assert real.sizes() == {"image": (64, 64), "vel": (48, 48), "sigma": (48, 48)}
     assert 0.02 < real.extra["redshift"][0] < 0.04                      # SCINPVEL / c ~ 0.0294

@@ -44,6 +44,13 @@ def test_loss_curves_drop_nonfinite():
     assert fig.data[1].y[0] is None and np.isclose(fig.data[1].y[-1], 0.12)
 
 
+def test_loss_curves_best_epoch_marker_matches_the_one_based_caption():
+    ep = [{"epoch": i, "train_loss": float(i), "val_loss": float(abs(i - 3))} for i in range(6)]
+    fig = training.loss_curves_figure(ep, best_epoch=3)  # stored 0-based: the caption says "best epoch 4"
+    assert list(fig.data[0].x) == [1, 2, 3, 4, 5, 6]
+    assert fig.layout.shapes[0].x0 == 4 and fig.data[1].y[3] == 0.0
+
+
 def test_split_chains_and_trace(rng):
     s = np.concatenate([np.full(100, k, float) for k in range(4)])
     ch = hmc.split_chains(s, 4)
@@ -97,3 +104,22 @@ def test_evaluation_figures(rng):
     assert list(fig.data[0].y) == ["g_r", "log_mstar"] and np.isclose(fig.data[0].x[-1], 0.8)
     fig = evaluation.ppc_figure(np.array([0.0, np.nan]), rng.normal(size=(200, 2)), ["a", "b"])
     assert fig.data[-1].name == "observed" and fig.data[-1].y[1] is None
+
+
+def test_posterior_plot_zooms_on_the_posterior_not_the_prior():
+    from core.viz.corner import corner_figure
+
+    rng = np.random.default_rng(0)
+    s = rng.normal(12.0, 0.1, 2000)
+    grid = np.linspace(10.5, 15.0, 901)
+    pdf = np.exp(-0.5 * ((grid - 12.0) / 0.1) ** 2) / (0.1 * np.sqrt(2 * np.pi))
+    fig = corner_figure(s[:, None], ["log Mh"], truths=[12.05], exact_grid=grid, exact_pdf=pdf)
+    lo, hi = fig.layout.xaxis.range
+    assert 11.0 < lo < 11.7 and 12.3 < hi < 13.0  # about the posterior's +-4 sigma, not the 10.5-15 prior
+
+
+def test_correlation_figure_leaves_out_a_constant_column_and_says_so(rng):
+    x = np.column_stack([rng.normal(size=200), np.full(200, 0.7), rng.normal(size=200)])
+    fig = data.correlation_figure(x, ["a", "g_r", "c"])
+    assert list(fig.data[0].x) == ["a", "c"] and np.isfinite(np.asarray(fig.data[0].z)).all()
+    assert "g_r left out" in fig.layout.title.text
