@@ -200,7 +200,7 @@ def demo_result(spec, g: dict) -> None:
     ui.show_figure(fig, "demo_posterior", key="demo-pz")
     med, lo, hi = s["z_median"][0], s["z_p16"][0], s["z_p84"][0]
     st.success(
-        f"First posterior on screen in {ui.ss()['demo_seconds']:.2f} s: z = {med:.3f} (+{hi - med:.3f} / "
+        f"First posterior on screen {ui.demo_seconds()}: z = {med:.3f} (+{hi - med:.3f} / "
         f"-{med - lo:.3f})" + (f", truth {zt:.3f}" if zt is not None else ""),
         icon=":material/check_circle:",
     )
