@@ -68,3 +68,88 @@ def test_kernels_are_normalised_and_2d_slab_density():
     np.testing.assert_allclose(t.kernels.reshape(len(t.mass), -1).sum(1), 1.0, rtol=1e-9)
     dm = simulate_dm(cfg, np.random.default_rng(0))
     assert dm.shape == (32, 32) and 0.7 < dm.mean() < 1.3
+
+
+# ---------------------------------------------------------------------------------------------------- metrics
+def test_classification_and_pr_metrics_known_answers():
+    from core.tasks.dm_to_galaxies.metrics import (classification_metrics, pr_auc, precision_at_recall,
+                                                   threshold_for_recall)
+
+    truth = np.array([1, 1, 0, 0, 0, 1, 0, 0], bool)
+    pred = np.array([1, 0, 1, 0, 0, 1, 0, 0], bool)
+    m = classification_metrics(pred, truth)
+    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3)
+    assert m["mcc"] == pytest.approx((2 * 4 - 1 * 1) / np.sqrt(3 * 3 * 5 * 5))
+    score = np.array([0.9, 0.2, 0.8, 0.1, 0.05, 0.7, 0.3, 0.0])
+    # ranking: 0.9(T) 0.8(F) 0.7(T) 0.3(F) 0.2(T) -> AP = (1 + 2/3 + 3/5) / 3
+    assert pr_auc(score, truth) == pytest.approx((1 + 2 / 3 + 3 / 5) / 3)
+    assert pr_auc(truth.astype(float), truth) == pytest.approx(1.0)
+    assert threshold_for_recall(score, truth, 0.6) == pytest.approx(0.7)
+    assert precision_at_recall(score, truth, 1.0) == pytest.approx(3 / 5)
+
+
+def test_power_spectrum_ratios_on_known_fields():
+    from core.tasks.dm_to_galaxies.metrics import (k_bins, one_point_pdf, poisson_deviance,
+                                                   transfer_and_correlation)
+
+    rng = np.random.default_rng(0)
+    lam = np.exp(rng.normal(size=(16, 32, 32)))
+    truth = rng.poisson(lam)
+    same = transfer_and_correlation(truth, truth, 25.0)
+    np.testing.assert_allclose(same["T"], 1.0)
+    np.testing.assert_allclose(same["r"], 1.0)
+    indep = transfer_and_correlation(rng.poisson(lam), truth, 25.0)       # another sample: T ~ 1, r < 1
+    assert np.mean(np.abs(indep["T"] - 1)) < 0.1 and 0.2 < np.mean(indep["r"]) < 0.9
+    smooth = transfer_and_correlation(lam, truth, 25.0)                   # the mean field: less power
+    assert np.all(smooth["T"] < 1.0)
+    assert len(same["k"]) == len(k_bins(32, 25.0)) - 1 and same["k"][0] > 2 * np.pi / 25.0
+    assert one_point_pdf(np.array([0, 0, 1, 7]), 3).tolist() == [0.5, 0.25, 0.0, 0.25]
+    assert poisson_deviance(lam, truth) < poisson_deviance(np.full_like(lam, lam.mean()), truth)
+
+
+# ---------------------------------------------------------------------------------------------------- readers
+def test_readers_npy_hdf5_fits_and_errors(tmp_path):
+    import h5py
+    from astropy.io import fits
+
+    from core.errors import GPSError
+    from core.tasks.dm_to_galaxies.io import read_field
+
+    rng = np.random.default_rng(0)
+    maps = rng.lognormal(size=(3, 16, 16)) * 1e10
+    p = tmp_path / "Maps_Mtot_Nbody_IllustrisTNG_LH_z=0.00.npy"
+    np.save(p, maps)
+    d = read_field(p)
+    assert d.dm.shape == (3, 16, 16) and d.box_size == 25.0 and d.dim == 2
+    np.testing.assert_allclose(d.dm.reshape(3, -1).mean(1), 1.0, rtol=1e-5)
+    cube = rng.lognormal(size=(8, 8, 8))
+    h = tmp_path / "cube.h5"
+    with h5py.File(h, "w") as f:
+        f.attrs["BoxSize"] = 50000.0                                         # kpc/h, TNG style
+        f["delta"] = cube
+    d = read_field(h, dim=3)
+    assert d.dm.shape == (1, 8, 8, 8) and d.box_size == pytest.approx(50.0)
+    ff = tmp_path / "map.fits"
+    hdu = fits.PrimaryHDU(maps[0])
+    hdu.header["BOXSIZE"] = 20.0
+    hdu.writeto(ff)
+    assert read_field(ff).box_size == 20.0
+    bad = maps.copy()
+    bad[1, 2, 3] = np.nan
+    np.save(tmp_path / "nan.npy", bad)
+    with pytest.raises(GPSError, match="non-finite"):
+        read_field(tmp_path / "nan.npy", box_size=25.0)
+    np.save(tmp_path / "neg.npy", maps - 2e10)
+    with pytest.raises(GPSError, match="negative density"):
+        read_field(tmp_path / "neg.npy", box_size=25.0)
+    np.save(tmp_path / "rank.npy", np.ones(5))
+    with pytest.raises(GPSError, match="2 to 4 axes"):
+        read_field(tmp_path / "rank.npy", box_size=25.0)
+    np.save(tmp_path / "nobox.npy", maps)
+    with pytest.raises(GPSError, match="box size"):
+        read_field(tmp_path / "nobox.npy")
+    with pytest.raises(GPSError, match="larger than"):
+        read_field(p, max_voxels=100)
+    np.save(tmp_path / "rect.npy", np.ones((2, 8, 9)))
+    with pytest.raises(GPSError, match="square"):
+        read_field(tmp_path / "rect.npy", box_size=25.0)
