@@ -12,7 +12,7 @@ from core.errors import GPSError
 __all__ = ["run_benchmark", "write_results", "BENCHMARKS"]
 
 BENCHMARKS = {"halo_mass": "core.bench.halo_mass", "exsitu_map": "core.bench.exsitu_map",
-              "central_mass": "core.bench.central_mass"}
+              "central_mass": "core.bench.central_mass", "dm_to_galaxies": "core.tasks.dm_to_galaxies.bench"}
 
 
 def run_benchmark(task: str, *, quick: bool = False, out: str | Path, seed: int = 0, device: str | None = None,

@@ -189,3 +189,6 @@ TASKS.register("central_mass", TaskSpec(
           "redshift of every object; LightGBM and the power law use the summary statistics of "
           "core.data.summary_stats.",
 ))
+
+
+import core.tasks.dm_to_galaxies  # noqa: E402,F401  (registers the dm_to_galaxies task and its models)
