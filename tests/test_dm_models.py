@@ -74,8 +74,6 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
 
 
 def test_baselines_threshold_hod_oracle(sets):
-    from core.tasks.dm_to_galaxies.metrics import classification_metrics
-
     train, val, test = sets
     thr = _build("threshold")
     h = thr.fit(train, val)

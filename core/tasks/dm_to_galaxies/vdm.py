@@ -16,7 +16,11 @@
   also trained with an auxiliary cross-entropy on the true levels so that it is calibrated from the first steps)
   and a correction U-Net on (z_t, DM, t) that starts at zero and carries the spatial correlations (satellites).
   The model is trained on the VLB plus that auxiliary term (reported separately as ``level_ce``).
-* Sampling: ancestral sampling on ``sample_steps`` equal time steps, then a draw from p(x | z_0).
+* Sampling: ancestral sampling on ``sample_steps`` equal time steps *through the level posterior*: at each step
+  x ~ p(x | z_t) (the denoiser's distribution over levels) and z_s ~ q(z_s | z_t, x), then a draw from
+  p(x | z_0). Plugging in the posterior mean x_hat instead (the plain VDM step) collapses the mixture and, for
+  sparse discrete fields, loses galaxies unless thousands of steps are taken (exact denoiser, 50 steps: 1.26% of
+  voxels occupied instead of 1.70%); drawing x keeps every step exact for an exact posterior.
 """
 
 from __future__ import annotations
@@ -93,16 +97,24 @@ def _build(cfg: VDMConfig, dim: int):
             nn.init.zeros_(self.unet.out.bias)
             self.mlp = nn.Sequential(nn.Linear(cfg.emb, cfg.emb), nn.SiLU(), nn.Linear(cfg.emb, cfg.emb))
 
-        def forward(self, z, cond, gamma, prior_logits=None):
-            """eps_hat(z_t, t | DM) through the level posterior (see the module docstring)."""
+        def forward(self, z, cond, gamma, prior_logits=None, gen=None):
+            """eps_hat(z_t, t | DM) through the level posterior (see the module docstring).
+
+            With a generator ``gen`` the level x is *drawn* from its posterior p(x | z_t) instead of averaged,
+            and eps = (z_t - alpha_t x) / sigma_t is returned (used by the sampler).
+            """
             shape = (-1,) + (1,) * (z.ndim - 1)
             a = torch.sqrt(torch.sigmoid(-gamma)).reshape(shape)
             s = torch.sqrt(torch.sigmoid(gamma)).reshape(shape)
             v = torch.linspace(-1.0, 1.0, cfg.max_count + 1, device=z.device).reshape((1, -1) + (1,) * (z.ndim - 2))
             prior_logits = self.prior(cond) if prior_logits is None else prior_logits
             logits = prior_logits + self._logits(z, cond, gamma) - 0.5 * ((z - a * v) / s) ** 2
-            x_hat = (torch.softmax(logits, 1) * v).sum(1, keepdim=True)
-            return (z - a * x_hat) / s
+            if gen is None:
+                x = (torch.softmax(logits, 1) * v).sum(1, keepdim=True)
+            else:
+                u = torch.rand(logits.shape, generator=gen).to(z.device).clamp(1e-12, 1.0)
+                x = v.reshape(-1)[torch.argmax(logits - torch.log(-torch.log(u)), 1, keepdim=True)]
+            return (z - a * x) / s
 
         def _logits(self, z, cond, gamma):
             g = ((gamma - cfg.gamma_min) / (cfg.gamma_max - cfg.gamma_min)).reshape(-1, 1) * 1000.0
@@ -276,7 +288,7 @@ class VDMModel(PosteriorModel):
             prior_logits = net.eps.prior(cond)
             for i in range(n_steps):
                 g_t, g_s = gammas[i], gammas[i + 1]
-                eps_hat = net.eps(z, cond, g_t.expand(shape[0]), prior_logits)
+                eps_hat = net.eps(z, cond, g_t.expand(shape[0]), prior_logits, gen=gen)
                 c = -torch.expm1(g_s - g_t)
                 a_t, a_s = torch.sqrt(torch.sigmoid(-g_t)), torch.sqrt(torch.sigmoid(-g_s))
                 s_t, s_s = torch.sqrt(torch.sigmoid(g_t)), torch.sqrt(torch.sigmoid(g_s))
