@@ -25,7 +25,7 @@ METHODS = ("two_phase", "vdm", "hod", "threshold", "oracle")
 SIZES = {
     True: {"dim": 2, "n_grid": 64, "n_train": 192, "n_val": 32, "n_test": 48,
            "two_phase": {"base": 8, "depth": 2, "steps": 600, "reg_steps": 300},
-           "vdm": {"base": 16, "depth": 2, "steps": 800, "sample_steps": 100}, "samples": 2},
+           "vdm": {"base": 16, "depth": 2, "steps": 1000, "sample_steps": 32}, "samples": 2},
     # full size, for a GPU: 3-D 64^3 boxes (or dim=2, n_grid=128 slabs), larger nets, long schedules
     False: {"dim": 3, "n_grid": 64, "n_train": 2000, "n_val": 200, "n_test": 200,
             "two_phase": {"base": 32, "depth": 3, "n_rec": 2, "steps": 20000, "reg_steps": 10000, "batch": 8},

@@ -13,7 +13,8 @@
   U-Net outputs logits over the K + 1 levels to which the exact Gaussian log-likelihood of z_t under each level,
   -(z_t - alpha_t v_k)^2 / 2 sigma_t^2, is added; x_hat = sum_k softmax_k v_k and eps_hat = (z_t - alpha_t x_hat)
   / sigma_t. The logits are the sum of a level prior given the DM field (a small U-Net on the DM field alone,
-  also trained with an auxiliary cross-entropy on the true levels so that it is calibrated from the first steps)
+  also trained with an auxiliary class-weighted cross-entropy on the true levels, like the two-phase classifier,
+  the weights removed again from its logits, so that it is calibrated from the first steps)
   and a correction U-Net on (z_t, DM, t) that starts at zero and carries the spatial correlations (satellites).
   The model is trained on the VLB plus that auxiliary term (reported separately as ``level_ce``).
 * Sampling: ancestral sampling on ``sample_steps`` equal time steps *through the level posterior*: at each step
@@ -96,6 +97,11 @@ def _build(cfg: VDMConfig, dim: int):
             nn.init.zeros_(self.unet.out.weight)
             nn.init.zeros_(self.unet.out.bias)
             self.mlp = nn.Sequential(nn.Linear(cfg.emb, cfg.emb), nn.SiLU(), nn.Linear(cfg.emb, cfg.emb))
+            self.register_buffer("log_w", torch.zeros(k))      # class weights of the auxiliary CE (log)
+
+        def level_prior(self, cond):
+            """Calibrated log prior over levels given the DM field (weighted-CE logits minus log w)."""
+            return self.prior(cond) - self.log_w.reshape((1, -1) + (1,) * (cond.ndim - 2))
 
         def forward(self, z, cond, gamma, prior_logits=None, gen=None):
             """eps_hat(z_t, t | DM) through the level posterior (see the module docstring).
@@ -107,7 +113,7 @@ def _build(cfg: VDMConfig, dim: int):
             a = torch.sqrt(torch.sigmoid(-gamma)).reshape(shape)
             s = torch.sqrt(torch.sigmoid(gamma)).reshape(shape)
             v = torch.linspace(-1.0, 1.0, cfg.max_count + 1, device=z.device).reshape((1, -1) + (1,) * (z.ndim - 2))
-            prior_logits = self.prior(cond) if prior_logits is None else prior_logits
+            prior_logits = self.level_prior(cond) if prior_logits is None else prior_logits
             logits = prior_logits + self._logits(z, cond, gamma) - 0.5 * ((z - a * v) / s) ** 2
             if gen is None:
                 x = (torch.softmax(logits, 1) * v).sum(1, keepdim=True)
@@ -160,6 +166,14 @@ class VDMModel(PosteriorModel):
         cond = standardize(train.dm, self.norm)
         x = self._encode(train.galaxies)[:, None]
         self.net = _build(cfg, self.dim).to(dev)
+        # auxiliary CE: occupied levels weighted by sqrt(n_empty / n_occupied) (as the two-phase classifier), the
+        # prior logits start at the weighted training frequencies; level_prior() removes the weights again
+        freq = np.bincount(np.clip(train.galaxies, 0, cfg.max_count).ravel(), minlength=cfg.max_count + 1)
+        freq = np.clip(freq / freq.sum(), 1e-8, None)
+        log_w = np.r_[0.0, np.full(cfg.max_count, 0.5 * np.log(freq[0] / max(1 - freq[0], 1e-8)))]
+        with torch.no_grad():
+            self.net.eps.log_w.copy_(torch.tensor(log_w, dtype=torch.float32))
+            self.net.eps.prior.out.bias.copy_(torch.tensor(np.log(freq) + log_w, dtype=torch.float32))
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
         t0 = time.perf_counter()
@@ -259,7 +273,8 @@ class VDMModel(PosteriorModel):
         a0, s0 = torch.sqrt(torch.sigmoid(-g01[0])), torch.sqrt(torch.sigmoid(g01[0]))
         z0 = a0 * x + s0 * torch.randn_like(x)
         recon = -self._decoder_logp(z0, a0, s0).gather(-1, self._level_index(x)).mean()
-        level_ce = torch.nn.functional.cross_entropy(net.eps.prior(cond), self._level_index(x)[..., 0][:, 0])
+        level_ce = torch.nn.functional.cross_entropy(net.eps.prior(cond), self._level_index(x)[..., 0][:, 0],
+                                                     weight=torch.exp(net.eps.log_w))
         return {"prior": prior, "recon": recon, "diffusion": diffusion, "level_ce": level_ce}
 
     def _decoder_logp(self, z0, a0, s0):
@@ -285,7 +300,7 @@ class VDMModel(PosteriorModel):
             z = torch.randn(shape, generator=gen).to(cond.device)
             ts = torch.linspace(1.0, 0.0, n_steps + 1, device=cond.device)
             gammas = net.gamma(ts)
-            prior_logits = net.eps.prior(cond)
+            prior_logits = net.eps.level_prior(cond)
             for i in range(n_steps):
                 g_t, g_s = gammas[i], gammas[i + 1]
                 eps_hat = net.eps(z, cond, g_t.expand(shape[0]), prior_logits, gen=gen)
