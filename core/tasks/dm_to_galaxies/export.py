@@ -53,8 +53,9 @@ def write_fields(post: FieldPosterior, data: FieldData, path: str | os.PathLike,
     else:
         from astropy.io import fits
 
-        hdr = fits.Header({"BOXSIZE": (data.box_size, "Mpc/h"), "THRESH": post.threshold,
-                           "METHOD": post.method})
-        hdus = [fits.PrimaryHDU(header=hdr)] + [fits.ImageHDU(v, name=k.upper()) for k, v in arrays.items()]
+        hdus = [fits.PrimaryHDU()] + [fits.ImageHDU(v, name=k.upper()) for k, v in arrays.items()]
+        hdus[0].header["BOXSIZE"] = (float(data.box_size), "box side [Mpc/h]")
+        hdus[0].header["THRESH"] = (float(post.threshold), "operating point on P(N>=1)")
+        hdus[0].header["METHOD"] = post.method
         hdus[0].header["PROVNCE"] = prov[:60]
         fits.HDUList(hdus).writeto(path, overwrite=True)

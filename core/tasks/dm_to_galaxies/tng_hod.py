@@ -66,9 +66,23 @@ def fit_hod3(log_m: np.ndarray, n_gal: np.ndarray, *, min_groups_full_fit: int =
     if len(log_m) == 0:
         raise GPSError("no halos to fit", field="n_gal", expected=">= 1 complete group", found="0")
     full = len(log_m) >= min_groups_full_fit
-    lmins = np.linspace(log_m.min() - 1.0, log_m.max(), 81) if full else np.array([default_log_m_min])
-    alphas = np.linspace(0.3, 2.0, 35) if full else np.array([default_alpha])
-    lm1s = np.linspace(10.0, 16.0, 601)
+    if full:      # coarse grid, then a fine grid around the coarse optimum
+        best = _grid_fit(log_m, n, np.linspace(log_m.min() - 1.0, log_m.max(), 41), np.linspace(0.3, 2.0, 18),
+                         np.linspace(10.0, 16.0, 121))
+        lmin, lm1, a = best[1]
+        best = _grid_fit(log_m, n, lmin + np.linspace(-0.06, 0.06, 13), a + np.linspace(-0.1, 0.1, 11),
+                         lm1 + np.linspace(-0.05, 0.05, 21))
+    else:
+        best = _grid_fit(log_m, n, np.array([default_log_m_min]), np.array([default_alpha]),
+                         np.linspace(10.0, 16.0, 1201))
+    lmin, lm1, a = best[1]
+    return {"log_m_min": lmin, "log_m1": lm1, "alpha": a, "log_likelihood": best[0], "n_groups": int(len(log_m)),
+            "fixed": [] if full else ["log_m_min", "alpha"],
+            "note": "" if full else f"only {len(log_m)} group(s): log_m_min and alpha held at the defaults, "
+                                    "log_m1 fitted (underdetermined otherwise)"}
+
+
+def _grid_fit(log_m, n, lmins, alphas, lm1s) -> tuple[float, tuple[float, float, float]]:
     best = (-np.inf, (np.nan, np.nan, np.nan))
     for lmin in lmins:
         for a in alphas:
@@ -79,11 +93,7 @@ def fit_hod3(log_m: np.ndarray, n_gal: np.ndarray, *, min_groups_full_fit: int =
             j = int(np.argmax(ll))
             if ll[j] > best[0]:
                 best = (float(ll[j]), (float(lmin), float(lm1s[j]), float(a)))
-    lmin, lm1, a = best[1]
-    return {"log_m_min": lmin, "log_m1": lm1, "alpha": a, "log_likelihood": best[0], "n_groups": int(len(log_m)),
-            "fixed": [] if full else ["log_m_min", "alpha"],
-            "note": "" if full else f"only {len(log_m)} group(s): log_m_min and alpha held at the defaults, "
-                                    "log_m1 fitted (underdetermined otherwise)"}
+    return best
 
 
 def compare_with_simulator(occ: dict[str, Any], sim_cfg=None) -> dict[str, Any]:
