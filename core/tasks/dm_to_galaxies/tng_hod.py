@@ -118,3 +118,31 @@ def compare_with_simulator(occ: dict[str, Any], sim_cfg=None) -> dict[str, Any]:
             "simulator_hod": {"log_m_min": cfg.log_m_min, "sigma_log_m": cfg.sigma_log_m, "log_m0": cfg.log_m0,
                               "log_m1": cfg.log_m1, "alpha": cfg.alpha},
             "tng_hod3_fit": fit, "mstar_min": occ["mstar_min"], "source": occ["source"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.tasks.dm_to_galaxies.tng_hod CHUNK.hdf5 [--out F.json]``: the comparison as JSON."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("path")
+    ap.add_argument("--mstar-min", type=float, default=1e9)
+    ap.add_argument("--out")
+    args = ap.parse_args(argv)
+    try:
+        res = compare_with_simulator(measure_occupation(args.path, args.mstar_min))
+    except GPSError as e:
+        print(f"error: {e}")
+        return 2
+    text = json.dumps(res, indent=1)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
