@@ -1,0 +1,110 @@
+"""Field data container and the task's data adapter (simulate / read / prepare).
+
+:class:`FieldData` holds a stack of DM density fields rho/rho_bar (n, *grid) with, where known, the true galaxy
+counts on the same grid, the box size (Mpc/h), the simulator config that made them (None for real files) and
+provenance. :class:`FieldPosterior` is what the models return: per-voxel occupation probability and expected
+count, optionally whole sampled galaxy fields, and the operating threshold for yes/no maps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.errors import GPSError
+from core.tasks.dm_to_galaxies.simulator import FieldSimConfig, simulate_fields
+
+__all__ = ["FieldData", "FieldPosterior", "simulate", "FieldDataAdapter"]
+
+
+@dataclass
+class FieldData:
+    dm: np.ndarray                          # (n, *grid) float32, rho / rho_bar (> 0)
+    box_size: float                         # Mpc/h
+    galaxies: np.ndarray | None = None      # (n, *grid) int32 counts, or None
+    sim_config: dict | None = None          # FieldSimConfig.to_dict() when simulated
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.dm = np.asarray(self.dm, np.float32)
+        if self.dm.ndim not in (3, 4):
+            raise GPSError("a field stack must be (n, N, N) or (n, N, N, N)", field="dm",
+                           expected="3 or 4 axes", found=str(self.dm.shape))
+        if self.galaxies is not None and np.shape(self.galaxies) != self.dm.shape:
+            raise GPSError("galaxy and DM fields differ in shape", field="galaxies", expected=str(self.dm.shape),
+                           found=str(np.shape(self.galaxies)))
+
+    def __len__(self) -> int:
+        return len(self.dm)
+
+    @property
+    def dim(self) -> int:
+        return self.dm.ndim - 1
+
+    @property
+    def grid(self) -> tuple[int, ...]:
+        return tuple(self.dm.shape[1:])
+
+    @property
+    def config(self) -> FieldSimConfig | None:
+        return None if self.sim_config is None else FieldSimConfig.from_dict(self.sim_config)
+
+    def subset(self, idx) -> "FieldData":
+        idx = np.asarray(idx)
+        return FieldData(self.dm[idx], self.box_size, None if self.galaxies is None else self.galaxies[idx],
+                         self.sim_config, dict(self.meta))
+
+
+@dataclass
+class FieldPosterior:
+    prob: np.ndarray                        # (n, *grid) P(N >= 1 | DM)
+    expected: np.ndarray                    # (n, *grid) E[N | DM]
+    samples: np.ndarray | None = None       # (n, S, *grid) sampled galaxy count fields
+    threshold: float = 0.5                  # operating point: occupied = prob >= threshold
+    method: str = ""
+
+    @property
+    def occupied(self) -> np.ndarray:
+        return self.prob >= self.threshold
+
+
+def simulate(n: int, seed: int, config: FieldSimConfig | dict | None = None, cache: bool = True) -> FieldData:
+    """``n`` simulated (DM, galaxies) fields; cached on disk by config hash (core.data.cache)."""
+    cfg = config if isinstance(config, FieldSimConfig) else FieldSimConfig.from_dict(config or {})
+
+    def build():
+        dm, gal = simulate_fields(n, seed, cfg)
+        return {"dm": dm, "galaxies": gal}, {"config": cfg.to_dict(), "seed": int(seed)}
+
+    if cache:
+        from core.data.cache import cached
+
+        arrays, _ = cached("dm_fields", cfg, n, seed, build)
+    else:
+        arrays, _ = build()
+    return FieldData(arrays["dm"], cfg.box_size, arrays["galaxies"], cfg.to_dict(),
+                     {"source": "simulator", "seed": int(seed), "n": int(n)})
+
+
+class FieldDataAdapter:
+    """The task's data adapter (see core.tasks.base)."""
+
+    container = FieldData
+    unit = "field"
+
+    def simulate(self, n: int, seed: int, config: FieldSimConfig | dict | None = None) -> FieldData:
+        return simulate(n, seed, config)
+
+    def read(self, path: str, **options: Any) -> FieldData:
+        from core.tasks.dm_to_galaxies.io import read_field
+
+        return read_field(path, **options)
+
+    def prepare(self, model: Any, data: FieldData) -> FieldData:
+        grid = getattr(model, "grid", None)
+        if grid is not None and tuple(grid) != data.grid:
+            raise GPSError(f"the model {getattr(model, 'name', '')!r} runs on {tuple(grid)} fields",
+                           field="dm", expected=str(tuple(grid)), found=str(data.grid))
+        return data
