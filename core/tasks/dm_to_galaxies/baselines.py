@@ -27,10 +27,9 @@ from core.models.base import PosteriorModel
 from core.tasks.dm_to_galaxies.data import FieldData, FieldPosterior
 from core.tasks.dm_to_galaxies.metrics import classification_metrics, poisson_deviance
 
-__all__ = ["OracleConfig", "OracleModel", "HodConfig", "HodModel", "ThresholdConfig", "ThresholdModel",
-           "find_peaks"]
+__all__ = ["OracleConfig", "OracleModel", "HodConfig", "HodModel", "ThresholdConfig", "ThresholdModel", "find_peaks"]
 
-RHO_CRIT = 2.775e11        # critical density today [h^2 Msun / Mpc^3] = [Msun/h / (Mpc/h)^3]
+RHO_CRIT = 2.775e11  # critical density today [h^2 Msun / Mpc^3] = [Msun/h / (Mpc/h)^3]
 
 
 class _FieldModel(PosteriorModel):
@@ -40,8 +39,7 @@ class _FieldModel(PosteriorModel):
         if not isinstance(data, FieldData):
             raise GPSError("this model needs DM density fields", expected="FieldData", found=type(data).__name__)
         if need_truth and data.galaxies is None:
-            raise GPSError("training needs the true galaxy fields", field="galaxies", expected="counts",
-                           found="none")
+            raise GPSError("training needs the true galaxy fields", field="galaxies", expected="counts", found="none")
 
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         return {}, {}
@@ -60,19 +58,37 @@ class OracleModel(_FieldModel):
     name: ClassVar[str] = "oracle"
     config_cls: ClassVar[type[Config]] = OracleConfig
 
-    def fit(self, train, val=None, *, callbacks: Sequence[Callable] = (), stop: threading.Event | None = None,
-            device: str | None = None) -> dict:
+    def fit(
+        self,
+        train,
+        val=None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         return {"note": "exact model: nothing to train"}
 
-    def posterior(self, data: FieldData, *, n_samples: int = 1, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> FieldPosterior:
+    def posterior(
+        self,
+        data: FieldData,
+        *,
+        n_samples: int = 1,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FieldPosterior:
         from core.tasks.dm_to_galaxies.oracle import oracle_fields, oracle_samples
 
         self._check(data)
         cfg = data.config
         if cfg is None:
-            raise GPSError("the exact oracle needs simulated fields (the simulator config of the data)",
-                           field="sim_config", expected="simulated data", found=data.meta.get("file", "a file"))
+            raise GPSError(
+                "the exact oracle needs simulated fields (the simulator config of the data)",
+                field="sim_config",
+                expected="simulated data",
+                found=data.meta.get("file", "a file"),
+            )
         prob, mean = oracle_fields(data.dm, cfg)
         samples = oracle_samples(data.dm, cfg, n_samples, seed) if n_samples > 0 else None
         return FieldPosterior(prob, mean, samples, self.config.threshold, self.name)
@@ -90,8 +106,15 @@ class HodModel(_FieldModel):
     config_cls: ClassVar[type[Config]] = HodConfig
     params: tuple[float, float, float] | None = None
 
-    def fit(self, train: FieldData, val: FieldData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+    def fit(
+        self,
+        train: FieldData,
+        val: FieldData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         self._check(train, need_truth=True)
         logm, y, other = [], [], 0.0
         for d, g in zip(train.dm, train.galaxies):
@@ -110,12 +133,23 @@ class HodModel(_FieldModel):
                     if dev < best[0]:
                         best = (dev, (float(lmin), float(lmin + dm1), float(alpha)))
         self.params = best[1]
-        self.history = {"log_m_min": self.params[0], "log_m1": self.params[1], "alpha": self.params[2],
-                        "galaxies_outside_peaks_fraction": other / max(float(train.galaxies.sum()), 1.0)}
+        self.history = {
+            "log_m_min": self.params[0],
+            "log_m1": self.params[1],
+            "alpha": self.params[2],
+            "galaxies_outside_peaks_fraction": other / max(float(train.galaxies.sum()), 1.0),
+        }
         return self.history
 
-    def posterior(self, data: FieldData, *, n_samples: int = 1, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> FieldPosterior:
+    def posterior(
+        self,
+        data: FieldData,
+        *,
+        n_samples: int = 1,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FieldPosterior:
         self._check(data)
         if self.params is None:
             raise GPSError("the HOD baseline is not fitted", expected="fit() or a checkpoint")
@@ -127,8 +161,10 @@ class HodModel(_FieldModel):
         samples = None
         if n_samples > 0:
             cen = (mean >= 1.0).astype(np.int32)
-            samples = (cen[:, None] + rng.poisson(np.clip(mean - cen, 0, None)[:, None],
-                                                  size=(len(mean), n_samples) + mean.shape[1:])).astype(np.int32)
+            samples = (
+                cen[:, None]
+                + rng.poisson(np.clip(mean - cen, 0, None)[:, None], size=(len(mean), n_samples) + mean.shape[1:])
+            ).astype(np.int32)
         return FieldPosterior(-np.expm1(-mean), mean, samples, float(-np.expm1(-1.0)), self.name)
 
     def get_state(self):
@@ -141,7 +177,7 @@ class HodModel(_FieldModel):
         cfg = data.config
         n = d.shape[0]
         cell = data.box_size / n
-        vol = cell ** 3 if d.ndim == 3 else cell ** 2 * (cfg.slab if cfg else 5.0)
+        vol = cell**3 if d.ndim == 3 else cell**2 * (cfg.slab if cfg else 5.0)
         peaks, mass = find_peaks(d)
         return peaks, np.log10(np.clip(mass * RHO_CRIT * self.config.omega_m * vol, 1.0, None))
 
@@ -157,7 +193,7 @@ def find_peaks(d: np.ndarray) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
     from scipy.ndimage import maximum_filter, uniform_filter
 
     mx = maximum_filter(d, size=3, mode="wrap")
-    tot = uniform_filter(d.astype(np.float64), size=3, mode="wrap") * 3 ** d.ndim
+    tot = uniform_filter(d.astype(np.float64), size=3, mode="wrap") * 3**d.ndim
     peaks = np.nonzero(d >= mx)
     return peaks, tot[peaks]
 
@@ -176,8 +212,15 @@ class ThresholdModel(_FieldModel):
     table_mean: np.ndarray | None = None
     table_prob: np.ndarray | None = None
 
-    def fit(self, train: FieldData, val: FieldData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+    def fit(
+        self,
+        train: FieldData,
+        val: FieldData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         self._check(train, need_truth=True)
         val = val if val is not None and val.galaxies is not None else train
         logd = np.log10(train.dm).ravel()
@@ -194,8 +237,15 @@ class ThresholdModel(_FieldModel):
         self.history = {"threshold_rho": self.threshold, "val_f1": float(np.max(f1))}
         return self.history
 
-    def posterior(self, data: FieldData, *, n_samples: int = 1, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> FieldPosterior:
+    def posterior(
+        self,
+        data: FieldData,
+        *,
+        n_samples: int = 1,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FieldPosterior:
         self._check(data)
         if self.edges is None:
             raise GPSError("the threshold baseline is not fitted", expected="fit() or a checkpoint")
@@ -204,12 +254,13 @@ class ThresholdModel(_FieldModel):
         # the score ranks voxels by density (monotone in rho, in [0, 1)), so "score >= 0.5" <=> "rho >= t"
         score = 1.0 / (1.0 + self.threshold / data.dm)
         samples = occ[:, None].astype(np.int32) if n_samples > 0 else None
-        return FieldPosterior(score.astype(np.float32), self.table_mean[b].astype(np.float32), samples, 0.5,
-                              self.name)
+        return FieldPosterior(score.astype(np.float32), self.table_mean[b].astype(np.float32), samples, 0.5, self.name)
 
     def get_state(self):
-        return ({"edges": self.edges, "table_mean": self.table_mean, "table_prob": self.table_prob},
-                {"threshold": self.threshold})
+        return (
+            {"edges": self.edges, "table_mean": self.table_mean, "table_prob": self.table_prob},
+            {"threshold": self.threshold},
+        )
 
     def set_state(self, tensors, extra):
         self.edges, self.table_mean = tensors["edges"], tensors["table_mean"]

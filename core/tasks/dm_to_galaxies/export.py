@@ -22,17 +22,29 @@ __all__ = ["write_fields", "FIELD_FORMATS"]
 FIELD_FORMATS = ("npy", "hdf5", "fits")
 
 
-def write_fields(post: FieldPosterior, data: FieldData, path: str | os.PathLike, fmt: str | None = None, *,
-                 provenance: dict | None = None, save_samples: bool = False) -> None:
+def write_fields(
+    post: FieldPosterior,
+    data: FieldData,
+    path: str | os.PathLike,
+    fmt: str | None = None,
+    *,
+    provenance: dict | None = None,
+    save_samples: bool = False,
+) -> None:
     """Write ``post`` for the fields of ``data`` to ``path`` (format from ``fmt`` or the file name)."""
     path = Path(path)
     fmt = fmt or {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5", ".fits": "fits", ".fit": "fits"}.get(
-        path.suffix.lower())
+        path.suffix.lower()
+    )
     if fmt not in FIELD_FORMATS:
-        raise GPSError("unknown output format for fields", source=str(path), expected=" | ".join(FIELD_FORMATS),
-                       found=str(fmt))
-    arrays = {"prob": post.prob.astype(np.float32), "expected": post.expected.astype(np.float32),
-              "occupied": post.occupied.astype(np.uint8)}
+        raise GPSError(
+            "unknown output format for fields", source=str(path), expected=" | ".join(FIELD_FORMATS), found=str(fmt)
+        )
+    arrays = {
+        "prob": post.prob.astype(np.float32),
+        "expected": post.expected.astype(np.float32),
+        "occupied": post.occupied.astype(np.uint8),
+    }
     if save_samples and post.samples is not None:
         arrays["samples"] = post.samples.astype(np.int16)
     prov = json.dumps(provenance or {}, default=str)
@@ -47,9 +59,17 @@ def write_fields(post: FieldPosterior, data: FieldData, path: str | os.PathLike,
         with h5py.File(path, "w") as f:
             for k, v in {**arrays, "dm": data.dm}.items():
                 f.create_dataset(k, data=v, compression="gzip")
-            f.attrs.update({"box_size": data.box_size, "box_size_unit": "Mpc/h", "threshold": post.threshold,
-                            "method": post.method, "provenance": prov,
-                            "prob": "P(N >= 1 | DM) per voxel", "expected": "E[N | DM] galaxies per voxel"})
+            f.attrs.update(
+                {
+                    "box_size": data.box_size,
+                    "box_size_unit": "Mpc/h",
+                    "threshold": post.threshold,
+                    "method": post.method,
+                    "provenance": prov,
+                    "prob": "P(N >= 1 | DM) per voxel",
+                    "expected": "E[N | DM] galaxies per voxel",
+                }
+            )
     else:
         from astropy.io import fits
 

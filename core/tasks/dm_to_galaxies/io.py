@@ -24,12 +24,19 @@ from core.tasks.dm_to_galaxies.data import FieldData
 
 __all__ = ["read_field", "MAX_VOXELS", "CAMELS_PATTERN"]
 
-MAX_VOXELS = 256 ** 3 * 8          # refuse declared shapes larger than this (before reading any data)
+MAX_VOXELS = 256**3 * 8  # refuse declared shapes larger than this (before reading any data)
 CAMELS_PATTERN = re.compile(r"Maps_(\w+?)_(Nbody|IllustrisTNG|SIMBA|Astrid)[^/]*\.npy$")
 
 
-def read_field(path: str | os.PathLike, *, box_size: float | None = None, dim: int | None = None,
-               key: str | None = None, max_voxels: int = MAX_VOXELS, max_fields: int | None = None) -> FieldData:
+def read_field(
+    path: str | os.PathLike,
+    *,
+    box_size: float | None = None,
+    dim: int | None = None,
+    key: str | None = None,
+    max_voxels: int = MAX_VOXELS,
+    max_fields: int | None = None,
+) -> FieldData:
     """Read DM density field(s) into a :class:`FieldData` of rho / rho_bar (galaxies = None)."""
     path = Path(path)
     name = path.name
@@ -44,8 +51,9 @@ def read_field(path: str | os.PathLike, *, box_size: float | None = None, dim: i
     elif suffix in (".fits", ".fit", ".fits.gz", ".fz"):
         arr, header = _read_fits(path, max_voxels)
     else:
-        raise GPSError("unknown field file format", source=name, expected=".npy, .h5/.hdf5 or .fits",
-                       found=suffix or "no suffix")
+        raise GPSError(
+            "unknown field file format", source=name, expected=".npy, .h5/.hdf5 or .fits", found=suffix or "no suffix"
+        )
     camels = CAMELS_PATTERN.search(name)
     dim = dim or header.get("dim") or (2 if camels else None)
     stack = _to_stack(arr, dim, name)
@@ -54,25 +62,43 @@ def read_field(path: str | os.PathLike, *, box_size: float | None = None, dim: i
     stack = _validate(stack, name)
     box = box_size or header.get("box_size") or (25.0 if camels else None)
     if box is None:
-        raise GPSError("the box size is unknown: give box_size (Mpc/h)", source=name, field="box_size",
-                       expected="a header attribute box_size/BoxSize/BOXSIZE or the box_size option", found="none")
+        raise GPSError(
+            "the box size is unknown: give box_size (Mpc/h)",
+            source=name,
+            field="box_size",
+            expected="a header attribute box_size/BoxSize/BOXSIZE or the box_size option",
+            found="none",
+        )
     if not np.isfinite(box) or box <= 0:
         raise GPSError("invalid box size", source=name, field="box_size", expected="> 0 Mpc/h", found=str(box))
-    meta = {"source": "file", "file": name, "n_fields": int(len(stack)), "dim": int(stack.ndim - 1),
-            "units_in": header.get("units", "density (any unit; divided by each field's mean)"),
-            "camels": bool(camels), "box_size_from": "option" if box_size else ("header" if header.get("box_size")
-                                                                               else "CAMELS default")}
+    meta = {
+        "source": "file",
+        "file": name,
+        "n_fields": int(len(stack)),
+        "dim": int(stack.ndim - 1),
+        "units_in": header.get("units", "density (any unit; divided by each field's mean)"),
+        "camels": bool(camels),
+        "box_size_from": "option" if box_size else ("header" if header.get("box_size") else "CAMELS default"),
+    }
     return FieldData(stack, float(box), None, None, meta)
 
 
 # ---------------------------------------------------------------------------------------------------------------
 def _check_shape(shape: tuple[int, ...], name: str, max_voxels: int) -> None:
     if len(shape) not in (2, 3, 4):
-        raise GPSError("a DM field must be a 2-D map, a 3-D grid or a stack of them", source=name,
-                       expected="2 to 4 axes", found=f"{len(shape)} axes {shape}")
+        raise GPSError(
+            "a DM field must be a 2-D map, a 3-D grid or a stack of them",
+            source=name,
+            expected="2 to 4 axes",
+            found=f"{len(shape)} axes {shape}",
+        )
     if int(np.prod(shape, dtype=np.int64)) > max_voxels:
-        raise GPSError("the field is larger than this reader accepts", source=name,
-                       expected=f"<= {max_voxels} voxels", found=f"{shape}")
+        raise GPSError(
+            "the field is larger than this reader accepts",
+            source=name,
+            expected=f"<= {max_voxels} voxels",
+            found=f"{shape}",
+        )
 
 
 def _read_npy(path: Path, max_voxels: int) -> np.ndarray:
@@ -94,11 +120,20 @@ def _read_hdf5(path: Path, key: str | None, max_voxels: int) -> tuple[np.ndarray
     with f:
         if key is None:
             found: list[str] = []
-            f.visititems(lambda n, o: found.append(n) if isinstance(o, h5py.Dataset) and o.ndim in (2, 3, 4)
-                         and o.dtype.kind in "fiu" else None)
+            f.visititems(
+                lambda n, o: (
+                    found.append(n)
+                    if isinstance(o, h5py.Dataset) and o.ndim in (2, 3, 4) and o.dtype.kind in "fiu"
+                    else None
+                )
+            )
             if not found:
-                raise GPSError("no 2-D/3-D numeric dataset in the file", source=path.name,
-                               expected="a dataset of shape (N,N), (n,N,N), (N,N,N) or (n,N,N,N)", found="none")
+                raise GPSError(
+                    "no 2-D/3-D numeric dataset in the file",
+                    source=path.name,
+                    expected="a dataset of shape (N,N), (n,N,N), (N,N,N) or (n,N,N,N)",
+                    found="none",
+                )
             key = found[0]
         if key not in f or not isinstance(f[key], h5py.Dataset):
             raise GPSError("dataset not found", source=path.name, field=key, expected="an existing dataset")
@@ -122,8 +157,7 @@ def _read_fits(path: Path, max_voxels: int) -> tuple[np.ndarray, dict]:
                 shape = tuple(int(hdu.header[f"NAXIS{i}"]) for i in range(naxis, 0, -1))
                 _check_shape(shape, f"{path.name}[{hdu.name}]", max_voxels)
                 return np.asarray(hdu.data, np.float64), _header(dict(hdu.header))
-    raise GPSError("no image HDU with 2 or more axes", source=path.name, expected="an image or cube HDU",
-                   found="none")
+    raise GPSError("no image HDU with 2 or more axes", source=path.name, expected="an image or cube HDU", found="none")
 
 
 def _header(h: dict) -> dict:
@@ -132,7 +166,7 @@ def _header(h: dict) -> dict:
     for k in ("box_size", "boxsize", "boxlen"):
         if k in low:
             v = float(np.asarray(low[k]).ravel()[0])
-            out["box_size"] = v / 1000.0 if (k == "boxsize" and v > 1000) else v      # TNG-style kpc/h
+            out["box_size"] = v / 1000.0 if (k == "boxsize" and v > 1000) else v  # TNG-style kpc/h
             break
     if "dim" in low:
         out["dim"] = int(np.asarray(low["dim"]).ravel()[0])
@@ -148,23 +182,36 @@ def _to_stack(arr: np.ndarray, dim: int | None, name: str) -> np.ndarray:
         raise GPSError("dim must be 2 or 3", source=name, field="dim", expected="2 or 3", found=str(dim))
     if arr.ndim == 2:
         if dim == 3:
-            raise GPSError("a 3-D field was requested but the array is 2-D", source=name, expected="3 or 4 axes",
-                           found=str(arr.shape))
+            raise GPSError(
+                "a 3-D field was requested but the array is 2-D",
+                source=name,
+                expected="3 or 4 axes",
+                found=str(arr.shape),
+            )
         stack = arr[None]
     elif arr.ndim == 3:
         stack = arr[None] if dim == 3 else arr
     else:
         if dim == 2:
-            raise GPSError("a 2-D field was requested but the array is 4-D", source=name, expected="2 or 3 axes",
-                           found=str(arr.shape))
+            raise GPSError(
+                "a 2-D field was requested but the array is 4-D",
+                source=name,
+                expected="2 or 3 axes",
+                found=str(arr.shape),
+            )
         stack = arr
     grid = stack.shape[1:]
     if len(set(grid)) != 1:
-        raise GPSError("fields must be square (2-D) or cubic (3-D) grids", source=name,
-                       expected="equal sides", found=str(grid))
+        raise GPSError(
+            "fields must be square (2-D) or cubic (3-D) grids", source=name, expected="equal sides", found=str(grid)
+        )
     if stack.shape[0] == 0 or grid[0] < 4:
-        raise GPSError("empty field stack or grid too small", source=name, expected=">= 1 field of >= 4 voxels/side",
-                       found=str(stack.shape))
+        raise GPSError(
+            "empty field stack or grid too small",
+            source=name,
+            expected=">= 1 field of >= 4 voxels/side",
+            found=str(stack.shape),
+        )
     return stack
 
 
@@ -172,16 +219,29 @@ def _validate(stack: np.ndarray, name: str) -> np.ndarray:
     bad = ~np.isfinite(stack)
     if bad.any():
         i = np.argwhere(bad)[0]
-        raise GPSError(f"{int(bad.sum())} non-finite value(s) (NaN/inf); first at index {tuple(int(x) for x in i)}",
-                       source=name, expected="finite densities", found=str(stack[tuple(i)]))
+        raise GPSError(
+            f"{int(bad.sum())} non-finite value(s) (NaN/inf); first at index {tuple(int(x) for x in i)}",
+            source=name,
+            expected="finite densities",
+            found=str(stack[tuple(i)]),
+        )
     if (stack < 0).any():
         i = np.argwhere(stack < 0)[0]
-        raise GPSError(f"{int((stack < 0).sum())} negative density value(s); first at index "
-                       f"{tuple(int(x) for x in i)} (an overdensity delta? give 1 + delta)", source=name,
-                       expected="densities >= 0", found=str(stack[tuple(i)]))
+        raise GPSError(
+            f"{int((stack < 0).sum())} negative density value(s); first at index "
+            f"{tuple(int(x) for x in i)} (an overdensity delta? give 1 + delta)",
+            source=name,
+            expected="densities >= 0",
+            found=str(stack[tuple(i)]),
+        )
     means = stack.reshape(len(stack), -1).mean(1)
     if (means <= 0).any():
-        raise GPSError("a field is all zero", source=name, field=f"field {int(np.argmin(means))}",
-                       expected="a positive mean density", found="0")
+        raise GPSError(
+            "a field is all zero",
+            source=name,
+            field=f"field {int(np.argmin(means))}",
+            expected="a positive mean density",
+            found="0",
+        )
     rho = stack / means.reshape((-1,) + (1,) * (stack.ndim - 1))
     return np.maximum(rho, 1e-6 * rho.reshape(len(rho), -1).max(1).reshape((-1,) + (1,) * (rho.ndim - 1)))

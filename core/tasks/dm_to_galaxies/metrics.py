@@ -11,24 +11,45 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["classification_metrics", "pr_curve", "pr_auc", "threshold_for_recall", "precision_at_recall",
-           "poisson_deviance", "total_count_error", "k_bins", "power_spectrum", "transfer_and_correlation",
-           "pk_summary", "one_point_pdf", "field_metrics"]
+__all__ = [
+    "classification_metrics",
+    "pr_curve",
+    "pr_auc",
+    "threshold_for_recall",
+    "precision_at_recall",
+    "poisson_deviance",
+    "total_count_error",
+    "k_bins",
+    "power_spectrum",
+    "transfer_and_correlation",
+    "pk_summary",
+    "one_point_pdf",
+    "field_metrics",
+]
 
 
 def classification_metrics(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Accuracy (report only), balanced accuracy, precision, recall, F1 and MCC of boolean predictions."""
     p = np.asarray(pred, bool).ravel()
     t = np.asarray(truth, bool).ravel()
-    tp = float(np.sum(p & t)); fp = float(np.sum(p & ~t)); fn = float(np.sum(~p & t)); tn = float(np.sum(~p & ~t))
+    tp = float(np.sum(p & t))
+    fp = float(np.sum(p & ~t))
+    fn = float(np.sum(~p & t))
+    tn = float(np.sum(~p & ~t))
     prec = tp / (tp + fp) if tp + fp else 0.0
     rec = tp / (tp + fn) if tp + fn else 0.0
     spec = tn / (tn + fp) if tn + fp else 0.0
     f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
     den = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
     mcc = (tp * tn - fp * fn) / den if den else 0.0
-    return {"accuracy": (tp + tn) / max(p.size, 1), "balanced_accuracy": 0.5 * (rec + spec), "precision": prec,
-            "recall": rec, "f1": f1, "mcc": float(mcc)}
+    return {
+        "accuracy": (tp + tn) / max(p.size, 1),
+        "balanced_accuracy": 0.5 * (rec + spec),
+        "precision": prec,
+        "recall": rec,
+        "f1": f1,
+        "mcc": float(mcc),
+    }
 
 
 def pr_curve(score: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -37,7 +58,7 @@ def pr_curve(score: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarr
     t = np.asarray(truth, bool).ravel()
     order = np.argsort(-s, kind="stable")
     s, t = s[order], t[order]
-    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]       # last index of each tie group
+    last = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1]  # last index of each tie group
     tp = np.cumsum(t)[last].astype(float)
     pos = max(float(t.sum()), 1.0)
     return tp / (last + 1.0), tp / pos, s[last]
@@ -84,20 +105,19 @@ def k_bins(n_grid: int, box_size: float) -> np.ndarray:
     return np.arange(kf, np.pi * n_grid / box_size / 2 + 1e-9, kf)
 
 
-def power_spectrum(field: np.ndarray, box_size: float, other: np.ndarray | None = None
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def power_spectrum(
+    field: np.ndarray, box_size: float, other: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(k, P(k)) of delta = N / N_bar - 1 of one field (auto, or cross with ``other``), via powerbox."""
     from powerbox import get_power
 
     d1 = _delta(field)
     d2 = None if other is None else _delta(other)
-    ps = get_power(d1, boxlength=box_size, deltax2=d2, bins=k_bins(field.shape[0], box_size),
-                   bins_upto_boxlen=True)
+    ps = get_power(d1, boxlength=box_size, deltax2=d2, bins=k_bins(field.shape[0], box_size), bins_upto_boxlen=True)
     return np.asarray(ps.bin_centres, float), np.nan_to_num(np.asarray(ps.power, float))
 
 
-def transfer_and_correlation(pred: np.ndarray, truth: np.ndarray, box_size: float
-                             ) -> dict[str, np.ndarray]:
+def transfer_and_correlation(pred: np.ndarray, truth: np.ndarray, box_size: float) -> dict[str, np.ndarray]:
     """T(k) = P_pred / P_true and r(k) = P_x / sqrt(P_pred P_true), spectra summed over fields.
 
     ``pred`` may have an extra samples axis (n, S, *grid): every sample is paired with its field's truth.
@@ -131,9 +151,15 @@ def one_point_pdf(counts: np.ndarray, max_count: int = 6) -> np.ndarray:
     return np.bincount(c, minlength=max_count + 1)[: max_count + 1] / max(c.size, 1)
 
 
-def field_metrics(*, truth: np.ndarray, box_size: float, prob: np.ndarray | None = None,
-                  occupied: np.ndarray | None = None, expected: np.ndarray | None = None,
-                  pk_field: np.ndarray | None = None) -> dict[str, float]:
+def field_metrics(
+    *,
+    truth: np.ndarray,
+    box_size: float,
+    prob: np.ndarray | None = None,
+    occupied: np.ndarray | None = None,
+    expected: np.ndarray | None = None,
+    pk_field: np.ndarray | None = None,
+) -> dict[str, float]:
     """The benchmark's metric set for one method.
 
     ``occupied``: its boolean prediction at its operating point; ``prob``: its score for PR-AUC; ``expected``:

@@ -32,12 +32,24 @@ from scipy.special import erf
 from core.config import Config, param
 from core.errors import GPSError
 
-__all__ = ["FieldSimConfig", "FieldTables", "HOD_PRESETS", "field_tables", "simulate_dm", "halo_rates",
-           "sample_galaxies", "simulate_fields", "hod_mean"]
+__all__ = [
+    "FieldSimConfig",
+    "FieldTables",
+    "HOD_PRESETS",
+    "field_tables",
+    "simulate_dm",
+    "halo_rates",
+    "sample_galaxies",
+    "simulate_fields",
+    "hod_mean",
+]
 
 #: Zheng+07 (log M_min, sigma_logM, log M0, log M1, alpha) in Msun/h [V]
-HOD_PRESETS = {"Mr-18": (11.35, 0.25, 11.20, 12.40, 0.83), "Mr-20": (12.02, 0.26, 11.38, 13.31, 1.06),
-               "Mr-21": (12.79, 0.39, 11.92, 13.94, 1.15)}
+HOD_PRESETS = {
+    "Mr-18": (11.35, 0.25, 11.20, 12.40, 0.83),
+    "Mr-20": (12.02, 0.26, 11.38, 13.31, 1.06),
+    "Mr-21": (12.79, 0.39, 11.92, 13.94, 1.15),
+}
 
 
 @dataclass(frozen=True)
@@ -63,14 +75,19 @@ class FieldSimConfig(Config):
     log_m0: float = param(11.20, help="HOD log M0 [Msun/h]", min=8.0, max=16.0)
     log_m1: float = param(12.40, help="HOD log M1 [Msun/h]", min=9.0, max=16.0)
     alpha: float = param(0.83, help="HOD satellite slope alpha", min=0.0, max=3.0)
-    kernel_samples: int = param(20000, help="Monte Carlo points per mass bin for the satellite kernels",
-                                min=100, max=10_000_000, advanced=True)
+    kernel_samples: int = param(
+        20000, help="Monte Carlo points per mass bin for the satellite kernels", min=100, max=10_000_000, advanced=True
+    )
 
     def validate(self) -> None:
         if self.log_m_hi <= self.log_m_lo + self.dlog_m / 2:
-            raise GPSError("the halo mass range is empty", source="FieldSimConfig", field="log_m_hi",
-                           expected=f"> log_m_lo + dlog_m/2 = {self.log_m_lo + self.dlog_m / 2}",
-                           found=str(self.log_m_hi))
+            raise GPSError(
+                "the halo mass range is empty",
+                source="FieldSimConfig",
+                field="log_m_hi",
+                expected=f"> log_m_lo + dlog_m/2 = {self.log_m_lo + self.dlog_m / 2}",
+                found=str(self.log_m_hi),
+            )
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -84,7 +101,7 @@ class FieldSimConfig(Config):
     @property
     def voxel_volume(self) -> float:
         """Voxel volume [(Mpc/h)^3] (2-D: pixel area times slab thickness)."""
-        return self.cell ** 3 if self.dim == 3 else self.cell ** 2 * self.slab
+        return self.cell**3 if self.dim == 3 else self.cell**2 * self.slab
 
     @property
     def hod(self) -> tuple[float, float, float, float, float]:
@@ -102,7 +119,7 @@ def hod_mean(m: np.ndarray, hod: tuple[float, float, float, float, float]) -> tu
     log_mmin, sig, log_m0, log_m1, alpha = hod
     lm = np.log10(m)
     ncen = 0.5 * (1.0 + erf((lm - log_mmin) / sig)) if sig > 0 else (lm >= log_mmin).astype(float)
-    nsat = np.where(m > 10 ** log_m0, (np.clip(m - 10 ** log_m0, 0, None) / 10 ** log_m1) ** alpha, 0.0)
+    nsat = np.where(m > 10**log_m0, (np.clip(m - 10**log_m0, 0, None) / 10**log_m1) ** alpha, 0.0)
     return np.asarray(ncen, float), np.asarray(nsat, float)
 
 
@@ -110,14 +127,14 @@ def hod_mean(m: np.ndarray, hod: tuple[float, float, float, float, float]) -> tu
 class FieldTables:
     """Everything derived from a :class:`FieldSimConfig` (computed once per config, see :func:`field_tables`)."""
 
-    mass: np.ndarray          # (n_m,) bin-centre masses [Msun/h]
-    n_halo: np.ndarray        # (n_m,) expected halos per voxel at mean density: n(M) dlnM dV
-    bias: np.ndarray          # (n_m,) Tinker10 b(M)
-    ncen: np.ndarray          # (n_m,)
-    nsat: np.ndarray          # (n_m,)
-    kernels: np.ndarray       # (n_m, *shape) K_m(offset), periodic, sums to 1 (delta at 0 where nsat == 0)
-    pk_grid: np.ndarray       # (*shape) P_G(|k|) on the FFT grid [(Mpc/h)^dim]
-    sigma_g2: float           # expected variance of delta_G on the grid
+    mass: np.ndarray  # (n_m,) bin-centre masses [Msun/h]
+    n_halo: np.ndarray  # (n_m,) expected halos per voxel at mean density: n(M) dlnM dV
+    bias: np.ndarray  # (n_m,) Tinker10 b(M)
+    ncen: np.ndarray  # (n_m,)
+    nsat: np.ndarray  # (n_m,)
+    kernels: np.ndarray  # (n_m, *shape) K_m(offset), periodic, sums to 1 (delta at 0 where nsat == 0)
+    pk_grid: np.ndarray  # (*shape) P_G(|k|) on the FFT grid [(Mpc/h)^dim]
+    sigma_g2: float  # expected variance of delta_G on the grid
 
 
 def field_tables(cfg: FieldSimConfig) -> FieldTables:
@@ -128,8 +145,8 @@ def field_tables(cfg: FieldSimConfig) -> FieldTables:
 def simulate_dm(cfg: FieldSimConfig, rng: np.random.Generator) -> np.ndarray:
     """One lognormal DM field rho/rho_bar of shape ``cfg.shape`` (float64, positive)."""
     t = field_tables(cfg)
-    n_cells = cfg.n_grid ** cfg.dim
-    area = cfg.box_size ** cfg.dim
+    n_cells = cfg.n_grid**cfg.dim
+    area = cfg.box_size**cfg.dim
     white = np.fft.rfftn(rng.standard_normal(cfg.shape))
     half = t.pk_grid[..., : cfg.n_grid // 2 + 1]
     delta = np.fft.irfftn(white * np.sqrt(half * n_cells / area), s=cfg.shape, axes=tuple(range(cfg.dim)))
@@ -141,18 +158,23 @@ def halo_rates(dm: np.ndarray, cfg: FieldSimConfig) -> np.ndarray:
     t = field_tables(cfg)
     dm = np.asarray(dm, float)
     if dm.shape != cfg.shape:
-        raise GPSError("the DM field does not have the simulator grid's shape", field="dm",
-                       expected=str(cfg.shape), found=str(dm.shape))
+        raise GPSError(
+            "the DM field does not have the simulator grid's shape",
+            field="dm",
+            expected=str(cfg.shape),
+            found=str(dm.shape),
+        )
     logd = np.log(np.clip(dm, 1e-30, None))
     out = np.empty((len(t.mass),) + dm.shape)
     for m, b in enumerate(t.bias):
-        w = np.exp(b * logd - (b * logd).max())          # (rho)^b scaled for range; normalised by its mean
+        w = np.exp(b * logd - (b * logd).max())  # (rho)^b scaled for range; normalised by its mean
         out[m] = t.n_halo[m] * w / w.mean()
     return out
 
 
-def sample_galaxies(dm: np.ndarray, cfg: FieldSimConfig, rng: np.random.Generator,
-                    lam: np.ndarray | None = None) -> np.ndarray:
+def sample_galaxies(
+    dm: np.ndarray, cfg: FieldSimConfig, rng: np.random.Generator, lam: np.ndarray | None = None
+) -> np.ndarray:
     """Galaxy counts per voxel (int32, ``cfg.shape``) drawn from the halo + HOD model given the DM field."""
     t = field_tables(cfg)
     lam = halo_rates(dm, cfg) if lam is None else lam
@@ -206,23 +228,24 @@ def _tables(cfg_json: str) -> FieldTables:
 
     cfg = FieldSimConfig.from_dict(json.loads(cfg_json))
     cosmo = cosmology.setCosmology(
-        f"gps_field_{abs(hash(cfg_json))}", {"flat": True, "H0": 100 * cfg.h, "Om0": cfg.omega_m,
-                                            "Ob0": cfg.omega_b, "sigma8": cfg.sigma8, "ns": cfg.n_s})
+        f"gps_field_{abs(hash(cfg_json))}",
+        {"flat": True, "H0": 100 * cfg.h, "Om0": cfg.omega_m, "Ob0": cfg.omega_b, "sigma8": cfg.sigma8, "ns": cfg.n_s},
+    )
     n_bins = int(round((cfg.log_m_hi - cfg.log_m_lo) / cfg.dlog_m))
     log_m = cfg.log_m_lo + (np.arange(n_bins) + 0.5) * cfg.dlog_m
-    mass = 10 ** log_m
+    mass = 10**log_m
     dndlnm = mass_function.massFunction(mass, cfg.z, mdef="200m", model="tinker08", q_out="dndlnM")
     b = np.asarray(bias.haloBias(mass, cfg.z, "200m", model="tinker10"), float)
     ncen, nsat = hod_mean(mass, cfg.hod)
     n_halo = np.asarray(dndlnm, float) * cfg.dlog_m * np.log(10) * cfg.voxel_volume
     # power spectrum on the FFT grid
     kf = 2 * np.pi * np.fft.fftfreq(cfg.n_grid, d=cfg.cell)
-    kk = np.sqrt(sum(g ** 2 for g in np.meshgrid(*([kf] * cfg.dim), indexing="ij")))
+    kk = np.sqrt(sum(g**2 for g in np.meshgrid(*([kf] * cfg.dim), indexing="ij")))
     pk = _projected_pk(cosmo, cfg, kk) if cfg.dim == 2 else _pk3(cosmo, cfg, kk)
     pk.reshape(-1)[0] = 0.0
-    sigma_g2 = float(pk.sum() / cfg.box_size ** cfg.dim)
+    sigma_g2 = float(pk.sum() / cfg.box_size**cfg.dim)
     # satellite kernels
-    r200 = mass_so.M_to_R(mass, cfg.z, "200m") / 1000.0 * (1 + cfg.z)         # comoving Mpc/h
+    r200 = mass_so.M_to_R(mass, cfg.z, "200m") / 1000.0 * (1 + cfg.z)  # comoving Mpc/h
     conc = np.asarray(concentration.concentration(mass, "200m", cfg.z, model="dutton14"), float)
     rng = np.random.default_rng(20261202)
     kernels = np.zeros((n_bins,) + cfg.shape)
@@ -235,7 +258,7 @@ def _tables(cfg_json: str) -> FieldTables:
 
 def _pk3(cosmo, cfg: FieldSimConfig, k: np.ndarray) -> np.ndarray:
     ks = np.where(k > 0, k, 1.0)
-    return np.where(k > 0, cosmo.matterPowerSpectrum(ks, cfg.z) * np.exp(-(ks * cfg.smoothing) ** 2), 0.0)
+    return np.where(k > 0, cosmo.matterPowerSpectrum(ks, cfg.z) * np.exp(-((ks * cfg.smoothing) ** 2)), 0.0)
 
 
 def _projected_pk(cosmo, cfg: FieldSimConfig, kperp: np.ndarray) -> np.ndarray:
@@ -245,7 +268,7 @@ def _projected_pk(cosmo, cfg: FieldSimConfig, kperp: np.ndarray) -> np.ndarray:
     uk = np.unique(kperp)
     tab = np.empty(len(uk))
     for i, k in enumerate(uk):
-        p = _pk3(cosmo, cfg, np.sqrt(k ** 2 + kz ** 2) + (1e-9 if k == 0 else 0.0))
+        p = _pk3(cosmo, cfg, np.sqrt(k**2 + kz**2) + (1e-9 if k == 0 else 0.0))
         tab[i] = 2 * np.trapezoid(p * w, kz) / (2 * np.pi)
     return tab[np.searchsorted(uk, kperp)]
 
@@ -258,7 +281,7 @@ def _nfw_kernel(cfg: FieldSimConfig, r200: float, c: float, rng: np.random.Gener
     r = np.interp(rng.random(n) * mu[-1], mu, x) * r200 / c
     v = rng.standard_normal((n, 3))
     v /= np.linalg.norm(v, axis=1, keepdims=True)
-    pos = rng.random((n, cfg.dim)) + (r[:, None] * v[:, : cfg.dim]) / cfg.cell      # in voxel units
+    pos = rng.random((n, cfg.dim)) + (r[:, None] * v[:, : cfg.dim]) / cfg.cell  # in voxel units
     idx = np.floor(pos).astype(np.int64) % cfg.n_grid
     k = np.zeros(cfg.shape)
     np.add.at(k, tuple(idx.T), 1.0)

@@ -37,10 +37,10 @@ class TwoPhaseConfig(Config):
     reg_steps: int = param(300, help="Regressor optimisation steps", min=0, max=1_000_000)
     batch: int = param(8, help="Fields per batch", min=1, max=512)
     lr: float = param(2e-3, help="Adam learning rate", min=1e-6, max=1.0)
-    pos_weight: float = param(0.0, help="Weight of occupied voxels in the CE loss (0 = auto sqrt(neg/pos))",
-                              min=0.0, max=1e6)
-    target_recall: float = param(0.95, help="Recall of the operating point (set on validation)", min=0.01,
-                                 max=1.0)
+    pos_weight: float = param(
+        0.0, help="Weight of occupied voxels in the CE loss (0 = auto sqrt(neg/pos))", min=0.0, max=1e6
+    )
+    target_recall: float = param(0.95, help="Recall of the operating point (set on validation)", min=0.01, max=1.0)
     seed: int = param(0, help="Initialisation and batch seed")
 
 
@@ -58,8 +58,15 @@ class TwoPhaseModel(PosteriorModel):
         self.rest_rate = 0.0
 
     # -- training --------------------------------------------------------------------------------------------
-    def fit(self, train: FieldData, val: FieldData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+    def fit(
+        self,
+        train: FieldData,
+        val: FieldData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         import torch
 
         from core.device import resolve_device
@@ -80,9 +87,21 @@ class TwoPhaseModel(PosteriorModel):
         self.log_w = math.log(w)
         self.clf = self._net().to(dev)
         t0 = time.perf_counter()
-        hist_c = _train(self.clf, x, occ, cfg.steps, cfg, rng, dev, stop, callbacks, "classifier",
-                        lambda out, y: torch.nn.functional.binary_cross_entropy_with_logits(
-                            out, y, pos_weight=torch.tensor(w, device=out.device)))
+        hist_c = _train(
+            self.clf,
+            x,
+            occ,
+            cfg.steps,
+            cfg,
+            rng,
+            dev,
+            stop,
+            callbacks,
+            "classifier",
+            lambda out, y: torch.nn.functional.binary_cross_entropy_with_logits(
+                out, y, pos_weight=torch.tensor(w, device=out.device)
+            ),
+        )
         val = val if val is not None and val.galaxies is not None else train
         from core.tasks.dm_to_galaxies.metrics import threshold_for_recall
 
@@ -93,40 +112,81 @@ class TwoPhaseModel(PosteriorModel):
         self.rest_rate = float((counts * (1 - keep)).sum() / max((1 - keep).sum(), 1.0))
         self.reg = self._net().to(dev)
         y2 = np.stack([counts, keep], 1)
-        hist_r = _train(self.reg, x, y2, cfg.reg_steps, cfg, rng, dev, stop, callbacks, "regressor",
-                        lambda out, y: (torch.nn.functional.poisson_nll_loss(out, y[:, :1], log_input=True,
-                                                                            reduction="none") * y[:, 1:]).sum()
-                        / y[:, 1:].sum().clamp(min=1.0))
-        self.history = {"classifier_loss": hist_c, "regressor_loss": hist_r, "threshold": self.threshold,
-                        "pos_weight": w, "train_seconds": time.perf_counter() - t0, "device": str(dev),
-                        "kept_fraction_train": float(keep.mean())}
+        hist_r = _train(
+            self.reg,
+            x,
+            y2,
+            cfg.reg_steps,
+            cfg,
+            rng,
+            dev,
+            stop,
+            callbacks,
+            "regressor",
+            lambda out, y: (
+                (torch.nn.functional.poisson_nll_loss(out, y[:, :1], log_input=True, reduction="none") * y[:, 1:]).sum()
+                / y[:, 1:].sum().clamp(min=1.0)
+            ),
+        )
+        self.history = {
+            "classifier_loss": hist_c,
+            "regressor_loss": hist_r,
+            "threshold": self.threshold,
+            "pos_weight": w,
+            "train_seconds": time.perf_counter() - t0,
+            "device": str(dev),
+            "kept_fraction_train": float(keep.mean()),
+        }
         return self.history
 
     # -- inference -------------------------------------------------------------------------------------------
-    def posterior(self, data: FieldData, *, n_samples: int = 0, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None) -> FieldPosterior:
+    def posterior(
+        self,
+        data: FieldData,
+        *,
+        n_samples: int = 0,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> FieldPosterior:
         from core.device import resolve_device
 
         if self.clf is None:
             raise GPSError("the two-phase model is not trained", expected="fit() or a checkpoint")
         if data.dim != self.dim:
-            raise GPSError(f"the model was trained on {self.dim}-D fields", field="dm", expected=f"{self.dim}-D",
-                           found=f"{data.dim}-D")
+            raise GPSError(
+                f"the model was trained on {self.dim}-D fields",
+                field="dm",
+                expected=f"{self.dim}-D",
+                found=f"{data.dim}-D",
+            )
         dev = resolve_device(device)
         prob = self._prob(data.dm, dev)
         rate = np.exp(_predict(self.reg, standardize(data.dm, self.norm), dev))
         expected = np.where(prob >= self.threshold, rate, self.rest_rate).astype(np.float32)
         samples = None
         if n_samples > 0:
-            samples = np.random.default_rng(seed).poisson(expected[:, None], size=(len(expected), n_samples)
-                                                          + expected.shape[1:]).astype(np.int32)
+            samples = (
+                np.random.default_rng(seed)
+                .poisson(expected[:, None], size=(len(expected), n_samples) + expected.shape[1:])
+                .astype(np.int32)
+            )
         return FieldPosterior(prob, expected, samples, self.threshold, self.name)
 
     def get_state(self):
-        return ({**{f"clf.{k}": v for k, v in torch_state(self.clf).items()},
-                 **{f"reg.{k}": v for k, v in torch_state(self.reg).items()}},
-                {"norm": list(self.norm), "dim": self.dim, "threshold": self.threshold, "log_w": self.log_w,
-                 "rest_rate": self.rest_rate})
+        return (
+            {
+                **{f"clf.{k}": v for k, v in torch_state(self.clf).items()},
+                **{f"reg.{k}": v for k, v in torch_state(self.reg).items()},
+            },
+            {
+                "norm": list(self.norm),
+                "dim": self.dim,
+                "threshold": self.threshold,
+                "log_w": self.log_w,
+                "rest_rate": self.rest_rate,
+            },
+        )
 
     def set_state(self, tensors, extra):
         self.norm, self.dim = tuple(extra["norm"]), int(extra["dim"])
@@ -171,9 +231,11 @@ def augment(arrays: Sequence[np.ndarray], rng: np.random.Generator) -> list[np.n
 def _train(net, x, y, steps, cfg, rng, dev, stop, callbacks, label, loss_fn) -> list[float]:
     import torch
 
+    from core.tasks.dm_to_galaxies.unet import one_cycle
+
     y = y if y.ndim == x.ndim else y[:, None]
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(steps, 1), pct_start=0.1)
+    sched = one_cycle(opt, cfg.lr, steps)
     hist, run = [], []
     net.train()
     for step in range(steps):
@@ -203,7 +265,7 @@ def _predict(net, x: np.ndarray, dev, batch: int = 16) -> np.ndarray:
     out = []
     with torch.inference_mode():
         for i in range(0, len(x), batch):
-            out.append(net(torch.from_numpy(x[i:i + batch]).to(dev))[:, 0].float().cpu().numpy())
+            out.append(net(torch.from_numpy(x[i : i + batch]).to(dev))[:, 0].float().cpu().numpy())
     return np.concatenate(out).astype(np.float64)
 
 

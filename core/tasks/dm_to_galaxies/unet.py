@@ -13,7 +13,14 @@ from typing import Literal
 import torch
 from torch import nn
 
-__all__ = ["UNet", "count_parameters"]
+__all__ = ["UNet", "count_parameters", "one_cycle"]
+
+
+def one_cycle(opt: torch.optim.Optimizer, lr: float, steps: int) -> torch.optim.lr_scheduler.OneCycleLR:
+    """One-cycle LR schedule over ``steps``; warm-up >= 2 steps (torch divides by zero when it is exactly 1)."""
+    steps = max(int(steps), 1)
+    pct = min(max(0.1, 2.0 / steps), 0.9)
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=pct)
 
 
 def _conv(dim: int, cin: int, cout: int, k: int = 3, dilation: int = 1) -> nn.Module:
@@ -49,8 +56,14 @@ class _Block(nn.Module):
             self.body = nn.Sequential(_Recurrent(dim, cout, n_rec), _Recurrent(dim, cout, n_rec))
         else:
             b = max(cout // 4, 1)
-            self.branches = nn.ModuleList([_conv(dim, cout, b, k=1), _conv(dim, cout, b, k=3),
-                                           _conv(dim, cout, b, k=3, dilation=2), _conv(dim, cout, cout - 3 * b, k=5)])
+            self.branches = nn.ModuleList(
+                [
+                    _conv(dim, cout, b, k=1),
+                    _conv(dim, cout, b, k=3),
+                    _conv(dim, cout, b, k=3, dilation=2),
+                    _conv(dim, cout, cout - 3 * b, k=5),
+                ]
+            )
             self.body = nn.Sequential(_norm(cout), nn.SiLU())
         self.kind = kind
         self.emb = nn.Linear(emb, cout) if emb else None
@@ -67,11 +80,20 @@ class _Block(nn.Module):
 class UNet(nn.Module):
     """U-Net over (B, c_in, *grid) -> (B, c_out, *grid); grid sides must be divisible by 2**depth."""
 
-    def __init__(self, dim: int = 2, c_in: int = 1, c_out: int = 1, base: int = 16, depth: int = 2,
-                 kind: Literal["r2", "inception"] = "r2", n_rec: int = 2, emb: int = 0) -> None:
+    def __init__(
+        self,
+        dim: int = 2,
+        c_in: int = 1,
+        c_out: int = 1,
+        base: int = 16,
+        depth: int = 2,
+        kind: Literal["r2", "inception"] = "r2",
+        n_rec: int = 2,
+        emb: int = 0,
+    ) -> None:
         super().__init__()
         self.dim, self.depth = dim, depth
-        chs = [base * 2 ** i for i in range(depth + 1)]
+        chs = [base * 2**i for i in range(depth + 1)]
         self.down = nn.ModuleList()
         cin = c_in
         for c in chs:

@@ -97,7 +97,7 @@ def _build(cfg: VDMConfig, dim: int):
             nn.init.zeros_(self.unet.out.weight)
             nn.init.zeros_(self.unet.out.bias)
             self.mlp = nn.Sequential(nn.Linear(cfg.emb, cfg.emb), nn.SiLU(), nn.Linear(cfg.emb, cfg.emb))
-            self.register_buffer("log_w", torch.zeros(k))      # class weights of the auxiliary CE (log)
+            self.register_buffer("log_w", torch.zeros(k))  # class weights of the auxiliary CE (log)
 
         def level_prior(self, cond):
             """Calibrated log prior over levels given the DM field (weighted-CE logits minus log w)."""
@@ -148,11 +148,19 @@ class VDMModel(PosteriorModel):
         self.norm = (0.0, 1.0)
         self.dim = 2
 
-    def fit(self, train: FieldData, val: FieldData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+    def fit(
+        self,
+        train: FieldData,
+        val: FieldData | None = None,
+        *,
+        callbacks: Sequence[Callable] = (),
+        stop: threading.Event | None = None,
+        device: str | None = None,
+    ) -> dict:
         import torch
 
         from core.device import resolve_device
+        from core.tasks.dm_to_galaxies.unet import one_cycle
 
         if train.galaxies is None:
             raise GPSError("training needs the true galaxy fields", field="galaxies", expected="counts", found="none")
@@ -175,7 +183,7 @@ class VDMModel(PosteriorModel):
             self.net.eps.log_w.copy_(torch.tensor(log_w, dtype=torch.float32))
             self.net.eps.prior.out.bias.copy_(torch.tensor(np.log(freq) + log_w, dtype=torch.float32))
         opt = torch.optim.Adam(self.net.parameters(), lr=cfg.lr)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+        sched = one_cycle(opt, cfg.lr, cfg.steps)
         t0 = time.perf_counter()
         hist, run = [], []
         self.net.train()
@@ -200,14 +208,27 @@ class VDMModel(PosteriorModel):
         self.net.eval()
         with torch.no_grad():
             g = self.net.gamma(torch.tensor([0.0, 1.0], device=dev)).cpu().numpy()
-        self.history = {"loss_terms": ["prior", "recon", "diffusion", "level_ce (auxiliary)"], "loss": hist,
-                        "gamma_0": float(g[0]),
-                        "gamma_1": float(g[1]), "train_seconds": time.perf_counter() - t0, "device": str(dev),
-                        "n_parameters": int(sum(p.numel() for p in self.net.parameters()))}
+        self.history = {
+            "loss_terms": ["prior", "recon", "diffusion", "level_ce (auxiliary)"],
+            "loss": hist,
+            "gamma_0": float(g[0]),
+            "gamma_1": float(g[1]),
+            "train_seconds": time.perf_counter() - t0,
+            "device": str(dev),
+            "n_parameters": int(sum(p.numel() for p in self.net.parameters())),
+        }
         return self.history
 
-    def posterior(self, data: FieldData, *, n_samples: int = 1, seed: int = 0, device: str | None = None,
-                  progress: Callable[[int, int], None] | None = None, batch: int = 32) -> FieldPosterior:
+    def posterior(
+        self,
+        data: FieldData,
+        *,
+        n_samples: int = 1,
+        seed: int = 0,
+        device: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 32,
+    ) -> FieldPosterior:
         """Samples (n, S, *grid); prob / expected are the sample frequencies of N >= 1 and the sample means."""
         import torch
 
@@ -216,20 +237,25 @@ class VDMModel(PosteriorModel):
         if self.net is None:
             raise GPSError("the VDM is not trained", expected="fit() or a checkpoint")
         if data.dim != self.dim:
-            raise GPSError(f"the model was trained on {self.dim}-D fields", field="dm", expected=f"{self.dim}-D",
-                           found=f"{data.dim}-D")
+            raise GPSError(
+                f"the model was trained on {self.dim}-D fields",
+                field="dm",
+                expected=f"{self.dim}-D",
+                found=f"{data.dim}-D",
+            )
         n_samples = max(int(n_samples), 1)
         dev = resolve_device(device)
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         cond = np.repeat(standardize(data.dm, self.norm), n_samples, axis=0)
         out = []
         for i in range(0, len(cond), batch):
-            out.append(self._sample(torch.from_numpy(cond[i:i + batch]).to(dev), gen))
+            out.append(self._sample(torch.from_numpy(cond[i : i + batch]).to(dev), gen))
             if progress is not None:
                 progress(min(i + batch, len(cond)), len(cond))
         samples = np.concatenate(out).reshape((len(data), n_samples) + data.grid)
-        return FieldPosterior((samples > 0).mean(1).astype(np.float32), samples.mean(1).astype(np.float32),
-                              samples, 0.5, self.name)
+        return FieldPosterior(
+            (samples > 0).mean(1).astype(np.float32), samples.mean(1).astype(np.float32), samples, 0.5, self.name
+        )
 
     def get_state(self):
         return torch_state(self.net), {"norm": list(self.norm), "dim": self.dim}
@@ -269,19 +295,20 @@ class VDMModel(PosteriorModel):
         diffusion = 0.5 * (dg.view(shape) * (eps - eps_hat) ** 2).sum() / (b * n_vox)
         g01 = net.gamma(torch.tensor([0.0, 1.0], device=x.device))
         var1, a1sq = torch.sigmoid(g01[1]), torch.sigmoid(-g01[1])
-        prior = 0.5 * (var1 + a1sq * x ** 2 - torch.log(var1) - 1.0).mean()
+        prior = 0.5 * (var1 + a1sq * x**2 - torch.log(var1) - 1.0).mean()
         a0, s0 = torch.sqrt(torch.sigmoid(-g01[0])), torch.sqrt(torch.sigmoid(g01[0]))
         z0 = a0 * x + s0 * torch.randn_like(x)
         recon = -self._decoder_logp(z0, a0, s0).gather(-1, self._level_index(x)).mean()
-        level_ce = torch.nn.functional.cross_entropy(net.eps.prior(cond), self._level_index(x)[..., 0][:, 0],
-                                                     weight=torch.exp(net.eps.log_w))
+        level_ce = torch.nn.functional.cross_entropy(
+            net.eps.prior(cond), self._level_index(x)[..., 0][:, 0], weight=torch.exp(net.eps.log_w)
+        )
         return {"prior": prior, "recon": recon, "diffusion": diffusion, "level_ce": level_ce}
 
     def _decoder_logp(self, z0, a0, s0):
         import torch
 
         v = self._levels(z0.device)
-        logits = -0.5 * (z0.unsqueeze(-1) - a0 * v) ** 2 / s0 ** 2
+        logits = -0.5 * (z0.unsqueeze(-1) - a0 * v) ** 2 / s0**2
         return torch.log_softmax(logits, -1)
 
     def _level_index(self, x):

@@ -15,8 +15,14 @@ from plotly.subplots import make_subplots
 
 from core.errors import GPSError
 
-__all__ = ["field_slice", "dm_slice_figure", "comparison_figure", "power_spectrum_figure", "pr_curve_figure",
-           "one_point_pdf_figure"]
+__all__ = [
+    "field_slice",
+    "dm_slice_figure",
+    "comparison_figure",
+    "power_spectrum_figure",
+    "pr_curve_figure",
+    "one_point_pdf_figure",
+]
 
 
 def field_slice(field: np.ndarray, index: int | None = None, axis: int = 0) -> np.ndarray:
@@ -32,17 +38,20 @@ def field_slice(field: np.ndarray, index: int | None = None, axis: int = 0) -> n
     return np.take(f, i, axis=axis)
 
 
-def dm_slice_figure(dm: np.ndarray, *, box_size: float | None = None, index: int | None = None, axis: int = 0,
-                    title: str = "DM density") -> go.Figure:
+def dm_slice_figure(
+    dm: np.ndarray, *, box_size: float | None = None, index: int | None = None, axis: int = 0, title: str = "DM density"
+) -> go.Figure:
     """Heatmap of log10(rho / rho_bar) of one field (a slice of a 3-D grid)."""
-    fig = go.Figure(_heat(np.log10(np.clip(field_slice(dm, index, axis), 1e-6, None)), box_size, "Viridis",
-                          "log10 rho/rho_bar"))
+    fig = go.Figure(
+        _heat(np.log10(np.clip(field_slice(dm, index, axis), 1e-6, None)), box_size, "Viridis", "log10 rho/rho_bar")
+    )
     _square(fig, title, box_size)
     return fig
 
 
-def comparison_figure(panels: Mapping[str, np.ndarray], *, box_size: float | None = None, index: int | None = None,
-                      axis: int = 0) -> go.Figure:
+def comparison_figure(
+    panels: Mapping[str, np.ndarray], *, box_size: float | None = None, index: int | None = None, axis: int = 0
+) -> go.Figure:
     """Side by side panels, e.g. {"DM": dm, "true galaxies": counts, "P(N>=1) two_phase": p, "oracle P": po,
     "VDM sample": s}. Keys containing "dm" (case-insensitive) are drawn in log scale; "P" panels on [0, 1]."""
     if not panels:
@@ -72,23 +81,50 @@ def power_spectrum_figure(curves: Mapping[str, Mapping[str, np.ndarray]]) -> go.
     ``curves[name]`` is the dict of :func:`core.tasks.dm_to_galaxies.metrics.transfer_and_correlation` (keys k,
     p_pred, p_true, T, r); p_pred/p_true may be missing (then only T and r are drawn).
     """
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05,
-                        subplot_titles=("P(k) of delta = N/N_bar - 1", "T(k) = P_pred / P_true",
-                                        "r(k) = P_x / sqrt(P_pred P_true)"))
+    fig = make_subplots(
+        rows=3,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.05,
+        subplot_titles=("P(k) of delta = N/N_bar - 1", "T(k) = P_pred / P_true", "r(k) = P_x / sqrt(P_pred P_true)"),
+    )
     truth_drawn = False
     for name, c in curves.items():
         k = np.asarray(c["k"])
         if "p_pred" in c:
-            fig.add_trace(go.Scatter(x=k, y=np.asarray(c["p_pred"]), name=name, mode="lines+markers",
-                                     legendgroup=name), 1, 1)
+            fig.add_trace(
+                go.Scatter(x=k, y=np.asarray(c["p_pred"]), name=name, mode="lines+markers", legendgroup=name), 1, 1
+            )
             if not truth_drawn and "p_true" in c:
-                fig.add_trace(go.Scatter(x=k, y=np.asarray(c["p_true"]), name="truth", mode="lines",
-                                         line=dict(color="black", dash="dash")), 1, 1)
+                fig.add_trace(
+                    go.Scatter(
+                        x=k,
+                        y=np.asarray(c["p_true"]),
+                        name="truth",
+                        mode="lines",
+                        line=dict(color="black", dash="dash"),
+                    ),
+                    1,
+                    1,
+                )
                 truth_drawn = True
-        fig.add_trace(go.Scatter(x=k, y=np.asarray(c["T"]), name=name, mode="lines+markers", legendgroup=name,
-                                 showlegend="p_pred" not in c), 2, 1)
-        fig.add_trace(go.Scatter(x=k, y=np.asarray(c["r"]), name=name, mode="lines+markers", legendgroup=name,
-                                 showlegend=False), 3, 1)
+        fig.add_trace(
+            go.Scatter(
+                x=k,
+                y=np.asarray(c["T"]),
+                name=name,
+                mode="lines+markers",
+                legendgroup=name,
+                showlegend="p_pred" not in c,
+            ),
+            2,
+            1,
+        )
+        fig.add_trace(
+            go.Scatter(x=k, y=np.asarray(c["r"]), name=name, mode="lines+markers", legendgroup=name, showlegend=False),
+            3,
+            1,
+        )
     fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"), row=2, col=1)
     fig.update_yaxes(type="log", row=1, col=1)
     fig.update_xaxes(title_text="k [h/Mpc]", row=3, col=1)
@@ -96,8 +132,11 @@ def power_spectrum_figure(curves: Mapping[str, Mapping[str, np.ndarray]]) -> go.
     return fig
 
 
-def pr_curve_figure(scores: Mapping[str, np.ndarray], truth: np.ndarray,
-                    operating_points: Mapping[str, tuple[float, float]] | None = None) -> go.Figure:
+def pr_curve_figure(
+    scores: Mapping[str, np.ndarray],
+    truth: np.ndarray,
+    operating_points: Mapping[str, tuple[float, float]] | None = None,
+) -> go.Figure:
     """Precision-recall curves of several scores (e.g. the model's P and the oracle's) on the same voxels.
 
     ``operating_points``: name -> (recall, precision) markers. The legend gives each curve's PR-AUC.
@@ -108,11 +147,18 @@ def pr_curve_figure(scores: Mapping[str, np.ndarray], truth: np.ndarray,
     fig = go.Figure()
     for name, s in scores.items():
         prec, rec, _ = pr_curve(s, occ)
-        fig.add_trace(go.Scatter(x=np.r_[0.0, rec], y=np.r_[prec[0] if len(prec) else 1.0, prec], mode="lines",
-                                 name=f"{name} (PR-AUC {pr_auc(s, occ):.3f})"))
+        fig.add_trace(
+            go.Scatter(
+                x=np.r_[0.0, rec],
+                y=np.r_[prec[0] if len(prec) else 1.0, prec],
+                mode="lines",
+                name=f"{name} (PR-AUC {pr_auc(s, occ):.3f})",
+            )
+        )
     for name, (r, p) in (operating_points or {}).items():
-        fig.add_trace(go.Scatter(x=[r], y=[p], mode="markers", marker=dict(size=10, symbol="x"),
-                                 name=f"{name} operating point"))
+        fig.add_trace(
+            go.Scatter(x=[r], y=[p], mode="markers", marker=dict(size=10, symbol="x"), name=f"{name} operating point")
+        )
     fig.add_hline(y=float(occ.mean()), line=dict(color="grey", dash="dot"), annotation_text="occupied fraction")
     fig.update_layout(xaxis_title="recall", yaxis_title="precision", yaxis_type="log", height=450)
     return fig
@@ -126,8 +172,13 @@ def one_point_pdf_figure(fields: Mapping[str, np.ndarray], max_count: int = 6) -
     fig = go.Figure()
     for name, f in fields.items():
         fig.add_trace(go.Bar(x=labels, y=one_point_pdf(f, max_count), name=name))
-    fig.update_layout(barmode="group", xaxis_title="galaxies per voxel", yaxis_title="fraction of voxels",
-                      yaxis_type="log", height=400)
+    fig.update_layout(
+        barmode="group",
+        xaxis_title="galaxies per voxel",
+        yaxis_title="fraction of voxels",
+        yaxis_type="log",
+        height=400,
+    )
     return fig
 
 
