@@ -152,6 +152,25 @@ class FieldPosterior:
     def q84(self) -> np.ndarray:
         return self._q(0.84)
 
+    def evaluate(self, data: "FieldData", exact: "FieldPosterior | None" = None) -> dict[str, Any]:
+        """Scores against the true fields of ``data`` (``core.api.evaluate``): the benchmark's metric set at this
+        posterior's operating point, with the oracle's PR-AUC when ``exact`` is given."""
+        from core.tasks.dm_to_galaxies.metrics import field_metrics
+
+        scores = field_metrics(
+            truth=data.galaxies,
+            box_size=data.box_size,
+            prob=self.prob,
+            occupied=self.occupied,
+            expected=self.expected,
+            pk_field=self.samples if self.samples is not None else self.expected,
+        )
+        if exact is not None:
+            scores["oracle_pr_auc"] = field_metrics(truth=data.galaxies, box_size=data.box_size, prob=exact.prob)[
+                "pr_auc"
+            ]
+        return {"scores": {k: float(v) for k, v in scores.items()}}
+
     def _q(self, q: float) -> np.ndarray:
         """Quantile of N per voxel: from the samples when there are some, else of Poisson(E[N])."""
         if self.samples is not None and self.samples.shape[1] > 1:

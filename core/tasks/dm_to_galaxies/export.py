@@ -30,8 +30,10 @@ def write_fields(
     *,
     provenance: dict | None = None,
     save_samples: bool = False,
+    **_: object,
 ) -> None:
-    """Write ``post`` for the fields of ``data`` to ``path`` (format from ``fmt`` or the file name)."""
+    """Write ``post`` for the fields of ``data`` to ``path`` (format from ``fmt`` or the file name). Generic writer
+    options that do not apply to fields (``n_samples``: the samples are the posterior's own) are ignored."""
     path = Path(path)
     fmt = fmt or {".npy": "npy", ".h5": "hdf5", ".hdf5": "hdf5", ".fits": "fits", ".fit": "fits"}.get(
         path.suffix.lower()
