@@ -23,14 +23,17 @@ __all__ = ["run", "markdown", "SIZES", "METHODS", "check_bars"]
 
 METHODS = ("two_phase", "vdm", "hod", "threshold", "oracle")
 SIZES = {
+    # quick, on 2 CPU cores: measured on a cut run (64^2, one torch thread) at ~0.10 CPU-s per two_phase step,
+    # ~0.30 per vdm step (batch 8, base 16), ~0.0074 per field per sampling step, ~0.02 per simulated field:
+    # 600 x 0.10 + 400 x 0.30 + 24 x 2 x 16 x 0.0074 + 136 x 0.02 ~ 190 CPU-s, so 15 min holds with ~4x contention.
     True: {
         "dim": 2,
         "n_grid": 64,
-        "n_train": 192,
-        "n_val": 32,
-        "n_test": 48,
-        "two_phase": {"base": 8, "depth": 2, "steps": 600, "reg_steps": 300},
-        "vdm": {"base": 16, "depth": 2, "steps": 1000, "sample_steps": 32},
+        "n_train": 96,
+        "n_val": 16,
+        "n_test": 24,
+        "two_phase": {"base": 8, "depth": 2, "steps": 400, "reg_steps": 200},
+        "vdm": {"base": 16, "depth": 2, "steps": 400, "sample_steps": 16},
         "samples": 2,
     },
     # full size, for a GPU: 3-D 64^3 boxes (or dim=2, n_grid=128 slabs), larger nets, long schedules
