@@ -183,7 +183,7 @@ def demo(spec) -> dict:
     ui.set_model(m, f"bundled {m.name}")
     one = data.subset([0])
     post = ui.on_engine(api.posterior, m, one, n_samples=1, seed=0)
-    return {"post": post, "exact": ui.on_engine(api.task_obj(spec.name).exact, one)}
+    return {"index": 0, "post": post, "exact": ui.on_engine(api.task_obj(spec.name).exact, one)}
 
 
 def demo_result(spec, g: dict) -> None:
