@@ -12,7 +12,7 @@ from __future__ import annotations
 from core.models.base import ModelSpec
 from core.tasks.base import Capabilities, ResultWriter, Task, TaskDefaults, register_task
 from core.tasks.dm_to_galaxies.data import FieldData, FieldDataAdapter, FieldPosterior
-from core.tasks.dm_to_galaxies.export import FIELD_FORMATS, write_fields
+from core.tasks.dm_to_galaxies.export import write_fields
 from core.tasks.dm_to_galaxies.spec import SPEC
 
 __all__ = ["TASK", "SPEC", "CAPABILITIES", "FieldData", "FieldPosterior", "exact"]
@@ -104,7 +104,7 @@ def _summary(post: FieldPosterior) -> dict:
 
 WRITER = ResultWriter(
     write_fields,
-    formats=FIELD_FORMATS,
+    formats=("hdf5", "fits", "npy"),  # HDF5 first: the Export page offers the first one
     sample_formats=("npy", "hdf5", "fits"),
     summary=_summary,
     what="predicted fields: P(N>=1), E[N], occupied map, optional sampled fields (npy, HDF5 or FITS)",

@@ -199,7 +199,7 @@ def simulate(n: int, seed: int, config: FieldSimConfig | dict | None = None, cac
         cfg.box_size,
         arrays["galaxies"],
         cfg.to_dict(),
-        {"source": "simulator", "seed": int(seed), "n": int(n)},
+        {"source": "simulator", "simulator": "field", "seed": int(seed), "n": int(n)},
     )
 
 
