@@ -2,7 +2,7 @@
 # Rebuild the bundled checkpoints in checkpoints/ (each also gets a model card checkpoints/<name>.md).
 # Deterministic: fixed simulation seeds, split seeds and epoch counts (no wall-clock limits).
 #   bash scripts/build_checkpoints.sh            # everything (~15 min halo_mass + ~25 min map tasks, 2 CPU cores)
-#   bash scripts/build_checkpoints.sh halo_mass  # one task: halo_mass | exsitu_map | central_mass | photoz
+#   bash scripts/build_checkpoints.sh halo_mass  # one task: halo_mass | exsitu_map | central_mass | photoz | dm_to_galaxies
 # The simulated training sets are cached by configuration hash ($GPS_CACHE_DIR, default ~/.cache/...), so a rebuild
 # of one model re-uses them.
 set -euo pipefail
@@ -58,5 +58,12 @@ P=(env OMP_NUM_THREADS=1 "$PY" -m core train --task photoz --simulate 20000 --se
 "${P[@]}" --model mmvae --out checkpoints/photoz_mmvae.gps
 "${P[@]}" --model flow --set train.epochs=30 --out checkpoints/photoz_flow.gps
 "${P[@]}" --model exact --out checkpoints/photoz_exact.gps
+fi
+if [[ $WHAT == all || $WHAT == dm_to_galaxies ]]; then
+# 96 simulated 64^2 DM slabs with galaxy counts (default FieldSimConfig), split 80/10/10 (seed 1); two_phase (the
+# default: R2U-Net classifier at recall 0.95 on validation, then the count regressor), 600 + 300 steps of batch 8 on
+# one torch thread (~2 min). The demo (Home) uses it; the oracle needs no checkpoint (exact, simulated data only).
+OMP_NUM_THREADS=1 "$PY" -m core train --task dm_to_galaxies --model two_phase --simulate 96 --seed 1 --quiet \
+    --set steps=600 --set reg_steps=300 --out checkpoints/dm_to_galaxies_two_phase.gps
 fi
 ls -la checkpoints/

@@ -24,6 +24,7 @@ VIEWS = {
     "maps": "app_ui.views.maps",
     "multi_target_maps": "app_ui.views.multi_target_maps",
     "photometry": "app_ui.views.photometry",
+    "field": "app_ui.views.field",
 }
 
 

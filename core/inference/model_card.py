@@ -11,7 +11,10 @@ _SCORES = ("rmse", "rmse_ratio", "mae", "r2", "bias", "coverage_68", "coverage_9
            "kl_to_exact", "w1_to_exact",
            # per-pixel scores of map posteriors (galaxy pixels only)
            "n_pixels", "mae_pixel", "mae_pixel_mean", "rmse_pixel", "bias_pixel", "coverage_68_pixel",
-           "coverage_95_pixel", "width_68", "regret_reference")
+           "coverage_95_pixel", "width_68", "regret_reference",
+           # per-voxel scores of galaxy-field posteriors (dm_to_galaxies)
+           "precision", "recall", "f1", "mcc", "pr_auc", "poisson_deviance", "total_count_error",
+           "pk_ratio_mean_abs_dev", "r_k_mean")
 _TARGET_SCORES = ("scatter_dex", "bias_dex", "rmse", "coverage_68", "coverage_95", "width_68", "pit_ks_p")
 
 

@@ -100,7 +100,7 @@ def check_posterior(post, *, source: str | None = None, model: str = ""):
     """Mask rows whose draws are not finite (``valid = False``, ``flag = 2``); refuse when none is finite."""
     from core.inference.posterior_maps import MapPosterior
 
-    if isinstance(post, MapPosterior):
+    if isinstance(post, MapPosterior) or getattr(post, "per_pixel", False):  # per-pixel summaries (maps, fields)
         return _check_maps(post, source, model)
     arr = post.samples if post.samples is not None else post.pdf
     flat = np.asarray(arr).reshape(post.n, -1)

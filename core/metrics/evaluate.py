@@ -32,6 +32,8 @@ def evaluate(post, data, exact: Posterior | None = None, bin_edges: Sequence[flo
         )
     if isinstance(post, MapPosterior):
         return _evaluate_maps(post, data)
+    if callable(getattr(post, "evaluate", None)):  # a task posterior that scores itself (dm_to_galaxies fields)
+        return post.evaluate(data, exact)
     y = data.y if data.y.ndim == 2 else data.y[:, None]
     names = tuple(getattr(data, "targets", ()) or post.params)
     by_target, keep_all = {}, None

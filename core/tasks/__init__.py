@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: the task packages, in menu order (first = the app's default task)
-TASK_PACKAGES = ("halo_mass", "exsitu_map", "central_mass", "photoz")
+TASK_PACKAGES = ("halo_mass", "exsitu_map", "central_mass", "photoz", "dm_to_galaxies")
 
 
 def all_tasks() -> list[Task]:
