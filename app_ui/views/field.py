@@ -199,7 +199,7 @@ def demo_result(spec, g: dict) -> None:
         panels["P(N>=1) oracle"] = exact.prob[0]
     ui.show_figure(comparison_figure(panels, box_size=data.box_size), "demo_posterior", key="demo-field")
     st.success(
-        f"First galaxy field on screen in {ui.ss()['demo_seconds']:.2f} s: {post.expected[0].sum():.1f} expected "
+        f"First galaxy field on screen {ui.demo_seconds()}: {post.expected[0].sum():.1f} expected "
         "galaxies" + (f", truth {int(data.galaxies[0].sum())}" if data.has_truth else ""),
         icon=":material/check_circle:",
     )
