@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from core.models.base import ModelSpec
 from core.tasks.base import Capabilities, ResultWriter, Task, TaskDefaults, register_task
-from core.tasks.dm_to_galaxies.data import FieldData, FieldDataAdapter, FieldPosterior
+from core.tasks.dm_to_galaxies.adapter import FieldDataAdapter
+from core.tasks.dm_to_galaxies.data import FieldData, FieldPosterior
 from core.tasks.dm_to_galaxies.export import write_fields
 from core.tasks.dm_to_galaxies.spec import SPEC
 

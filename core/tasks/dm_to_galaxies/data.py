@@ -16,7 +16,7 @@ import numpy as np
 from core.errors import GPSError
 from core.tasks.dm_to_galaxies.simulator import FieldSimConfig, simulate_fields
 
-__all__ = ["FieldData", "FieldPosterior", "simulate", "FieldDataAdapter"]
+__all__ = ["FieldData", "FieldPosterior", "simulate"]
 
 
 @dataclass
@@ -201,29 +201,3 @@ def simulate(n: int, seed: int, config: FieldSimConfig | dict | None = None, cac
         cfg.to_dict(),
         {"source": "simulator", "simulator": "field", "seed": int(seed), "n": int(n)},
     )
-
-
-class FieldDataAdapter:
-    """The task's data adapter (see core.tasks.base)."""
-
-    container = FieldData
-    unit = "field"
-
-    def simulate(self, n: int, seed: int, config: FieldSimConfig | dict | None = None) -> FieldData:
-        return simulate(n, seed, config)
-
-    def read(self, path: str, **options: Any) -> FieldData:
-        from core.tasks.dm_to_galaxies.io import read_field
-
-        return read_field(path, **options)
-
-    def prepare(self, model: Any, data: FieldData) -> FieldData:
-        grid = getattr(model, "grid", None)
-        if grid is not None and tuple(grid) != data.grid:
-            raise GPSError(
-                f"the model {getattr(model, 'name', '')!r} runs on {tuple(grid)} fields",
-                field="dm",
-                expected=str(tuple(grid)),
-                found=str(data.grid),
-            )
-        return data
