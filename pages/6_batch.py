@@ -4,7 +4,8 @@ import streamlit as st
 
 import app_ui as ui
 from core import api
-from core.batch import BatchConfig, BatchJob, poll_job, read_results, results_bytes
+from app_ui.batch import batch_status
+from core.batch import BatchConfig, BatchJob
 from core.batch.job import default_first
 
 st.title("Batch")
@@ -55,40 +56,4 @@ with ui.guard("Batch"):
         )
         ui.ss()["batch_job"] = job = BatchJob(cfg).start()
 
-    @st.fragment(run_every=1.0 if job is not None and not job.finished else None)
-    def status() -> None:
-        s = poll_job(ui.ss().get("batch_job"))
-        if s["state"] == "idle":
-            return
-        st.progress(
-            s["fraction"],
-            text=f"{s['state']}: {s['done']}/{s['total']} parts, {s['failed']} failed, "
-            f"{s['rows']:,} rows, {s['rows_per_second']:,.0f} rows/s",
-        )
-        if s["dashboard"]:
-            st.markdown(f"Dask dashboard: [{s['dashboard']}]({s['dashboard']})")
-        if s["state"] in ("running", "stopping") and st.button("Stop", key="batch_stop"):
-            ui.ss()["batch_job"].stop()
-        for e in s["errors"]:
-            st.error(e, icon=":material/error:")
-        if s.get("error"):
-            st.error(s["error"], icon=":material/error:")
-        if (
-            s["state"] in ("done", "failed", "stopped")
-            and s.get("summary")
-            and s["summary"]["kind"] != "maps"
-            and s["summary"]["done"]
-        ):
-            st.success(f"Results in {s['out']} ({s['summary']['skipped']} parts reused from earlier runs)")
-            st.dataframe(read_results(s["out"]).head(200), key="batch_preview")
-            st.download_button(
-                "Download summaries (CSV)",
-                results_bytes(s["out"], "csv"),
-                "posteriors.csv",
-                key="batch_download",
-                icon=":material/download:",
-            )
-        elif s["state"] in ("done", "failed", "stopped") and s.get("summary"):
-            st.success(f"Posterior maps in {s['out']}/maps; index table {s['out']}/index.parquet")
-
-    status()
+    batch_status(job)
