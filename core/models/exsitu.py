@@ -72,10 +72,9 @@ class ExsituMapConfig(Config):
                                        "(undoes the over-confidence of a well-fitted decoder)")
     pixel_noise: bool = param(True, help="Posterior draws include the per-pixel logit-normal scatter (else only "
                                          "the latent uncertainty)")
-    train: TrainConfig = field(default=TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=12, max_minutes=6.0),
+    train: TrainConfig = field(default=TrainConfig(epochs=80, batch_size=32, lr=2e-3, patience=12),
                                metadata={"help": "Optimisation of the cVAE"})
-    flow_train: TrainConfig = field(default=TrainConfig(epochs=400, batch_size=256, lr=1e-3, patience=25,
-                                                        max_minutes=1.5),
+    flow_train: TrainConfig = field(default=TrainConfig(epochs=400, batch_size=256, lr=1e-3, patience=25),
                                     metadata={"help": "Optimisation of the latent flow (after the cVAE)"})
     batch_objects: int = param(8, help="Objects per inference batch (memory: batch x samples x H x W)",
                                min=1, max=4096, advanced=True)

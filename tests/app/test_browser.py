@@ -132,10 +132,9 @@ def _set_number(page, label: str, value: str) -> None:
     time.sleep(0.5)
 
 
-CALIFA = ROOT.parent / "shared" / "data" / "califa" / "NGC4047_allpix.pipe3d.hdf5"
+CALIFA = ROOT / "tests" / "data" / "NGC4047_cut.pipe3d.hdf5"   # trimmed copy of the CALIFA Pipe3D file (tests/data/README.md)
 
 
-@pytest.mark.skipif(not CALIFA.exists(), reason="shared CALIFA file not present")
 def test_exsitu_map_demo_and_real_file_in_chromium(server):
     """Pick the ex-situ map task, Load demo (posterior maps), upload the real CALIFA Pipe3D file, see its maps."""
     import re
