@@ -29,7 +29,7 @@ import copy
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 
@@ -53,6 +53,7 @@ class FlowConfig(Config):
     transforms: int = param(3, help="Number of spline transforms", min=1, max=12)
     bins: int = param(8, help="Spline bins per transform", min=2, max=64)
     hidden: tuple[int, ...] = param((128, 128), help="Hidden layer widths of each hyper-network")
+    activation: Literal["relu", "silu", "elu"] = param("relu", help="Activation of the hyper-networks")
     train: TrainConfig = field(default=TrainConfig(epochs=300, batch_size=512, lr=1e-3, patience=20),
                                metadata={"help": "Optimisation settings"})
     sample_chunk: int = param(8192, help="Galaxies per sampling chunk (memory vs speed)", min=1,
@@ -96,6 +97,7 @@ class FlowModel(PosteriorModel):
         self.y_mean = 0.0
         self.y_std = 1.0
         self._set_masked(self.config.input_masks)
+        self.activation = self.config.activation
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
@@ -112,6 +114,7 @@ class FlowModel(PosteriorModel):
             require_warm_state(self, self.flow is not None)
         else:
             self._set_masked(c.input_masks)
+            self.activation = c.activation
         x, y = self._xy(train)
         if not warm_start:
             self.x_mean, self.x_std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
@@ -200,11 +203,12 @@ class FlowModel(PosteriorModel):
         tensors = {f"flow.{k}": v.detach().cpu().numpy() for k, v in self.flow.state_dict().items()}
         tensors["x_mean"], tensors["x_std"] = self.x_mean.copy(), self.x_std.copy()
         extra = {"y_mean": self.y_mean, "y_std": self.y_std, "features": list(self.features),
-                 "history": self.history, "input_masks": self.masked}
+                 "history": self.history, "input_masks": self.masked, "activation": self.activation}
         return tensors, extra
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         self._set_masked(bool(extra.get("input_masks", False)))    # checkpoints before masks: full inputs only
+        self.activation = str(extra.get("activation", "relu"))     # checkpoints before the choice: ReLU
         self.flow = self._build()
         set_torch_state(self.flow, tensors, "flow.", "flow", self.config)
         self.x_mean = np.asarray(tensors["x_mean"], dtype=np.float64)
@@ -220,8 +224,9 @@ class FlowModel(PosteriorModel):
         torch.manual_seed(self.config.train.seed)
         c = self.config
         context = len(self.features) * (2 if self.masked else 1)
+        act = {"relu": torch.nn.ReLU, "silu": torch.nn.SiLU, "elu": torch.nn.ELU}[self.activation]
         return zuko.flows.NSF(features=1, context=context, transforms=c.transforms, bins=c.bins,
-                              hidden_features=list(c.hidden))
+                              hidden_features=list(c.hidden), activation=act)
 
     def _set_masked(self, masked: bool) -> None:
         """Conditioning on [x_s * m, m] (any subset) or on the full x (checkpoints before masks: refuse NaN)."""

@@ -2,6 +2,16 @@
 
 Every method is trained on the same simulated training set and scored on the same held-out test set against the
 truth and the exact (Bayes-optimal) posterior. Ratios to the exact posterior are the numbers to read.
+
+Any subset of the inputs: the methods that accept one (``Capabilities.any_subset``; vae_hmc is left out, its NUTS
+is slow) are also scored on the test set reduced to the inputs an IllustrisTNG table has (``SUBSETS["tng"]``:
+no u-g, concentration or HI fraction), against the exact posterior of that subset (which marginalises the
+missing inputs exactly), under ``row["subsets"]["tng"]``.
+
+KL to exact: ``kl_to_exact`` compares the exact grid density with a Gaussian KDE of the method's 1000 draws (the
+same for every sample-based method). The KDE adds a floor of its own, measured as ``kde_floor_kl``: the same KL for
+1000 draws of the exact posterior itself. For the flow, whose density is known, ``kl_to_exact_density`` uses
+``FlowModel.log_prob`` on the exact grid instead (no KDE).
 """
 
 from __future__ import annotations
@@ -18,6 +28,9 @@ from core.bench.common import fmt_value as _f
 __all__ = ["run", "markdown", "SIZES"]
 
 METHODS = ("exact", "vae_hmc", "flow", "shmr", "lightgbm")
+#: input subsets scored for the any-subset methods (name -> inputs kept); "tng": what an IllustrisTNG table has
+SUBSETS = {"tng": ("log_mstar", "log_sfr", "g_r", "r_i", "i_z")}
+_SUBSET_KEYS = ("rmse", "bias", "coverage_68", "coverage_95", "crps", "kl_to_exact", "w1_to_exact")
 SIZES = {  # quick: < 10 min on 2 CPU cores
     # fixed epoch budgets (early stopping may end sooner): results do not depend on how busy the machine is
     True: {
@@ -53,6 +66,7 @@ def run(
     t0 = time.perf_counter()
     exact = api.exact_posterior(test)
     exact_seconds = time.perf_counter() - t0
+    exact_sub = {k: api.exact_posterior(test.select_features(v)) for k, v in SUBSETS.items()}
     dev = resolve_device(device)
     results: dict[str, Any] = {
         "task": "halo_mass",
@@ -63,6 +77,8 @@ def run(
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "simulator": train.meta.get("config", {}),
         "seed": seed,
+        "subsets": {k: list(v) for k, v in SUBSETS.items()},
+        "kde_floor_kl": _kde_floor(exact, truth, seed),
         "methods": {},
     }
     tr, va = api.split(train, (0.9, 0.1), seed=seed)
@@ -100,6 +116,23 @@ def run(
         )
         if name == "exact":
             row["kl_to_exact"] = 0.0
+        if name == "flow":
+            row["kl_to_exact_density"] = _kl_density(model, test, exact)
+        if name == "exact" or (name != "vae_hmc" and api.capabilities(model).any_subset):
+            row["subsets"] = {}
+            for key, feats in SUBSETS.items():
+                ex = exact_sub[key]
+                sub = (
+                    ex
+                    if name == "exact"
+                    else api.posterior(model, test.select_features(feats), n_samples=1000, seed=seed)
+                )
+                sc = score_posterior(sub, truth, exact=None if name == "exact" else ex)
+                row["subsets"][key] = {k: sc.get(k) for k in _SUBSET_KEYS}
+                if name == "exact":
+                    row["subsets"][key]["kl_to_exact"] = 0.0
+                if name == "flow":
+                    row["subsets"][key]["kl_to_exact_density"] = _kl_density(model, test.select_features(feats), ex)
         row["train_seconds"] = None if train_s is None else round(train_s, 2)
         row["infer_seconds"] = round(infer_s, 3)
         if name in ("flow", "lightgbm", "shmr"):
@@ -128,6 +161,28 @@ def run(
         print(f"[bench] {name}: " + ", ".join(f"{k}={_f(v)}" for k, v in row.items()), flush=True)
     results["total_seconds"] = round(time.perf_counter() - t_all, 1)
     return results
+
+
+def _kde_floor(exact, truth, seed: int) -> float | None:
+    """``kl_to_exact`` of 1000 draws of the exact posterior itself: the part of any method's KL due to the KDE."""
+    from core.inference.posterior import Posterior
+    from core.metrics import score_posterior
+
+    if exact is None:
+        return None
+    draws = exact.sample(1000, seed=seed + 3)
+    own = Posterior(params=exact.params, units=exact.units, samples=draws.reshape(exact.n, 1000, -1), method="x")
+    return score_posterior(own, truth, exact=exact).get("kl_to_exact")
+
+
+def _kl_density(model, data, exact) -> float | None:
+    """Mean KL(exact || flow) with the flow's own density on the exact grid (no KDE of its draws)."""
+    from core.metrics.reference import kl_to_reference
+
+    if exact is None or not hasattr(model, "log_prob"):
+        return None
+    dens = np.exp(model.log_prob(exact.grid, model.inputs(data)))
+    return float(kl_to_reference(exact, exact, q_density=dens))
 
 
 def _config(name: str, size: dict, seed: int) -> dict:
@@ -168,6 +223,23 @@ def markdown(results: dict) -> str:
     ]
     for name, row in results["methods"].items():
         lines.append(f"| {name} | " + " | ".join(_f(row.get(c)) for c in cols) + " |")
+    subs = [(n, k, r) for n, row in results["methods"].items() for k, r in (row.get("subsets") or {}).items()]
+    if subs:
+        lines += [
+            "",
+            "Input subsets (exact = the exact posterior of the same subset):",
+            "",
+            "| method | subset | " + " | ".join(_SUBSET_KEYS) + " |",
+            "|---" * (len(_SUBSET_KEYS) + 2) + "|",
+        ]
+        lines += [f"| {n} | {k} | " + " | ".join(_f(r.get(c)) for c in _SUBSET_KEYS) + " |" for n, k, r in subs]
+    f = results["methods"].get("flow") or {}
+    if results.get("kde_floor_kl") is not None:
+        lines += [
+            "",
+            f"KL floor of the KDE of 1000 exact draws: {_f(results['kde_floor_kl'])}; flow KL with its own density "
+            f"(no KDE): {_f(f.get('kl_to_exact_density'))}",
+        ]
     v = results["methods"].get("vae_hmc")
     if v:
         lines += [
