@@ -65,7 +65,7 @@ def test_masked_inputs_match_the_analytic_posterior_of_the_subset(trained, obser
     test.x[:, [j for j in range(3) if j not in observed]] = np.nan
     post = trained.posterior(test, n_samples=2000, seed=4)
     m, s = exact(test.x)
-    assert np.abs(post.mean()[:, 0] - m).mean() < 0.06 * SD0
+    assert np.abs(post.mean()[:, 0] - m).mean() < 0.2 * s.mean()      # a fifth of the posterior sd
     assert np.abs(post.std()[:, 0] / s - 1).mean() < 0.1
 
 
