@@ -29,7 +29,7 @@ import copy
 import math
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -43,6 +43,7 @@ from core.models.base import (PosteriorModel, check_missing, random_input_mask, 
 
 __all__ = ["FlowConfig", "FlowModel"]
 
+_ACTIVATIONS = ("relu", "silu", "elu")
 _BOUND = 5.0  # zuko's spline (co)domain [-5, 5] in standardized units; identity outside
 
 
@@ -53,7 +54,7 @@ class FlowConfig(Config):
     transforms: int = param(3, help="Number of spline transforms", min=1, max=12)
     bins: int = param(8, help="Spline bins per transform", min=2, max=64)
     hidden: tuple[int, ...] = param((128, 128), help="Hidden layer widths of each hyper-network")
-    activation: Literal["relu", "silu", "elu"] = param("relu", help="Activation of the hyper-networks")
+    activation: str = param("relu", help="Activation of the hyper-networks: relu | silu | elu")
     train: TrainConfig = field(default=TrainConfig(epochs=300, batch_size=512, lr=1e-3, patience=20),
                                metadata={"help": "Optimisation settings"})
     sample_chunk: int = param(8192, help="Galaxies per sampling chunk (memory vs speed)", min=1,
@@ -73,6 +74,9 @@ class FlowConfig(Config):
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise GPSError("hidden layer widths must be positive integers", source="FlowConfig", field="hidden",
                            expected="e.g. [128, 128]", found=repr(self.hidden))
+        if self.activation not in _ACTIVATIONS:
+            raise GPSError("unknown activation", source="FlowConfig", field="activation",
+                           expected=" | ".join(_ACTIVATIONS), found=repr(self.activation))
         if self.mask_keep_low > self.mask_keep_high:
             raise GPSError("mask_keep_low must not exceed mask_keep_high", source="FlowConfig",
                            field="mask_keep_low", expected=f"<= {self.mask_keep_high}", found=str(self.mask_keep_low))
