@@ -141,9 +141,9 @@ def draw_galaxies(rngs: list[np.random.Generator], ids: np.ndarray, config: IFUS
         # old rule ignored the extended ex-situ component and the M/L gradients: massive galaxies came out
         # 0.3-0.5 dex too big, low-mass early types 0.2-0.3 dex too small)
         ratio = projected_half_mass_ratio(bt, rb_ratio, k_ex, f_ex)
-        for _ in range(3):                         # fixed point: the gradients are per R_e,gal, not per R_e,disk
-            ratio = projected_half_light_ratio(bt, rb_ratio, k_ex, f_ex, ratio, logage0, age_grad, logz0, z_grad,
-                                               ex_logage, ex_logz)
+        for _ in range(8):   # damped fixed point (the gradients are per R_e,gal; undamped it oscillates for B/T > 0.8)
+            ratio = np.sqrt(ratio * projected_half_light_ratio(bt, rb_ratio, k_ex, f_ex, ratio, logage0, age_grad,
+                                                               logz0, z_grad, ex_logage, ex_logz))
         re_disk = re_gal / ratio
     cos_t = 2.0 * u[:, 16] - 1.0
     phi = 2.0 * np.pi * u[:, 17]
@@ -242,7 +242,7 @@ def projected_half_light_ratio(bt, rb_ratio, k_ex, f_ex, re_ratio, logage0, age_
     col = [np.asarray(v, dtype=float)[:, None] for v in (bt, rb_ratio, k_ex, f_ex, re_ratio, logage0, age_grad,
                                                           logz0, z_grad, ex_logage, ex_logz)]
     bt, rb, kx, fx, rr, a0, ag, z0, zg, xa, xz = col
-    r = np.logspace(-2.5, 2.5, 301)[None, :]
+    r = np.logspace(-2.5, 2.5, 151)[None, :]
     k = 1.678
     surf_d = (1 - fx) * (1 - bt) * k ** 2 / (2 * np.pi) * np.exp(-k * r)
     surf_b = (1 - fx) * bt * _hernquist_surf(r, rb / 1.815)
