@@ -3,6 +3,11 @@
 Galaxy ``i`` of seed ``s`` always uses ``Generator(PCG64(SeedSequence(s, spawn_key=(i,))))``: outputs are
 identical whatever the chunking, and ``simulate(n)`` is a prefix of ``simulate(m > n)``.  The first
 ``N_UNIFORM`` uniforms of each stream are the galaxy latents; the stream then continues with its noise.
+
+Calibrated on the simulator's OUTPUT (docs/science/ifu_calibration.md, tests/core/data/test_ifu_outputs.py): sizes
+through the van der Wel+14 z~0.25 medians (whole-galaxy r-band half-light R_e), the median ex-situ fraction between
+TNG100 and EAGLE (Rodriguez-Gomez+16, Qu+17, Davison+20, Pillepich+18) with ~0.3 dex scatter, Gallazzi+05 ages at
+R_e with Goddard+17 gradients.
 """
 
 from __future__ import annotations
