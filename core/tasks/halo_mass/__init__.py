@@ -54,7 +54,7 @@ INPUTS = (
             aperture="total (the SHMR convention: abundance matching to SDSS stellar mass functions)",
             imf="Chabrier (Moster+13 / Behroozi+13 / Moster+18 SHMRs); Kroupa within 0.03 dex",
             note="latent M* from the SHMR (Moster+13 by default) with its scatter, plus 0.1 dex measurement noise; "
-            "living stellar mass. A Salpeter-IMF mass is 0.24 dex higher.",
+            "living stellar mass. A Salpeter-IMF mass is ~0.2 dex higher (Madau & Dickinson 2014).",
         ),
     ),
     Quantity(
