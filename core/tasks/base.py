@@ -90,6 +90,17 @@ class Definition:
         label = {"band_system": "bands", "gas_phase": "gas phase", "imf": "IMF"}
         return "; ".join(f"{label.get(k, k)}: {v}" for k, v in self.items() if k != "note")
 
+    def short(self) -> str:
+        """The gist in a few words, e.g. ``"SDSS u and g, AB; observed, z = 0.05; dust included"``."""
+        out = []
+        for k, v in self.items():
+            if k == "note":
+                continue
+            v = v.split(" (")[0].split(":")[0].split(";")[0].split(", with")[0].strip()
+            prefix = {"dust": "dust", "aperture": "aperture", "imf": "IMF", "psf": "PSF", "gas_phase": "gas"}.get(k)
+            out.append(f"{prefix} {v}" if prefix and prefix.lower() not in v.lower() else v)
+        return "; ".join(out)
+
     def to_dict(self) -> dict[str, str]:
         return dict(self.items())
 
