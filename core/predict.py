@@ -226,6 +226,10 @@ def _predict_table(
                 id_column=opts["id_column"],
                 source=Path(input_path).name,
             )
+            if i == 0:  # inputs far from the model's training distribution (checked on the first chunk)
+                from core.data.ood import check_report
+
+                check_report(report, data, m.task_name, m)
             for w in report.warnings:
                 w = w if i == 0 else f"rows {done}-{done + len(chunk) - 1}: {w}"
                 print(f"warning: {w}", file=sys.stderr)

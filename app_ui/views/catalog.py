@@ -11,6 +11,8 @@ import streamlit as st
 
 import app_ui as ui
 from core import api
+from core.data.column_map import refused_columns
+from core.data.ood import check_report
 
 NOUN = "catalogue"
 TYPES = ["csv", "txt", "ecsv", "fits", "fit", "fz", "gz", "h5", "hdf5", "hdf", "parquet", "pq"]
@@ -37,9 +39,11 @@ def data_page(spec) -> None:
             name = ui.ss().get("table_name", "upload")
             st.caption(f"{name}: {len(table):,} rows, {len(table.colnames)} columns")
             guess = api.suggest_mapping(table, spec.name)
+            refused = refused_columns(table, spec)
             st.markdown(
                 "**Column mapping** (auto-filled from names and units; a unit left as the task's "
-                "canonical unit means the values are already in it)"
+                "canonical unit means the values are already in it). Under each input: what it means for the "
+                "models (a column with another definition is a different quantity)."
             )
             mapping, units = {}, {}
             options = [None] + list(table.colnames)
@@ -47,7 +51,11 @@ def data_page(spec) -> None:
                 g = guess.get(q.name)
                 opts = options + ([g] if g and g not in options else [])
                 c1, c2, c3 = st.columns([2, 3, 2])
-                c1.markdown(f"**{q.label}** {'(target)' if q in spec.targets else ''}", help=q.description)
+                c1.markdown(f"**{q.label}** {'(target)' if q in spec.targets else ''}", help=_help(q))
+                if q.definition is not None:
+                    c1.caption(q.definition.short() or q.definition.note)
+                for note in refused.get(q.name, ()):
+                    c2.caption(f":orange[not auto-mapped: {note}]")
                 col = c2.selectbox(
                     q.name,
                     opts,
@@ -74,6 +82,8 @@ def data_page(spec) -> None:
                 except Exception as err:
                     ui.ss()["report"] = getattr(err, "report", None)
                     raise
+                m = ui.model()  # inputs far from the loaded model's training data (else the simulator's)
+                check_report(report, cat, spec.name, m if getattr(m, "task_name", None) == spec.name else None)
                 ui.set_data(cat, name, report)
                 st.rerun()
 
@@ -87,6 +97,11 @@ def data_page(spec) -> None:
         for m in report.messages:
             (st.error if m.startswith("error") else st.warning)(m)
         st.dataframe(ui.rows_frame(report.rows()), hide_index=True, key="report_table")
+        if getattr(report, "ood_reference", ""):
+            st.caption(
+                f"Input distributions compared with {report.ood_reference} (median > 1 sd off or > 20% "
+                "outside its 0.5-99.5% range: flagged)."
+            )
 
     cat = ui.data()
     if cat is not None:
@@ -115,6 +130,14 @@ def data_page(spec) -> None:
             )
     else:
         st.info("No catalogue yet: upload one, simulate one, or use **Load demo** on the Home page.")
+
+
+def _help(q) -> str:
+    """Tooltip of an input: its description and its full definition (what the training simulator produces)."""
+    if q.definition is None:
+        return q.description
+    rows = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in q.definition.items())
+    return f"{q.description}\n\n{rows}"
 
 
 # --------------------------------------------------------------------------------------------------- posterior

@@ -63,6 +63,8 @@ def checkpoint_bytes(model, *, provenance: dict | None = None, test_metrics: dic
     for f in model.features:
         q = task.input(f)
         schema.append({"name": f, "unit": q.unit, "label": q.label, "description": q.description})
+        if getattr(q, "definition", None) is not None:
+            schema[-1]["definition"] = q.definition.to_dict()
     card = dict(getattr(model, "card", {}) or {})
     meta = {
         "format": FORMAT_NAME,
@@ -86,6 +88,8 @@ def checkpoint_bytes(model, *, provenance: dict | None = None, test_metrics: dic
         "versions": _versions(),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
+    if card.get("input_distribution"):  # per-input training quantiles (core.data.ood), absent in older files
+        meta["input_distribution"] = card["input_distribution"]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps(_jsonable(meta), indent=1, sort_keys=True))
