@@ -139,9 +139,16 @@ def _finetune_form(spec, cat, dev: str, item) -> None:
     epochs = c1.number_input("Epochs (boosting rounds for LightGBM)", 1, 2000, 30, key="ft_epochs")
     lr = c2.number_input("Learning rate", 1e-6, 1.0, 5e-4, format="%.5f", key="ft_lr")
     patience = c3.number_input("Early-stopping patience", 1, 500, 10, key="ft_patience")
-    over = {"train": {"epochs": int(epochs), "lr": float(lr), "patience": int(patience)}}
-    if "train" not in init.config.to_dict():  # e.g. LightGBM: its own settings
-        over = {"n_estimators": int(epochs), "learning_rate": float(lr)}
+    cfg = init.config.to_dict()
+    if "train" in cfg:  # torch models: epochs and patience; the warm-start learning rate when the model has one
+        over = {"train": {"epochs": int(epochs), "patience": int(patience)}}
+        if "warm_lr" in cfg:
+            over["warm_lr"] = float(lr)
+        else:
+            over["train"]["lr"] = float(lr)
+    else:  # LightGBM: more boosting rounds with early stopping
+        over = {"n_estimators": int(epochs), "learning_rate": float(lr), "early_stopping_rounds": int(patience)}
+        over = {k: v for k, v in over.items() if k in cfg}
     if st.button("Fine-tune", type="primary", key="train", disabled=ui.running("train")):
         tr, va, te = api.split(cat, (0.8, 0.1, 0.1), seed=0)
         ui.ss()["pending_test_index"] = np.isin(cat.ids, te.ids)

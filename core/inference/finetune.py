@@ -25,6 +25,9 @@ __all__ = ["finetune", "can_finetune", "describe_init", "merge_config"]
 
 def can_finetune(model) -> bool:
     """Whether ``model``'s ``fit`` accepts ``warm_start`` (continue from the weights set by ``set_state``)."""
+    flag = getattr(type(model), "supports_warm_start", None)  # core.models.base: set from the fit signature
+    if flag is not None:
+        return bool(flag)
     try:
         return "warm_start" in inspect.signature(model.fit).parameters
     except (TypeError, ValueError):
