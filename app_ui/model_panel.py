@@ -110,18 +110,16 @@ def train_tab(spec, dev: str) -> None:
 
 
 def _start_choice(spec):
-    """None (from scratch) or the checkpoint item to fine-tune (bundled models whose training can continue)."""
-    from core.inference.finetune import can_finetune
+    """None (from scratch) or the bundled checkpoint item to fine-tune (models whose training can continue)."""
+    from core.tasks.base import get_model_spec
 
-    items = [i for i in api.bundled_checkpoints(spec.name) if i["model"] in spec.methods]
-    fits = []
-    for i in items:
+    def warm(name: str) -> bool:
         try:
-            m = ui.bundled_model(spec.name, i["model"])
-        except Exception:  # noqa: BLE001 - an unloadable bundled file is not offered
-            continue
-        if can_finetune(m):
-            fits.append(i)
+            return bool(getattr(get_model_spec(spec.name, name).model_class(), "supports_warm_start", False))
+        except Exception:  # noqa: BLE001 - a model family not installed here is not offered
+            return False
+
+    fits = [i for i in api.bundled_checkpoints(spec.name) if warm(i["model"])]
     opts = ["from scratch"] + [f"fine-tune {i['file']}" for i in fits]
     pick = st.radio("Start", opts, key="train_start", horizontal=True)
     return None if pick == "from scratch" else fits[opts.index(pick) - 1]
@@ -130,16 +128,17 @@ def _start_choice(spec):
 def _finetune_form(spec, cat, dev: str, item) -> None:
     from core.inference.finetune import finetune
 
-    init = ui.bundled_model(spec.name, item["model"])
+    meta = item["metadata"]
     st.caption(
-        f"Continue training {item['file']} ({init.name}; inputs {', '.join(init.features)}) on the current "
-        "catalogue from its weights."
+        f"Continue training {item['file']} ({item['model']}; inputs {', '.join(meta.get('features', []))}) on the "
+        "current catalogue from its weights."
     )
+    cfg = api.model_config_class(spec.name, item["model"]).from_dict(meta.get("config") or {}).to_dict()
+    lr0 = cfg.get("warm_lr") or (cfg.get("train") or {}).get("lr") or cfg.get("learning_rate") or 2e-4
     c1, c2, c3 = st.columns(3)
     epochs = c1.number_input("Epochs (boosting rounds for LightGBM)", 1, 2000, 30, key="ft_epochs")
-    lr = c2.number_input("Learning rate", 1e-6, 1.0, 5e-4, format="%.5f", key="ft_lr")
+    lr = c2.number_input("Learning rate", 1e-6, 1.0, float(lr0), format="%.5f", key="ft_lr")
     patience = c3.number_input("Early-stopping patience", 1, 500, 10, key="ft_patience")
-    cfg = init.config.to_dict()
     if "train" in cfg:  # torch models: epochs and patience; the warm-start learning rate when the model has one
         over = {"train": {"epochs": int(epochs), "patience": int(patience)}}
         if "warm_lr" in cfg:
@@ -153,6 +152,7 @@ def _finetune_form(spec, cat, dev: str, item) -> None:
         tr, va, te = api.split(cat, (0.8, 0.1, 0.1), seed=0)
         ui.ss()["pending_test_index"] = np.isin(cat.ids, te.ids)
         fp, label, sha = cat.fingerprint(), ui.ss().get("data_label"), cat.meta.get("sha256")
+        init = ui.on_engine(api.load_checkpoint, item["path"], expected_task=spec.name)
 
         def work(j):
             m = finetune(
