@@ -145,6 +145,8 @@ def model_card(card: dict) -> None:
             f"**Training data:** {src} — {extra}; {prov.get('n_objects', '?')} objects, "
             f"fingerprint `{prov.get('fingerprint', '—')}`"
         )
+        if prov.get("note"):  # "fine-tuned from <checkpoint> (weights sha256 ...) on <file> (sha256 ...)"
+            st.write(f"**Provenance:** {prov['note']}")
     metrics = card.get("test_metrics") or {}
     if metrics:
         st.write("**Test metrics**")

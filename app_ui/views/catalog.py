@@ -192,7 +192,7 @@ def posterior_page(spec, cat, m) -> None:
         ui.start_job(
             "post",
             f"Posteriors of {len(cat):,} galaxies ({m.name})",
-            lambda j: (api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress), key),
+            lambda j: (_posterior(m, cat, n_samples, j.progress), key),
         )
     ui.watch("post", stoppable=False)
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
@@ -203,6 +203,16 @@ def posterior_page(spec, cat, m) -> None:
             cols[f"{q.name}_{stat}"] = s[f"{q.name}_{stat}"]
         if cat.has_truth:
             cols[f"{q.name} (truth)"] = cat.y[:, 0]
+        for k in ("typicality_p", "atypical"):  # core.metrics.typicality: inputs unlike the model's training set
+            if k in post.diagnostics:
+                cols[k] = np.asarray(post.diagnostics[k])
+        typ = typicality_summary(post)
+        if typ is not None:
+            st.caption(
+                f"{typ['n_atypical']:,} of {typ['n_scored']:,} galaxies ({100 * typ['fraction_atypical']:.1f}%) are "
+                f"atypical of the model's training inputs (typicality_p < {typ['alpha']:g}; ~{100 * typ['alpha']:g}% "
+                "expected by chance): their posteriors extrapolate."
+            )
         search = st.text_input("Search galaxies by id", key="search", placeholder="e.g. 1234")
         hit = np.array([search.strip() in str(i) for i in cat.ids]) if search.strip() else np.ones(len(cat), bool)
         st.dataframe(ui.frame({k: v[hit] for k, v in cols.items()}), hide_index=True, height=260, key="summary_table")
@@ -300,7 +310,7 @@ def evaluation_page(spec, cat, m, ev) -> None:
     key = ui.results_key()
 
     def work(j):
-        post = api.posterior(m, ev, n_samples=ui.defaults(spec.name).draws, seed=0, progress=j.progress)
+        post = _posterior(m, ev, ui.defaults(spec.name).draws, j.progress)
         exact = api.exact_posterior(ev)
         return {"key": key, "post": post, "exact": exact, **api.evaluate(post, ev, exact)}
 
@@ -314,6 +324,16 @@ def evaluation_page(spec, cat, m, ev) -> None:
                 c.metric(k, f"{sc[k]:.3f}")
         with st.expander("All scores"):
             st.dataframe(ui.rows_frame([{"metric": k, "value": v} for k, v in sc.items()]), hide_index=True)
+        typ = typicality_summary(post)
+        if typ is not None:
+            from core.metrics.typicality import scores_by_typicality
+
+            st.subheader("Typical vs atypical inputs")
+            st.caption(
+                f"{typ['n_atypical']:,} of {typ['n_scored']:,} galaxies ({100 * typ['fraction_atypical']:.1f}%) "
+                f"flagged atypical of the training inputs (typicality_p < {typ['alpha']:g})."
+            )
+            st.dataframe(ui.rows_frame(scores_by_typicality(post, truth)), hide_index=True, key="typicality_scores")
         st.subheader(f"Per {q.label} bin")
         st.dataframe(ui.rows_frame(res["per_bin"]), hide_index=True, key="per_bin")
         s = post.summaries()
@@ -408,6 +428,19 @@ def demo_result(spec, g: dict) -> None:
         icon=":material/check_circle:",
     )
     st.page_link("pages/3_posterior.py", label="See every galaxy on the Posterior page", icon=":material/insights:")
+
+
+def _posterior(m, cat, n_samples: int, progress):
+    """Posteriors of every galaxy of ``cat`` with their typicality scores (``typicality_p``, ``atypical``)."""
+    from core.metrics.typicality import annotate
+
+    return annotate(m, cat, api.posterior(m, cat, n_samples=n_samples, seed=0, progress=progress))
+
+
+def typicality_summary(post):
+    from core.metrics.typicality import summary
+
+    return summary(post)
 
 
 def _model_with(spec, flag: str) -> str | None:

@@ -58,6 +58,8 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
     else:
         lines.append(f"File `{prov.get('file', prov.get('source_file', '?'))}` (sha256 {prov.get('sha256', '?')}, "
                      f"{prov.get('n_objects', '?')} objects).")
+    if prov.get("note"):                       # fine-tuned from <checkpoint> on <file> / trained from scratch on
+        lines += ["", f"Provenance: {prov['note']}."]
     tm = meta.get("test_metrics") or {}
     if tm:
         lines += ["", f"## Held-out test metrics (n = {tm.get('n_test', tm.get('n', '?'))})", ""]
@@ -75,6 +77,11 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
             for t, row in ((t, by[t]) for t in order):
                 lines.append(f"| {t} | " + " | ".join(f"{row[c]:.4g}" if isinstance(row.get(c), (int, float))
                                                       else "—" for c in cols) + " |")
+        before = tm.get("before_finetune") or {}
+        if before:
+            lines += ["", "Same held-out rows, the checkpoint before fine-tuning: "
+                      + ", ".join(f"{k} {before[k]:.4g}" for k in ("rmse", "bias", "coverage_68", "crps")
+                                  if isinstance(before.get(k), (int, float))) + "."]
     if hist:
         lines += ["", "## Training", ""] + _history_lines(hist)
     lines += ["", "## Configuration", "", "```json", json.dumps(meta.get("config", {}), indent=1, sort_keys=True),

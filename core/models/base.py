@@ -8,7 +8,9 @@ LightGBM model text, ...). Checkpoints (``core.inference.checkpoints``) store ex
 
 from __future__ import annotations
 
+import functools
 import importlib
+import inspect
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Literal, Sequence
@@ -21,16 +23,46 @@ from core.errors import GPSError
 from core.tasks.base import MODELS, Capabilities, get_model_spec, models_for_task, register_model
 
 __all__ = ["PosteriorModel", "ModelSpec", "MODELS", "get_model_spec", "build_model", "check_missing",
-           "models_for_task", "register_model", "set_torch_state"]
+           "models_for_task", "register_model", "set_torch_state", "random_input_mask", "warm_start_error",
+           "require_warm_state"]
 
 
 class PosteriorModel:
-    """Base class. Subclasses set ``name``, ``config_cls`` and ``missing_policy`` and implement the methods."""
+    """Base class. Subclasses set ``name``, ``config_cls`` and ``missing_policy`` and implement the methods.
+
+    Warm start: ``fit(train, val, ..., warm_start=True)`` continues from the state the model already holds (set by
+    :meth:`set_state` from a checkpoint, or by an earlier ``fit``) instead of re-initialising it, e.g. to
+    fine-tune a bundled model on a user's labelled catalogue. A subclass opts in by accepting ``warm_start`` in its
+    ``fit``; for every other model ``fit(..., warm_start=True)`` raises a :class:`GPSError` ("model X cannot
+    warm-start"; see :attr:`supports_warm_start`).
+    """
 
     name: ClassVar[str] = ""
     config_cls: ClassVar[type[Config]] = Config
-    #: what happens to a galaxy with a NaN feature: "marginalize" (dropped from the likelihood) or "refuse"
-    missing_policy: ClassVar[Literal["marginalize", "refuse"]] = "refuse"
+    #: what happens to a galaxy with a NaN feature (or a feature column the data lack): "marginalize" (dropped
+    #: from the likelihood), "amortize" (the model was trained on randomly hidden inputs and conditions on the
+    #: observed ones) or "refuse"
+    missing_policy: ClassVar[Literal["marginalize", "amortize", "refuse"]] = "refuse"
+    #: True when ``fit`` accepts ``warm_start=True`` (set automatically from the subclass's ``fit`` signature)
+    supports_warm_start: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        fit = cls.__dict__.get("fit")
+        if fit is None:
+            return
+        if "warm_start" in inspect.signature(fit).parameters:
+            cls.supports_warm_start = True
+            return
+        cls.supports_warm_start = False
+
+        @functools.wraps(fit)
+        def fit_without_warm_start(self, *args: Any, warm_start: bool = False, **kw: Any):
+            if warm_start:
+                raise warm_start_error(self)
+            return fit(self, *args, **kw)
+
+        cls.fit = fit_without_warm_start
 
     def __init__(self, config: Config, features: Sequence[str], targets: Sequence[str],
                  units: dict[str, str] | None = None) -> None:
@@ -46,8 +78,10 @@ class PosteriorModel:
 
     # -- to implement ------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
-        """Train on ``train`` (features ordered as ``self.features``); return a JSON-able history dict."""
+            stop: threading.Event | None = None, device: str | None = None, warm_start: bool = False) -> dict:
+        """Train on ``train`` (features ordered as ``self.features``); return a JSON-able history dict.
+
+        ``warm_start=True`` continues from the weights the model holds (models with ``supports_warm_start``)."""
         raise NotImplementedError
 
     def posterior(self, data: CatalogData, *, n_samples: int = 1000, seed: int = 0, device: str | None = None,
@@ -64,8 +98,16 @@ class PosteriorModel:
 
     # -- shared helpers -----------------------------------------------------------------------------
     def inputs(self, data: CatalogData) -> np.ndarray:
-        """Feature matrix in the model's feature order; a clear error if the data lack a feature."""
+        """Feature matrix in the model's feature order; a clear error if the data lack a feature.
+
+        A model that handles missing values (``missing_policy`` "marginalize" or "amortize") gets the features the
+        data lack as NaN columns, as long as the data have at least one of its features."""
         missing = [f for f in self.features if f not in data.features]
+        if missing and self.missing_policy != "refuse" and len(missing) < len(self.features):
+            have = [f for f in self.features if f in data.features]
+            x = np.full((len(data), len(self.features)), np.nan)
+            x[:, [self.features.index(f) for f in have]] = data.select_features(have).x
+            return x
         if missing:
             src = data.meta.get("file") or data.meta.get("source") or "input data"
             raise GPSError(f"the model {self.name!r} was trained on feature(s) that these data do not have",
@@ -75,6 +117,36 @@ class PosteriorModel:
 
     def param_units(self) -> tuple[str, ...]:
         return tuple(self.units.get(t, "") for t in self.targets)
+
+
+def warm_start_error(model: PosteriorModel) -> GPSError:
+    """The error for ``fit(..., warm_start=True)`` on a model that cannot continue training."""
+    return GPSError(f"model {model.name!r} cannot warm-start: it is always trained from scratch",
+                    source=type(model).__name__, field="warm_start",
+                    expected="warm_start=False, or a model that can continue training (flow, lightgbm, vae_hmc)",
+                    found="warm_start=True")
+
+
+def require_warm_state(model: PosteriorModel, trained: bool) -> None:
+    """Raise when ``warm_start=True`` but the model holds no weights to continue from."""
+    if not trained:
+        raise GPSError(f"warm start needs a trained model: load a checkpoint into the {model.name!r} model "
+                       "(set_state) or fit it first", source=type(model).__name__, field="warm_start",
+                       expected="a model with weights", found="untrained model")
+
+
+def random_input_mask(n: int, d: int, rng: np.random.Generator, *, full_fraction: float, keep_low: float,
+                      keep_high: float) -> np.ndarray:
+    """Random observed-input mask (n, d) bool for training on any subset of the inputs.
+
+    A fraction ``full_fraction`` of the rows keeps every input; each other row draws a keep probability uniformly
+    in [``keep_low``, ``keep_high``] and keeps each input independently with it (so every subset, from one input
+    to all of them, is seen in training). Used by the amortized models (flow, LightGBM) to learn q(y | x_S).
+    """
+    keep_p = rng.uniform(keep_low, keep_high, size=(n, 1))
+    mask = rng.random((n, d)) < keep_p
+    mask[rng.random(n) < full_fraction] = True
+    return mask
 
 
 def check_missing(x: np.ndarray, features: Sequence[str], model_name: str, source: str = "input data") -> np.ndarray:

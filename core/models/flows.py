@@ -4,9 +4,18 @@ The flow is a zuko ``NSF(features=1, context=d)``: a stack of monotonic rational
 standardized target whose parameters are MLP functions of the standardized inputs. It is trained by maximum
 likelihood (mean negative log density of the training targets) through :func:`core.inference.training.fit_module`.
 
-Missing features: the flow is amortized over complete input vectors, so a galaxy with a NaN feature is
-**refused** with a clear :class:`GPSError` (never imputed). Train the flow on the features that are present,
-or use ``vae_hmc``/``exact``, which marginalize a missing feature.
+Any subset of the inputs: the conditioning input of the hyper-networks is ``[x_s * m, m]``, the standardized
+inputs with missing ones set to 0 and the binary "observed" indicator ``m``. In training every mini-batch hides a
+random subset of each row's inputs (``core.models.base.random_input_mask``: a fraction ``mask_full_fraction`` of
+the rows keeps all of them, the others keep each input with a probability drawn in [``mask_keep_low``,
+``mask_keep_high``]); a NaN in the training data is a missing input too. The flow thus learns q(y | x_S) for every
+subset S, and at prediction time a galaxy with NaN inputs (or a table without some input columns) runs with the
+inputs it has; nothing is imputed. Checkpoints written before masks (``input_masks`` absent from the state)
+condition on the full ``x`` and still **refuse** NaN inputs with a clear :class:`GPSError`.
+
+Warm start: ``fit(..., warm_start=True)`` continues from the weights held (a checkpoint loaded by ``set_state``)
+with the checkpoint's standardization, learning rate ``warm_lr`` and early stopping on the validation set; the
+weights before the warm start are kept when no epoch improves the validation loss.
 
 Fast sampling: for a 1-D target every spline's parameters depend only on the galaxy's inputs (the autoregressive
 mask removes the target from the hyper-network input), so the hyper-networks run once per galaxy (torch) and the
@@ -16,6 +25,7 @@ exact: the same spline formulas as zuko, checked against ``zuko`` in ``tests/tes
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 from dataclasses import dataclass, field
@@ -28,7 +38,8 @@ from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
 from core.inference.training import TrainConfig
-from core.models.base import set_torch_state, PosteriorModel, refuse_missing
+from core.models.base import (PosteriorModel, check_missing, random_input_mask, refuse_missing, require_warm_state,
+                              set_torch_state)
 
 __all__ = ["FlowConfig", "FlowModel"]
 
@@ -46,19 +57,32 @@ class FlowConfig(Config):
                                metadata={"help": "Optimisation settings"})
     sample_chunk: int = param(8192, help="Galaxies per sampling chunk (memory vs speed)", min=1,
                               max=1 << 20, advanced=True)
+    input_masks: bool = param(True, help="Train on randomly hidden inputs so that any subset of the inputs runs "
+                              "(NaN or an absent column = missing)")
+    mask_full_fraction: float = param(0.5, help="Training rows of each batch that keep all their inputs",
+                                      min=0.0, max=1.0, advanced=True)
+    mask_keep_low: float = param(0.3, help="Masked rows keep each input with a probability drawn between this "
+                                 "and mask_keep_high", min=0.0, max=1.0, advanced=True)
+    mask_keep_high: float = param(0.9, help="Upper end of the keep probability of masked rows", min=0.0, max=1.0,
+                                  advanced=True)
+    warm_lr: float = param(2e-4, help="Learning rate when continuing from a checkpoint (warm start, fine-tuning)",
+                           min=1e-7, max=1.0)
 
     def validate(self) -> None:
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise GPSError("hidden layer widths must be positive integers", source="FlowConfig", field="hidden",
                            expected="e.g. [128, 128]", found=repr(self.hidden))
+        if self.mask_keep_low > self.mask_keep_high:
+            raise GPSError("mask_keep_low must not exceed mask_keep_high", source="FlowConfig",
+                           field="mask_keep_low", expected=f"<= {self.mask_keep_high}", found=str(self.mask_keep_low))
 
 
 class FlowModel(PosteriorModel):
-    """Amortized flow posterior q(y | x) for one scalar target (e.g. log Mh). Refuses NaN features."""
+    """Amortized flow posterior q(y | x_S) for one scalar target (e.g. log Mh) and any subset S of the inputs."""
 
     name = "flow"
     config_cls = FlowConfig
-    missing_policy = "refuse"
+    missing_policy = "amortize"
 
     def __init__(self, config: FlowConfig, features: Sequence[str], targets: Sequence[str],
                  units: dict[str, str] | None = None) -> None:
@@ -71,27 +95,60 @@ class FlowModel(PosteriorModel):
         self.x_std: np.ndarray | None = None
         self.y_mean = 0.0
         self.y_std = 1.0
+        self._set_masked(self.config.input_masks)
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
-        """Maximum-likelihood training on ``train`` (complete rows only; NaN rows raise). Returns the history."""
-        from core.inference.training import fit_module
+            stop: threading.Event | None = None, device: str | None = None, warm_start: bool = False) -> dict:
+        """Maximum-likelihood training on ``train`` with random input masks (NaN = missing). Returns the history.
 
+        ``warm_start=True`` continues from the weights held (checkpoint standardization, ``warm_lr``)."""
+        import torch
+
+        from core.inference.training import evaluate_loss, fit_module
+
+        c = self.config
+        if warm_start:
+            require_warm_state(self, self.flow is not None)
+        else:
+            self._set_masked(c.input_masks)
         x, y = self._xy(train)
-        self.x_mean, self.x_std = x.mean(axis=0), x.std(axis=0)
-        self.x_std = np.where(self.x_std > 0, self.x_std, 1.0)
-        self.y_mean, self.y_std = float(y.mean()), float(y.std() or 1.0)
-        self.flow = self._build()
-        tr = (self._xs(x), self._ys(y))
-        va = None
+        if not warm_start:
+            self.x_mean, self.x_std = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
+            if not np.all(np.isfinite(self.x_mean)):
+                j = int(np.flatnonzero(~np.isfinite(self.x_mean))[0])
+                raise GPSError("a feature has no observed value in the training set", source="FlowModel",
+                               field=self.features[j], expected="at least one finite value", found="all NaN")
+            self.x_std = np.where(self.x_std > 0, self.x_std, 1.0)
+            self.y_mean, self.y_std = float(y.mean()), float(y.std() or 1.0)
+            self.flow = self._build()
+        else:
+            torch.manual_seed(c.train.seed)
+        rng = np.random.default_rng(c.train.seed + 7919)
+        tr = self._tensors(x, y)
         if val is not None:
-            xv, yv = self._xy(val)
-            va = (self._xs(xv), self._ys(yv))
-        hist = fit_module(self.flow, _nll, tr, va, self.config.train, callbacks=callbacks, stop=stop,
-                          device=device)
+            va = self._tensors(*self._xy(val), rng=rng)
+        else:   # hold out here (not in fit_module) so that the validation rows get fixed masks
+            perm = rng.permutation(len(x))
+            n_val = max(1, int(round(c.train.val_fraction * len(x))))
+            va = self._tensors(x[perm[:n_val]], y[perm[:n_val]], rng=rng)
+            tr = tuple(t[perm[n_val:]] for t in tr)
+        loss = _nll
+        if self.masked:
+            loss = _MaskedNll(c.mask_full_fraction, c.mask_keep_low, c.mask_keep_high)
+        train_cfg = c.train.replace(lr=c.warm_lr) if warm_start else c.train
+        before = None
+        if warm_start:
+            before_state = copy.deepcopy(self.flow.state_dict())
+            before = evaluate_loss(self.flow, loss, [torch.as_tensor(a) for a in va], train_cfg.batch_size)
+        hist = fit_module(self.flow, loss, tr, va, train_cfg, callbacks=callbacks, stop=stop, device=device)
         self.flow.to("cpu").eval()
         self.history = hist.to_dict()
+        if warm_start:
+            self.history.update(warm_start=True, val_loss_before=before)
+            if not hist.best_val_loss < before:     # no epoch improved on the checkpoint: keep its weights
+                self.flow.load_state_dict(before_state)
+                self.history["stopped_reason"] += "; kept the starting weights (no validation improvement)"
         return self.history
 
     # -- inference ---------------------------------------------------------------------------------
@@ -130,7 +187,7 @@ class FlowModel(PosteriorModel):
         """log q(y | x) in 1/[target unit] for ``y_grid`` (g,) or (n, g) and inputs ``x`` (n, d): shape (n, g)."""
         self._require_trained()
         x = np.asarray(x, dtype=float)
-        refuse_missing(x, self.features, self.name)
+        self._check_x(x, "input data")
         y_grid = np.asarray(y_grid, dtype=np.float64)
         ys = (np.broadcast_to(y_grid, (len(x), y_grid.shape[-1])) - self.y_mean) / self.y_std
         knots = self._knots(x)
@@ -143,11 +200,11 @@ class FlowModel(PosteriorModel):
         tensors = {f"flow.{k}": v.detach().cpu().numpy() for k, v in self.flow.state_dict().items()}
         tensors["x_mean"], tensors["x_std"] = self.x_mean.copy(), self.x_std.copy()
         extra = {"y_mean": self.y_mean, "y_std": self.y_std, "features": list(self.features),
-                 "history": self.history}
+                 "history": self.history, "input_masks": self.masked}
         return tensors, extra
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
-
+        self._set_masked(bool(extra.get("input_masks", False)))    # checkpoints before masks: full inputs only
         self.flow = self._build()
         set_torch_state(self.flow, tensors, "flow.", "flow", self.config)
         self.x_mean = np.asarray(tensors["x_mean"], dtype=np.float64)
@@ -162,8 +219,14 @@ class FlowModel(PosteriorModel):
 
         torch.manual_seed(self.config.train.seed)
         c = self.config
-        return zuko.flows.NSF(features=1, context=len(self.features), transforms=c.transforms, bins=c.bins,
+        context = len(self.features) * (2 if self.masked else 1)
+        return zuko.flows.NSF(features=1, context=context, transforms=c.transforms, bins=c.bins,
                               hidden_features=list(c.hidden))
+
+    def _set_masked(self, masked: bool) -> None:
+        """Conditioning on [x_s * m, m] (any subset) or on the full x (checkpoints before masks: refuse NaN)."""
+        self.masked = bool(masked)
+        self.missing_policy = "amortize" if self.masked else "refuse"
 
     def _require_trained(self) -> None:
         if self.flow is None:
@@ -184,12 +247,39 @@ class FlowModel(PosteriorModel):
 
     def _checked_inputs(self, data: CatalogData) -> np.ndarray:
         x = self.inputs(data)
-        src = str(data.meta.get("file") or data.meta.get("source") or "input data")
-        refuse_missing(x, self.features, self.name, source=src)
+        self._check_x(x, str(data.meta.get("file") or data.meta.get("source") or "input data"))
         return x
 
+    def _check_x(self, x: np.ndarray, source: str) -> None:
+        if self.masked:
+            check_missing(x, self.features, self.name, source=source)     # inf raises; NaN = missing
+        else:
+            refuse_missing(x, self.features, self.name, source=source)
+
     def _xs(self, x: np.ndarray) -> np.ndarray:
-        return ((x - self.x_mean) / self.x_std).astype(np.float32)
+        """Standardized inputs, missing (NaN) ones set to 0 (the training mean)."""
+        xs = (x - self.x_mean) / self.x_std
+        return np.where(np.isfinite(xs), xs, 0.0).astype(np.float32)
+
+    def _context(self, x: np.ndarray) -> np.ndarray:
+        """Conditioning input of the hyper-networks: [x_s * m, m] (masked) or x_s (n, d or 2d) float32."""
+        xs = self._xs(x)
+        if not self.masked:
+            return xs
+        return np.concatenate([xs, np.isfinite(x).astype(np.float32)], axis=1)
+
+    def _tensors(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator | None = None) -> tuple:
+        """Training arrays: (context, y_s), or (x_s, observed mask, y_s) for masked training. With ``rng`` (the
+        validation set) the random masks are drawn once here, so every epoch is scored on the same subsets."""
+        if not self.masked:
+            return self._xs(x), self._ys(y)
+        m = np.isfinite(x)
+        if rng is not None:
+            c = self.config
+            m &= random_input_mask(len(x), x.shape[1], rng, full_fraction=c.mask_full_fraction,
+                                   keep_low=c.mask_keep_low, keep_high=c.mask_keep_high)
+            return self._xs(np.where(m, x, np.nan)), m.astype(np.float32), self._ys(y)
+        return self._xs(x), m.astype(np.float32), self._ys(y)
 
     def _ys(self, y: np.ndarray) -> np.ndarray:
         return ((y - self.y_mean) / self.y_std).astype(np.float32)[:, None]
@@ -198,7 +288,7 @@ class FlowModel(PosteriorModel):
         """Spline knots per galaxy and transform: (horizontal, vertical, derivatives), each (T, n, K+1)."""
         import torch
 
-        c = torch.as_tensor(self._xs(np.asarray(x, dtype=float)))
+        c = torch.as_tensor(self._context(np.asarray(x, dtype=float)))
         hs, vs, ds = [], [], []
         with torch.no_grad():
             for t in self.flow.transform.transforms:
@@ -223,6 +313,25 @@ def _pad_rows(x: np.ndarray, size: int) -> np.ndarray:
 
 def _nll(module, x, y):
     return -module(x).log_prob(y).mean()
+
+
+class _MaskedNll:
+    """Loss of masked training: in training mode each row of the batch hides a fresh random subset of its inputs
+    (on top of those missing in the data; same scheme as :func:`core.models.base.random_input_mask`); in eval mode
+    (the validation set, whose masks were drawn once) the masks are the given ones."""
+
+    def __init__(self, full_fraction: float, keep_low: float, keep_high: float) -> None:
+        self.full, self.lo, self.hi = full_fraction, keep_low, keep_high
+
+    def __call__(self, module, xs, m, y):
+        import torch
+
+        if module.training:
+            n, d = m.shape
+            keep_p = self.lo + (self.hi - self.lo) * torch.rand(n, 1, device=m.device)
+            hide = (torch.rand(n, d, device=m.device) >= keep_p) & (torch.rand(n, 1, device=m.device) >= self.full)
+            m = m * (~hide).to(m.dtype)
+        return -module(torch.cat([xs * m, m], dim=-1)).log_prob(y).mean()
 
 
 def _gather(table, k):

@@ -11,8 +11,17 @@ outermost segment down to ``tau = 0`` and up to ``tau = 1``, i.e. each tail carr
 (``tau_1`` below, ``1 - tau_K`` above) as a uniform density equal to that of the adjacent segment. The tails are
 therefore bounded and light; with the default extreme levels 0.025/0.975 this only affects the outer 5% of draws.
 
-Missing features: LightGBM could route NaN values down a learned default branch, which is an implicit imputation;
-this model **refuses** rows with NaN features (train or predict) with a clear :class:`GPSError`.
+Any subset of the inputs: LightGBM routes a NaN value down the default branch that each split learns. Trained on
+complete rows only, that branch is an implicit imputation learned from no missing data at all; so the training
+set is augmented with ``mask_copies`` copies of its rows in which random subsets of the inputs are set to NaN
+(``core.models.base.random_input_mask``), and the validation set (early stopping) mixes complete rows and masked
+rows the same way. The trees then learn q(y | x_S) for any subset S, and at prediction time a galaxy with NaN
+inputs (or a table without some input columns) runs with the inputs it has. Checkpoints written before masks
+(``input_masks`` absent from the state) still **refuse** rows with NaN features with a clear :class:`GPSError`.
+
+Warm start: ``fit(..., warm_start=True)`` continues boosting every point and quantile model from the boosters held
+(LightGBM ``init_model``), with early stopping on the validation set; a model keeps its starting trees when no new
+round improves its validation metric.
 
 State: each booster is kept in LightGBM's own text format (``Booster.model_to_string``) under JSON-able string keys
 of the extra state (the checkpoint writer stores long strings as text files); nothing is pickled.
@@ -32,7 +41,8 @@ from core.config import Config, param
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
-from core.models.base import PosteriorModel, refuse_missing
+from core.models.base import (PosteriorModel, check_missing, random_input_mask, refuse_missing,
+                              require_warm_state)
 
 __all__ = ["LightGBMConfig", "LightGBMModel", "quantile_function_samples"]
 
@@ -57,6 +67,16 @@ class LightGBMConfig(Config):
                              advanced=True)
     report_every: int = param(25, help="Progress report every this many rounds", min=1, max=10000, advanced=True)
     seed: int = param(0, help="Random seed (LightGBM seed and validation split)", min=0)
+    input_masks: bool = param(True, help="Train on copies of the rows with randomly hidden (NaN) inputs so that "
+                              "any subset of the inputs runs")
+    mask_copies: int = param(1, help="Masked copies of the training rows added to the complete rows", min=1,
+                             max=20, advanced=True)
+    mask_full_fraction: float = param(0.5, help="Validation rows that keep all their inputs (the others are "
+                                      "masked like the training copies)", min=0.0, max=1.0, advanced=True)
+    mask_keep_low: float = param(0.3, help="Masked rows keep each input with a probability drawn between this "
+                                 "and mask_keep_high", min=0.0, max=1.0, advanced=True)
+    mask_keep_high: float = param(0.9, help="Upper end of the keep probability of masked rows", min=0.0, max=1.0,
+                                  advanced=True)
 
     def validate(self) -> None:
         q = self.quantiles
@@ -67,21 +87,22 @@ class LightGBMConfig(Config):
 
 
 class LightGBMModel(PosteriorModel):
-    """Gradient-boosted point estimate plus quantile models; refuses NaN features."""
+    """Gradient-boosted point estimate plus quantile models, for any subset of the inputs (NaN = missing)."""
 
     name = "lightgbm"
     config_cls = LightGBMConfig
-    missing_policy = "refuse"
+    missing_policy = "amortize"
 
     def __init__(self, config: LightGBMConfig, features: Sequence[str], targets: Sequence[str],
                  units: dict[str, str] | None = None) -> None:
         super().__init__(config, features, targets, units)
         self.levels = tuple(sorted(self.config.quantiles))
         self.boosters: dict[str, Any] = {}     # "t{j}_point" / "t{j}_q{level}" -> lightgbm.Booster
+        self._set_masked(self.config.input_masks)
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
+            stop: threading.Event | None = None, device: str | None = None, warm_start: bool = False) -> dict:
         """Train the point and quantile models (early stopping on ``val`` or a seeded hold-out of ``train``).
 
         ``callbacks`` receive a :class:`core.inference.training.EpochReport` every ``report_every`` rounds, with
@@ -89,19 +110,29 @@ class LightGBMModel(PosteriorModel):
         (``train_loss`` is NaN: the training loss is not evaluated). When ``stop`` is set (or a callback raises
         ``StopRequested``) the current model keeps its best iteration and every remaining model is trained for a
         single round, so the result is usable but marked ``stopped_reason="stopped by user"``. ``device`` is
-        ignored (CPU).
+        ignored (CPU). ``warm_start=True`` continues boosting from the boosters held (``init_model``).
         """
         import lightgbm as lgb
 
         c = self.config
+        if warm_start:
+            require_warm_state(self, bool(self.boosters))
+        else:
+            self._set_masked(c.input_masks)
         x, y = self._xy(train, "training data")
+        rng = np.random.default_rng(c.seed)
         if val is None:
-            rng = np.random.default_rng(c.seed)
             perm = rng.permutation(len(x))
             n_val = max(1, int(round(c.val_fraction * len(x))))
             x, y, xv, yv = x[perm[n_val:]], y[perm[n_val:]], x[perm[:n_val]], y[perm[:n_val]]
         else:
             xv, yv = self._xy(val, "validation data")
+        if self.masked:
+            x, y = self._with_masked_copies(x, y, rng)
+            keep = random_input_mask(len(xv), xv.shape[1], rng, full_fraction=c.mask_full_fraction,
+                                     keep_low=c.mask_keep_low, keep_high=c.mask_keep_high)
+            xv = np.where(keep, xv, np.nan)
+        init = dict(self.boosters) if warm_start else {}
         jobs = [(j, "point", None) for j in range(len(self.targets))]
         jobs += [(j, f"q{a:g}", a) for j in range(len(self.targets)) for a in self.levels]
         total = len(jobs) * c.n_estimators
@@ -118,19 +149,28 @@ class LightGBMModel(PosteriorModel):
             dtr, dva = datasets[j]
             params = self._params(alpha)
             rounds = 1 if state["stopped"] else c.n_estimators
-            tracker = _Tracker(c.early_stopping_rounds, c.report_every, callbacks, stop, state, total,
-                               f"t{j}_{kind}", hist)
-            booster = lgb.train(params, dtr, num_boost_round=rounds, valid_sets=[dva], valid_names=["val"],
-                                callbacks=[tracker])
-            best = min(tracker.best_iter + 1, booster.current_iteration())
             key = f"t{j}_{kind}"
+            start = init[key].current_iteration() if key in init else 0
+            tracker = _Tracker(c.early_stopping_rounds, c.report_every, callbacks, stop, state, total,
+                               key, hist, begin=start)
+            if key in init:     # the starting trees' validation score: new rounds must beat it to be kept
+                tracker.best_score = _val_metric(init[key].predict(xv, num_threads=c.num_threads), yv[:, j], alpha)
+                tracker.best_iter = start - 1
+            booster = lgb.train(params, dtr, num_boost_round=rounds, valid_sets=[dva], valid_names=["val"],
+                                callbacks=[tracker], init_model=init.get(key))
+            best = min(tracker.best_iter + 1, booster.current_iteration())
             self.boosters[key] = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
             hist["models"][key] = {"best_iteration": int(best), "best_val": tracker.best_score,
                                    "metric": "l2" if alpha is None else "quantile"}
+            if key in init:
+                hist["models"][key]["start_iteration"] = int(start)
             state["offset"] += c.n_estimators
         hist["seconds"] = time.perf_counter() - state["t0"]
         hist["stopped_reason"] = "stopped by user" if state["stopped"] else "early stopping / round limit"
         hist["device"] = "cpu"
+        hist["input_masks"] = self.masked
+        if warm_start:
+            hist["warm_start"] = True
         self.history = hist
         return hist
 
@@ -179,7 +219,7 @@ class LightGBMModel(PosteriorModel):
         self._require_trained()
         extra: dict[str, Any] = {"levels": list(self.levels), "features": list(self.features),
                                  "targets": list(self.targets), "history": self.history,
-                                 "boosters": sorted(self.boosters)}
+                                 "boosters": sorted(self.boosters), "input_masks": self.masked}
         for key, b in self.boosters.items():
             extra[f"lgb_{key}"] = b.model_to_string()
         return {}, extra
@@ -209,6 +249,7 @@ class LightGBMModel(PosteriorModel):
                            field="boosters", expected=", ".join(sorted(needed)), found=", ".join(sorted(boosters)))
         self.boosters = boosters
         self.history = dict(extra.get("history", {}))
+        self._set_masked(bool(extra.get("input_masks", False)))    # checkpoints before masks refuse NaN inputs
 
     # -- private -----------------------------------------------------------------------------------
     def _params(self, alpha: float | None) -> dict:
@@ -226,10 +267,28 @@ class LightGBMModel(PosteriorModel):
             raise GPSError("the LightGBM model has not been trained or loaded", source="LightGBMModel",
                            expected="fit() or a checkpoint", found="untrained model")
 
+    def _set_masked(self, masked: bool) -> None:
+        self.masked = bool(masked)
+        self.missing_policy = "amortize" if self.masked else "refuse"
+
+    def _with_masked_copies(self, x: np.ndarray, y: np.ndarray, rng: np.random.Generator):
+        """The training rows followed by ``mask_copies`` copies with random inputs set to NaN."""
+        c = self.config
+        xs, ys = [x], [y]
+        for _ in range(c.mask_copies):
+            keep = random_input_mask(len(x), x.shape[1], rng, full_fraction=0.0, keep_low=c.mask_keep_low,
+                                     keep_high=c.mask_keep_high)
+            xs.append(np.where(keep, x, np.nan))
+            ys.append(y)
+        return np.concatenate(xs), np.concatenate(ys)
+
     def _checked_inputs(self, data: CatalogData) -> np.ndarray:
         x = self.inputs(data)
         src = str(data.meta.get("file") or data.meta.get("source") or "input data")
-        refuse_missing(x, self.features, self.name, source=src)
+        if self.masked:
+            check_missing(x, self.features, self.name, source=src)        # inf raises; NaN = missing
+        else:
+            refuse_missing(x, self.features, self.name, source=src)
         return x
 
     def _xy(self, data: CatalogData, what: str) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +308,14 @@ class LightGBMModel(PosteriorModel):
         if len(x) < 2:
             raise GPSError(f"{what} are too small to train on", source=src, expected=">= 2 rows", found=str(len(x)))
         return x, y
+
+
+def _val_metric(pred: np.ndarray, y: np.ndarray, alpha: float | None) -> float:
+    """LightGBM's validation metric: mean squared error (l2) or mean pinball loss at level ``alpha``."""
+    r = y - pred
+    if alpha is None:
+        return float(np.mean(r ** 2))
+    return float(np.mean(np.maximum(alpha * r, (alpha - 1.0) * r)))
 
 
 def quantile_function_samples(levels: Sequence[float], quantiles: np.ndarray, n_samples: int,
@@ -280,8 +347,9 @@ class _Tracker:
     order = 30
 
     def __init__(self, patience: int, every: int, callbacks: Sequence[Callable], stop: threading.Event | None,
-                 state: dict, total: int, name: str, hist: dict) -> None:
+                 state: dict, total: int, name: str, hist: dict, begin: int = 0) -> None:
         self.patience, self.every, self.callbacks, self.stop = patience, every, callbacks, stop
+        self.begin = begin      # rounds already in the starting model (warm start): reports count new rounds
         self.state, self.total, self.name, self.hist = state, total, name, hist
         self.best_score = math.inf
         self.best_iter = 0
@@ -296,13 +364,14 @@ class _Tracker:
         score = float(res[2])
         if not math.isfinite(self.best_score) or score < self.best_score - 1e-12 * abs(self.best_score):
             self.best_score, self.best_iter, self.best_list = score, env.iteration, list(env.evaluation_result_list)
-        it = env.iteration
-        last = it + 1 >= env.end_iteration or it - self.best_iter >= self.patience
+        it = env.iteration - self.begin
+        best = self.best_iter - self.begin
+        last = env.iteration + 1 >= env.end_iteration or it - best >= self.patience
         user_stop = self.stop is not None and self.stop.is_set()
         if (it + 1) % self.every == 0 or last or user_stop:
             elapsed = time.perf_counter() - self.state["t0"]
             rep = EpochReport(self.state["offset"] + it + 1, self.total, float("nan"), score, self.best_score,
-                              self.state["offset"] + self.best_iter + 1, float(env.params.get("learning_rate", 0)),
+                              self.state["offset"] + best + 1, float(env.params.get("learning_rate", 0)),
                               elapsed, {"model": self.name, "round": it + 1, "metric": res[1]})
             self.hist["epochs"].append({"epoch": rep.epoch, "model": self.name, "round": it + 1,
                                         "val_loss": score, "seconds": elapsed})
@@ -313,7 +382,7 @@ class _Tracker:
                 user_stop = True
         if user_stop:
             self.state["stopped"] = True
-        if user_stop or it - self.best_iter >= self.patience:
+        if user_stop or it - best >= self.patience:
             raise lgb.callback.EarlyStopException(self.best_iter, self.best_list)
 
 

@@ -37,7 +37,7 @@ from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
 from core.inference.training import TrainConfig
-from core.models.base import set_torch_state, PosteriorModel, check_missing
+from core.models.base import set_torch_state, PosteriorModel, check_missing, require_warm_state
 from core.models.priors import TargetPrior
 
 __all__ = ["VaeHmcConfig", "VaeHmcModel"]
@@ -56,6 +56,8 @@ class VaeHmcConfig(Config):
                                    min=0.0, max=0.9, advanced=True)
     train: TrainConfig = field(default=TrainConfig(epochs=300, batch_size=512, lr=1e-3, patience=20),
                                metadata={"help": "Optimisation settings"})
+    warm_lr: float = param(2e-4, help="Learning rate when continuing from a checkpoint (warm start, fine-tuning)",
+                           min=1e-7, max=1.0)
     prior: Literal["training", "uniform", "gaussian"] = param(
         "training", help="Prior on the target: the training distribution (smoothed), uniform or Gaussian")
     prior_low: float = param(10.5, help="Uniform prior: lower limit (target units)", min=-1e6, max=1e6)
@@ -102,13 +104,19 @@ class VaeHmcModel(PosteriorModel):
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
-            stop: threading.Event | None = None, device: str | None = None) -> dict:
-        """Train the VAE by the beta-ELBO (rows may have NaN features) and build the target prior."""
+            stop: threading.Event | None = None, device: str | None = None, warm_start: bool = False) -> dict:
+        """Train the VAE by the beta-ELBO (rows may have NaN features) and build the target prior.
+
+        ``warm_start=True`` continues from the VAE weights held (a checkpoint): same standardization and target
+        prior as the checkpoint, learning rate ``warm_lr``, early stopping on the validation loss."""
         import torch
 
         from core.inference.training import fit_module
 
         x, y = self._xy(train)
+        if warm_start:
+            require_warm_state(self, self.net is not None)
+            return self._fit_warm(x, y, val, callbacks, stop, device)
         self.x_mean = np.nanmean(x, axis=0)
         self.x_std = np.nanstd(x, axis=0)
         if not np.all(np.isfinite(self.x_mean)):
@@ -127,6 +135,21 @@ class VaeHmcModel(PosteriorModel):
                           tr, va, cfg.train, callbacks=callbacks, stop=stop, device=device)
         self.net.to("cpu").eval()
         self.history = hist.to_dict()
+        return self.history
+
+    def _fit_warm(self, x, y, val, callbacks, stop, device) -> dict:
+        import torch
+
+        from core.inference.training import fit_module
+
+        cfg = self.config
+        torch.manual_seed(cfg.train.seed)
+        tr = self._tensors(x, y)
+        va = self._tensors(*self._xy(val)) if val is not None else None
+        hist = fit_module(self.net, lambda net, xs, ms, ys: net.loss(xs, ms, ys, cfg.beta, cfg.encoder_dropout),
+                          tr, va, cfg.train.replace(lr=cfg.warm_lr), callbacks=callbacks, stop=stop, device=device)
+        self.net.to("cpu").eval()
+        self.history = dict(hist.to_dict(), warm_start=True)
         return self.history
 
     # -- inference ---------------------------------------------------------------------------------

@@ -23,7 +23,9 @@ MODELS = (
         "Amortized normalizing flow (zuko)",
         "core.models.flows:FlowModel",
         "core.models.flows:FlowConfig",
-        "A conditional neural spline flow q(log Mh | x) trained by maximum likelihood; posterior samples in one pass.",
+        "A conditional neural spline flow q(log Mh | x) trained by maximum likelihood on randomly hidden inputs, so "
+        "any subset of the inputs runs (NaN = missing); posterior samples in one pass.",
+        capabilities=Capabilities(any_subset=True),
         smoke_config={"hidden": [16], "transforms": 1, "train": {"epochs": 2}},
     ),
     ModelSpec(
@@ -52,9 +54,10 @@ MODELS = (
         "LightGBM point + quantiles",
         "core.models.gbdt:LightGBMModel",
         "core.models.gbdt:LightGBMConfig",
-        "Gradient-boosted trees: a point estimate plus quantile models that define the predictive distribution.",
+        "Gradient-boosted trees: a point estimate plus quantile models that define the predictive distribution; "
+        "trained on copies of the rows with randomly hidden (NaN) inputs, so any subset of the inputs runs.",
         kind="baseline",
-        capabilities=Capabilities(feature_importance=True),
+        capabilities=Capabilities(feature_importance=True, any_subset=True),
         smoke_config={"n_estimators": 20},
     ),
 )

@@ -70,7 +70,7 @@ def test_fast_sampler_equals_zuko(trained):
     for t in range(hor.shape[0] - 1, -1, -1):
         y = _rqs_inverse(y, hor[t], ver[t], der[t])
     with torch.no_grad():
-        c = torch.as_tensor(trained._xs(x))
+        c = torch.as_tensor(trained._context(x))
         ref = trained.flow(c).transform.inv(torch.as_tensor(z.T)[..., None])[..., 0].numpy().T
     np.testing.assert_allclose(np.asarray(y), ref, atol=2e-5)
 
@@ -84,21 +84,32 @@ def test_log_prob_matches_zuko_and_normalizes(trained):
     assert lp.shape == (5, grid.size)
     np.testing.assert_allclose(np.trapezoid(np.exp(lp), grid, axis=1), 1.0, atol=1e-3)
     with torch.no_grad():
-        c = torch.as_tensor(trained._xs(x))
+        c = torch.as_tensor(trained._context(x))
         ys = torch.as_tensor(((grid - trained.y_mean) / trained.y_std).astype(np.float32))[:, None, None]
         ref = trained.flow(c).log_prob(ys.expand(grid.size, 5, 1)).numpy().T - np.log(trained.y_std)
     np.testing.assert_allclose(lp, ref, atol=1e-4)
 
 
-def test_refuses_nan_with_clear_error(trained):
+def test_nan_is_missing_inf_is_refused(trained):
     test = toy(10, 4)
-    test.x[3, 1] = np.nan
-    with pytest.raises(GPSError, match=r"missing \(NaN\).*row 3") as err:
-        trained.posterior(test, n_samples=10)
-    assert err.value.field == "b"
+    test.x[3, 1] = np.nan                       # masked training: a NaN input is a missing input
+    post = trained.posterior(test, n_samples=10)
+    assert np.isfinite(post.samples).all()
     test.x[3, 1] = np.inf
     with pytest.raises(GPSError, match="infinite"):
         trained.posterior(test, n_samples=10)
+
+
+def test_unmasked_flow_refuses_nan_with_clear_error():
+    data = toy(300, 1)
+    m = FlowModel(FlowConfig(transforms=1, hidden=(8,), input_masks=False, train=TrainConfig(epochs=1)),
+                  data.features, data.targets)
+    m.fit(data)
+    test = toy(10, 4)
+    test.x[3, 1] = np.nan
+    with pytest.raises(GPSError, match=r"missing \(NaN\).*row 3") as err:
+        m.posterior(test, n_samples=10)
+    assert err.value.field == "b"
 
 
 def test_untrained_and_wrong_weights_are_refused():

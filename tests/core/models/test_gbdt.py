@@ -1,4 +1,4 @@
-"""LightGBM baseline: calibration on a toy problem with a known posterior, state round trip, NaN refusal, stop."""
+"""LightGBM baseline: calibration on a toy problem with a known posterior, state round trip, any subset, stop."""
 
 from __future__ import annotations
 
@@ -98,19 +98,35 @@ def test_state_round_trip_is_exact_and_json(trained):
         LightGBMModel(LightGBMConfig(**{**FAST, "quantiles": (0.1, 0.9)}), ("a", "b"), ("t",)).set_state({}, extra)
 
 
-def test_refuses_nan_rows_and_missing_features(trained):
+def test_any_subset_nan_and_absent_columns(trained):
+    """Masked training: a NaN or an absent column is a missing input; without the informative input the posterior
+    widens to the prior U(0, 3) (sd 0.87), with it alone it stays N(a, SIGMA)."""
     model, _, _ = trained
+    test = toy(2000, 5)
+    inner = (test.y[:, 0] > 0.7) & (test.y[:, 0] < 2.3)
+    only_a = model.posterior(test.select_features(("a",)).subset(inner), n_samples=300)
+    assert score_posterior(only_a, test.y[inner])["rmse"] < 1.15 * SIGMA
+    test.x[:, 0] = np.nan
+    only_b = model.posterior(test, n_samples=300)
+    assert 0.7 < float(np.median(only_b.std()[:, 0])) < 1.0
+    test.x[3, 1] = np.inf
+    with pytest.raises(GPSError, match="infinite"):
+        model.posterior(test)
+
+
+def test_unmasked_model_refuses_nan_rows():
     test = toy(10, 5)
     test.x[3, 1] = np.nan
-    with pytest.raises(GPSError, match=r"row 3.*\[b\]|\[b\].*row 3|NaN"):
-        model.posterior(test)
-    with pytest.raises(GPSError, match="b"):
-        model.posterior(toy(10, 5).select_features(("a",)))
-    fresh = LightGBMModel(LightGBMConfig(**FAST), ("a", "b"), ("t",))
+    fresh = LightGBMModel(LightGBMConfig(**FAST, input_masks=False), ("a", "b"), ("t",))
     with pytest.raises(GPSError, match="NaN"):
         fresh.fit(test)
     with pytest.raises(GPSError, match="not been trained"):
         fresh.posterior(toy(5, 0))
+    fresh.fit(toy(300, 0))
+    with pytest.raises(GPSError, match=r"row 3.*\[b\]|\[b\].*row 3|NaN"):
+        fresh.posterior(test)
+    with pytest.raises(GPSError, match="b"):
+        fresh.posterior(toy(10, 5).select_features(("a",)))
 
 
 def test_stop_event_and_stop_requested_give_a_usable_model():
