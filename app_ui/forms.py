@@ -123,6 +123,16 @@ def model_card(card: dict) -> None:
     st.write(
         "**Inputs:** " + ", ".join(card.get("features", [])) + " → **targets:** " + ", ".join(card.get("targets", []))
     )
+    from core.inference.model_card import input_rows
+
+    rows = input_rows(card)
+    if any(r["definition"] or r["note"] for r in rows):
+        st.caption("What each input means for this model (a file column with another definition is not the same input)")
+        st.dataframe(
+            frame({k: [r[k] for r in rows] for k in ("name", "unit", "definition", "note")}),
+            hide_index=True,
+            key=f"card-inputs-{card.get('weights_sha256', '')[:8]}",
+        )
     prov = card.get("provenance") or {}
     if prov:
         src = prov.get("source", "?")
@@ -135,6 +145,8 @@ def model_card(card: dict) -> None:
             f"**Training data:** {src} — {extra}; {prov.get('n_objects', '?')} objects, "
             f"fingerprint `{prov.get('fingerprint', '—')}`"
         )
+        if prov.get("note"):  # "fine-tuned from <checkpoint> (weights sha256 ...) on <file> (sha256 ...)"
+            st.write(f"**Provenance:** {prov['note']}")
     metrics = card.get("test_metrics") or {}
     if metrics:
         st.write("**Test metrics**")

@@ -65,28 +65,79 @@ def cmd_train(args) -> int:
                   f"best {r.best_val_loss:9.4f} (epoch {r.best_epoch + 1})  {r.elapsed:6.1f}s", end="",
                   file=sys.stderr, flush=True)
 
-    model = api.train(args.task, args.model, train, config, features=feats, val=val, callbacks=[report],
-                      device=args.device)
+    init = None
+    if args.init:
+        from core.inference.finetune import finetune
+
+        init = api.load_checkpoint(args.init, expected_task=args.task)
+        if args.model not in (None, init.name):
+            raise GPSError("--model differs from the model of the --init checkpoint", field="--model",
+                           expected=init.name, found=args.model)
+        if feats:
+            raise GPSError("--features cannot change the inputs of a fine-tuned model", field="--features",
+                           expected=", ".join(init.features))
+        model = finetune(init, train, val, config, init_label=Path(args.init).name, data_label=_data_label(args),
+                         data_sha256=_data_sha(args), callbacks=[report], device=args.device)
+    else:
+        if not args.model:
+            raise GPSError("give --model NAME (or --init CHECKPOINT to fine-tune)", field="--model")
+        from core.metrics.typicality import attach_reference
+
+        model = api.train(args.task, args.model, train, config, features=feats, val=val, callbacks=[report],
+                          device=args.device)
+        attach_reference(model, train)     # the typicality score's reference sample, saved with the checkpoint
+        if args.data:
+            model.card["provenance"]["data_sha256"] = _data_sha(args)
+            model.card["provenance"]["note"] = f"trained from scratch on {_data_label(args)}"
     if not args.quiet:
         print(file=sys.stderr)
     train_s = time.perf_counter() - t0
     if args.eval_n and len(test) > args.eval_n:
         test = test.subset(np.arange(args.eval_n))
-    test = _drop_empty_maps(api.prepare(model, test))   # the model's inputs on its grid (truth maps alike)
-    post = model.posterior(test, n_samples=_samples(args, args.task), seed=args.seed)
-    ev = api.evaluate(post, test, api.exact_posterior(test))
-    metrics = test_metrics(ev, len(test))
+    metrics, typ = _test_scores(api, model, test, args)
+    if init is not None:                  # the same held-out rows scored with the checkpoint before fine-tuning
+        metrics["before_finetune"] = {k: v for k, v in _test_scores(api, init, test, args)[0].items()
+                                      if not isinstance(v, dict)}
     command = "python -m core " + " ".join(sys.argv[1:]) if argv_is_cli() else ""
     path = api.save_checkpoint(model, args.out, test_metrics=metrics, notes=command)
     from core.inference.checkpoints import read_metadata
     from core.inference.model_card import model_card_markdown
 
     Path(path).with_suffix(".md").write_text(model_card_markdown(read_metadata(path)))
-    print(json.dumps({"checkpoint": str(path), "train_seconds": round(train_s, 1),
-                      "stopped": _stopped(model.history), "n_train": len(train), "n_val": len(val),
-                      "n_test": len(test), "test": metrics,
-                      "validation_warnings": data.meta.get("validation_warnings", [])}, indent=1, default=_num))
+    out = {"checkpoint": str(path), "train_seconds": round(train_s, 1), "stopped": _stopped(model.history),
+           "n_train": len(train), "n_val": len(val), "n_test": len(test), "test": metrics,
+           "validation_warnings": data.meta.get("validation_warnings", [])}
+    if init is not None:
+        out["fine_tuned"] = model.card["provenance"]["note"]
+    if typ:
+        out["test_typicality"] = typ
+    print(json.dumps(out, indent=1, default=_num))
     return 0
+
+
+def _test_scores(api, model, test, args) -> tuple[dict, dict | None]:
+    """Held-out scores of ``model`` on ``test`` (checkpoint ``test_metrics``) and its typicality summary."""
+    from core.metrics import typicality
+
+    test = _drop_empty_maps(api.prepare(model, test))   # the model's inputs on its grid (truth maps alike)
+    post = model.posterior(test, n_samples=_samples(args, args.task), seed=args.seed)
+    ev = api.evaluate(post, test, api.exact_posterior(test))
+    metrics = test_metrics(ev, len(test))
+    typ = typicality.summary(typicality.annotate(model, test, post))
+    if typ is not None:
+        metrics["fraction_atypical"] = typ["fraction_atypical"]
+        typ["by_group"] = typicality.scores_by_typicality(post, test.y)
+    return metrics, typ
+
+
+def _data_label(args) -> str:
+    return Path(args.data).name if getattr(args, "data", None) else f"{args.simulate} simulated objects"
+
+
+def _data_sha(args) -> str:
+    from core.data.catalog import file_sha256
+
+    return file_sha256(args.data) if getattr(args, "data", None) and Path(args.data).is_file() else ""
 
 
 def cmd_predict(args) -> int:
@@ -121,6 +172,11 @@ def cmd_evaluate(args) -> int:
     out = {"task": model.task_name, "model": model.name, "checkpoint": args.checkpoint or "bundled",
            "features": list(model.features), **_json_ready(ev),
            "validation_warnings": data.meta.get("validation_warnings", [])}
+    from core.metrics import typicality
+
+    typ = typicality.summary(typicality.annotate(model, data, post))
+    if typ is not None:
+        out["typicality"] = {**typ, "by_group": typicality.scores_by_typicality(post, data.y)}
     if len(ev.get("scores_by_target") or ()) > 1:     # several targets: with scatter_dex / bias_dex per target
         out["scores_by_target"] = test_metrics(ev, ev["n"])["by_target"]
     text = json.dumps(out, indent=1, default=_num)
@@ -309,7 +365,10 @@ def _parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model and write a checkpoint (.gps)")
     t.add_argument("--task", default="halo_mass", choices=tasks)
-    t.add_argument("--model", required=True, help="model name (see the task's models)")
+    t.add_argument("--model", default=None, help="model name (see the task's models); with --init: its model")
+    t.add_argument("--init", metavar="CHECKPOINT", default=None,
+                   help="fine-tune: start from this checkpoint's weights (a bundled .gps or your own) and train on "
+                   "--data (held-out split, early stopping on the validation part); without it: from scratch")
     g = t.add_mutually_exclusive_group(required=True)
     g.add_argument("--data", help="labelled training table (any supported format)")
     g.add_argument("--simulate", type=int, metavar="N", help="train on N simulated objects")

@@ -158,6 +158,11 @@ def train(
         or {}
     )
     m.card = {"provenance": provenance_of(data), "device": m.history.get("device", "cpu")}
+    from core.data.ood import distribution_of
+
+    dist = distribution_of(data, feats)  # per-input quantiles: the upload checks compare against these
+    if dist:
+        m.card["input_distribution"] = dist
     return m
 
 

@@ -166,13 +166,21 @@ def _predict_file(
         progress=_bar(len(prepared), progress, t.data.unit),
         **options,
     )
+    from core.metrics import typicality
+
+    typicality.annotate(m, prepared, post)  # per-object typicality_p / atypical (tables only)
     t_post = time.perf_counter() - t1
     prov = result_provenance(
         m, checkpoint=label, data=data, prepared=prepared, input_path=input_path, n_samples=n, seed=seed, **options
     )
     prov.pop("keep_samples", None)
+    typ = typicality.summary(post)
+    if typ is not None:
+        prov["typicality"] = typicality.DESCRIPTION
     t.writer(post, prepared, out_path, fmt, provenance=prov, save_samples=save_samples)
     summary = t.writer.summary(post) if t.writer.summary else {"objects": int(post.n)}
+    if typ is not None:
+        summary["typicality"] = typ
     return {
         "out": str(out_path),
         "task": t.name,
@@ -194,6 +202,7 @@ def _predict_table(
     from core.data.column_map import merge_mapping
     from core.data.schema import _ids, suggest_mapping, to_catalog
     from core.inference.sanity import FLAG_LEGEND, checked_posterior
+    from core.metrics import typicality
 
     spec = api.get_task(m.task_name)
     if chunk_rows < 1:
@@ -207,8 +216,10 @@ def _predict_table(
         m, checkpoint=checkpoint or f"bundled:{m.task_name}", input_path=input_path, n_samples=n_samples, seed=seed
     )
     provenance["flag"] = FLAG_LEGEND
+    if typicality.reference_for(m) is not None:
+        provenance["typicality"] = typicality.DESCRIPTION
     provenance["validation_warnings"] = warnings = []
-    writer, mapping, done, masked = None, None, 0, 0
+    writer, mapping, done, masked, n_scored, n_atypical = None, None, 0, 0, 0, 0
     t0 = time.perf_counter()
     bar = _bar(n_total, progress, "obj")
     try:
@@ -226,6 +237,10 @@ def _predict_table(
                 id_column=opts["id_column"],
                 source=Path(input_path).name,
             )
+            if i == 0:  # inputs far from the model's training distribution (checked on the first chunk)
+                from core.data.ood import check_report
+
+                check_report(report, data, m.task_name, m)
             for w in report.warnings:
                 w = w if i == 0 else f"rows {done}-{done + len(chunk) - 1}: {w}"
                 print(f"warning: {w}", file=sys.stderr)
@@ -233,6 +248,9 @@ def _predict_table(
             if _ids(chunk, opts["id_column"]) is None:  # no id column: running row numbers across chunks
                 data.ids = np.arange(done, done + len(data))
             post = checked_posterior(m, data, n_samples=n_samples, seed=seed + i, device=device)
+            typ = typicality.summary(typicality.annotate(m, data, post))
+            if typ is not None:
+                n_scored, n_atypical = n_scored + typ["n_scored"], n_atypical + typ["n_atypical"]
             cols = posterior_columns(post, data)
             if writer is None:
                 writer = PosteriorWriter(
@@ -259,7 +277,7 @@ def _predict_table(
     dt = time.perf_counter() - t0
     if progress:
         print(file=sys.stderr)
-    return {
+    out = {
         "out": str(out_path),
         "rows": done,
         "rows_masked": masked,
@@ -268,6 +286,10 @@ def _predict_table(
         "model": m.name,
         "task": m.task_name,
     }
+    if "typicality" in provenance:
+        out["rows_atypical"] = n_atypical
+        out["fraction_atypical"] = round(n_atypical / max(n_scored, 1), 4)
+    return out
 
 
 def _bar(total: int, enabled: bool, unit: str):

@@ -11,6 +11,8 @@ import streamlit as st
 
 import app_ui as ui
 from core import api
+from core.data.column_map import refused_columns
+from core.data.ood import check_report
 
 NOUN = "catalogue"
 TYPES = ["csv", "txt", "ecsv", "fits", "fit", "fz", "gz", "h5", "hdf5", "hdf", "parquet", "pq"]
@@ -37,9 +39,11 @@ def data_page(spec) -> None:
             name = ui.ss().get("table_name", "upload")
             st.caption(f"{name}: {len(table):,} rows, {len(table.colnames)} columns")
             guess = api.suggest_mapping(table, spec.name)
+            refused = refused_columns(table, spec)
             st.markdown(
                 "**Column mapping** (auto-filled from names and units; a unit left as the task's "
-                "canonical unit means the values are already in it)"
+                "canonical unit means the values are already in it). Under each input: what it means for the "
+                "models (a column with another definition is a different quantity)."
             )
             mapping, units = {}, {}
             options = [None] + list(table.colnames)
@@ -47,7 +51,11 @@ def data_page(spec) -> None:
                 g = guess.get(q.name)
                 opts = options + ([g] if g and g not in options else [])
                 c1, c2, c3 = st.columns([2, 3, 2])
-                c1.markdown(f"**{q.label}** {'(target)' if q in spec.targets else ''}", help=q.description)
+                c1.markdown(f"**{q.label}** {'(target)' if q in spec.targets else ''}", help=_help(q))
+                if q.definition is not None:
+                    c1.caption(q.definition.short() or q.definition.note)
+                for note in refused.get(q.name, ()):
+                    c2.caption(f":orange[not auto-mapped: {note}]")
                 col = c2.selectbox(
                     q.name,
                     opts,
@@ -74,6 +82,8 @@ def data_page(spec) -> None:
                 except Exception as err:
                     ui.ss()["report"] = getattr(err, "report", None)
                     raise
+                m = ui.model()  # inputs far from the loaded model's training data (else the simulator's)
+                check_report(report, cat, spec.name, m if getattr(m, "task_name", None) == spec.name else None)
                 ui.set_data(cat, name, report)
                 st.rerun()
 
@@ -87,6 +97,11 @@ def data_page(spec) -> None:
         for m in report.messages:
             (st.error if m.startswith("error") else st.warning)(m)
         st.dataframe(ui.rows_frame(report.rows()), hide_index=True, key="report_table")
+        if getattr(report, "ood_reference", ""):
+            st.caption(
+                f"Input distributions compared with {report.ood_reference} (median > 1 sd off or > 20% "
+                "outside its 0.5-99.5% range: flagged)."
+            )
 
     cat = ui.data()
     if cat is not None:
@@ -115,6 +130,14 @@ def data_page(spec) -> None:
             )
     else:
         st.info("No catalogue yet: upload one, simulate one, or use **Load demo** on the Home page.")
+
+
+def _help(q) -> str:
+    """Tooltip of an input: its description and its full definition (what the training simulator produces)."""
+    if q.definition is None:
+        return q.description
+    rows = "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in q.definition.items())
+    return f"{q.description}\n\n{rows}"
 
 
 # --------------------------------------------------------------------------------------------------- posterior
@@ -169,7 +192,7 @@ def posterior_page(spec, cat, m) -> None:
         ui.start_job(
             "post",
             f"Posteriors of {len(cat):,} galaxies ({m.name})",
-            lambda j: (api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress), key),
+            lambda j: (_posterior(m, cat, n_samples, j.progress), key),
         )
     ui.watch("post", stoppable=False)
     post = ui.ss().get("post") if ui.ss().get("post_key") == key else None
@@ -180,6 +203,16 @@ def posterior_page(spec, cat, m) -> None:
             cols[f"{q.name}_{stat}"] = s[f"{q.name}_{stat}"]
         if cat.has_truth:
             cols[f"{q.name} (truth)"] = cat.y[:, 0]
+        for k in ("typicality_p", "atypical"):  # core.metrics.typicality: inputs unlike the model's training set
+            if k in post.diagnostics:
+                cols[k] = np.asarray(post.diagnostics[k])
+        typ = typicality_summary(post)
+        if typ is not None:
+            st.caption(
+                f"{typ['n_atypical']:,} of {typ['n_scored']:,} galaxies ({100 * typ['fraction_atypical']:.1f}%) are "
+                f"atypical of the model's training inputs (typicality_p < {typ['alpha']:g}; ~{100 * typ['alpha']:g}% "
+                "expected by chance): their posteriors extrapolate."
+            )
         search = st.text_input("Search galaxies by id", key="search", placeholder="e.g. 1234")
         hit = np.array([search.strip() in str(i) for i in cat.ids]) if search.strip() else np.ones(len(cat), bool)
         st.dataframe(ui.frame({k: v[hit] for k, v in cols.items()}), hide_index=True, height=260, key="summary_table")
@@ -277,7 +310,7 @@ def evaluation_page(spec, cat, m, ev) -> None:
     key = ui.results_key()
 
     def work(j):
-        post = api.posterior(m, ev, n_samples=ui.defaults(spec.name).draws, seed=0, progress=j.progress)
+        post = _posterior(m, ev, ui.defaults(spec.name).draws, j.progress)
         exact = api.exact_posterior(ev)
         return {"key": key, "post": post, "exact": exact, **api.evaluate(post, ev, exact)}
 
@@ -291,6 +324,16 @@ def evaluation_page(spec, cat, m, ev) -> None:
                 c.metric(k, f"{sc[k]:.3f}")
         with st.expander("All scores"):
             st.dataframe(ui.rows_frame([{"metric": k, "value": v} for k, v in sc.items()]), hide_index=True)
+        typ = typicality_summary(post)
+        if typ is not None:
+            from core.metrics.typicality import scores_by_typicality
+
+            st.subheader("Typical vs atypical inputs")
+            st.caption(
+                f"{typ['n_atypical']:,} of {typ['n_scored']:,} galaxies ({100 * typ['fraction_atypical']:.1f}%) "
+                f"flagged atypical of the training inputs (typicality_p < {typ['alpha']:g})."
+            )
+            st.dataframe(ui.rows_frame(scores_by_typicality(post, truth)), hide_index=True, key="typicality_scores")
         st.subheader(f"Per {q.label} bin")
         st.dataframe(ui.rows_frame(res["per_bin"]), hide_index=True, key="per_bin")
         s = post.summaries()
@@ -385,6 +428,19 @@ def demo_result(spec, g: dict) -> None:
         icon=":material/check_circle:",
     )
     st.page_link("pages/3_posterior.py", label="See every galaxy on the Posterior page", icon=":material/insights:")
+
+
+def _posterior(m, cat, n_samples: int, progress):
+    """Posteriors of every galaxy of ``cat`` with their typicality scores (``typicality_p``, ``atypical``)."""
+    from core.metrics.typicality import annotate
+
+    return annotate(m, cat, api.posterior(m, cat, n_samples=n_samples, seed=0, progress=progress))
+
+
+def typicality_summary(post):
+    from core.metrics.typicality import summary
+
+    return summary(post)
 
 
 def _model_with(spec, flag: str) -> str | None:

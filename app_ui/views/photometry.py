@@ -78,7 +78,9 @@ def posterior_page(spec, cat, m) -> None:
     key = ui.results_key() + (n_samples,)
 
     def work(j):
-        post = api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress)
+        from core.metrics.typicality import annotate  # typicality_p / atypical per galaxy (table and export)
+
+        post = annotate(m, cat, api.posterior(m, cat, n_samples=n_samples, seed=0, progress=j.progress))
         return {"key": key, "post": post, "summary": pz_summary(post, DEFAULT_GRID)}
 
     res = ui.keyed_job("post_pz", key, f"p(z) of {len(cat):,} galaxies ({m.name})", work)
@@ -93,6 +95,7 @@ def posterior_page(spec, cat, m) -> None:
     z = _z_true(cat)
     if z is not None:
         cols["z (truth)"] = z
+    cols.update({k: np.asarray(post.diagnostics[k]) for k in ("typicality_p", "atypical") if k in post.diagnostics})
     only = st.toggle("Only multi-modal galaxies", key="only_multi")
     rows = np.flatnonzero(multi) if only else np.arange(len(cat))
     st.dataframe(ui.frame({k: v[rows] for k, v in cols.items()}), hide_index=True, height=260, key="summary_table")

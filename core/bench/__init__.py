@@ -17,7 +17,7 @@ from core.errors import GPSError
 __all__ = ["run_benchmark", "write_results", "benchmark_module", "benchmark_names", "EXTRA_BENCHMARKS"]
 
 #: benchmarks that are not one task's (every task's own benchmark is ``Task.bench``)
-EXTRA_BENCHMARKS = {"scale": "core.batch.bench"}
+EXTRA_BENCHMARKS = {"scale": "core.batch.bench", "halo_mass_shift": "core.tasks.halo_mass.shift_bench"}
 
 
 def benchmark_names() -> list[str]:

@@ -36,8 +36,12 @@ def suggest_mapping(table, task: str | TaskSpec) -> dict[str, str | None]:
     Match order: exact name, same name ignoring case/separators, an alias of the quantity; for a colour
     ``a_b`` without a colour column, ``"A - B"`` from two magnitude columns (``g``, ``mag_g``, ``gmag`` ...).
     An alias column whose unit cannot be converted to the quantity's unit is not proposed (a column with the
-    quantity's own name is, so that the unit problem is reported); a column is used once.
+    quantity's own name is, so that the unit problem is reported); a column is used once. A column whose name
+    states another definition than the quantity's (Buser ``U_g`` for SDSS u-g, ``g_r_rest``, total gas for the HI
+    fraction: :func:`core.data.column_map.definition_conflict`) is never proposed; ``refused_columns`` says why.
     """
+    from core.data.column_map import definition_conflict
+
     task = get_task(task) if isinstance(task, str) else task
     cols = [c for c in table.colnames if _norm(c) not in {_norm(i) for i in ID_COLUMNS}]
     norm = {c: _norm(c) for c in cols}
@@ -52,10 +56,12 @@ def suggest_mapping(table, task: str | TaskSpec) -> dict[str, str | None]:
                 _norm(a) for a in q.aliases} else 0
             if s == 1 and not _unit_ok(getattr(table[c], "unit", None), q):
                 continue              # an alias with an incompatible unit is another quantity; a same-name
+            if s and definition_conflict(c, q, table.colnames):
+                continue              # another definition (Buser U, rest frame, total gas ...)
             if s > score:             # column is kept so that the unit error names it
                 best, score = c, s
         if best is None and is_mag(canonical_unit(q.unit)) and re.fullmatch(r"[a-z]_[a-z]", q.name):
-            a, b = (_band_column(cols, norm, ch, used) for ch in q.name.split("_"))
+            a, b = (_band_column(cols, norm, ch, used, q, table.colnames) for ch in q.name.split("_"))
             if a and b:
                 best = f"{a} - {b}"
         if best is not None and " - " not in best:
@@ -135,6 +141,7 @@ def _build(table, task, mapping, units, source, require_target, h, missing_value
                 err(f"target {q.name} ({q.description}) is required but not mapped", q.name,
                     f"a column named {q.name} or one of {', '.join(q.aliases)}", "columns " + _cols(table))
     rep.missing = [q.name for q in task.inputs if q.name not in mapped]
+    _definition_warnings(table, task, mapped, rep)
     if rep.errors:
         return None, rep
     units = dict(units or {})
@@ -300,6 +307,22 @@ def _raw(table, col: str, err) -> tuple[np.ndarray | None, Any]:
     return out, unit
 
 
+def _definition_warnings(table, task, mapped: dict, rep: ValidationReport) -> None:
+    """A warning per mapped column whose name states another definition than its quantity's, and a note per
+    input left out because its look-alike column means something else (core.data.column_map)."""
+    from core.data.column_map import definition_conflict, refused_columns
+
+    quantities = {q.name: q for q in task.inputs + task.targets}
+    for name, col in mapped.items():
+        for c in _expr_columns(col):
+            why = definition_conflict(c, quantities[name], table.colnames)
+            if why:
+                rep.warnings.append(f"{rep.source} [{c}]: mapped to {name} by hand, but {why}")
+    for name, notes in refused_columns(table, task).items():
+        if name not in mapped:
+            rep.warnings.extend(f"{rep.source}: {name} not mapped automatically: {n}" for n in notes)
+
+
 def _error_adder(rep: ValidationReport, src: str):
     def add(message: str, field: str | None, expected: str | None, found: str | None) -> None:
         rep.errors.append(str(GPSError(message, source=src, field=field, expected=expected, found=found)))
@@ -330,12 +353,14 @@ def _unit_ok(unit, q: Quantity) -> bool:
         return False
 
 
-def _band_column(cols, norm, band: str, used) -> str | None:
+def _band_column(cols, norm, band: str, used, q=None, colnames=()) -> str | None:
+    from core.data.column_map import definition_conflict
+
     keys = (f"mag{band}", f"{band}mag", f"modelmag{band}", f"cmodelmag{band}", f"petromag{band}",
             f"absmag{band}", f"abs{band}", f"m{band}", band)
     for k in keys:
         for c in cols:
-            if norm[c] == k and c not in used:
+            if norm[c] == k and c not in used and not (q is not None and definition_conflict(c, q, colnames)):
                 return c
     return None
 

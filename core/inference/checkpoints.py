@@ -6,7 +6,9 @@ A checkpoint is a zip archive (``.gps``) holding
   units, normalization and other JSON state, training-data provenance, training history, test metrics, device,
   library versions, creation time;
 * ``weights.safetensors`` — all numeric arrays of the model (torch weights, grids, ...);
-* ``text/<key>.txt`` — long text state in the library's own format (e.g. LightGBM model text).
+* ``text/<key>.txt`` — long text state in the library's own format (e.g. LightGBM model text);
+* ``typicality.safetensors`` (optional) — a standardised sample of the training inputs for the per-object
+  typicality score (:mod:`core.metrics.typicality`), described in ``metadata.json:typicality``.
 
 Loading goes through the model registry; nothing is unpickled. A pickle, a ``torch.save`` file, an unknown format
 or a newer format version is refused with a clear message; old versions migrate through :data:`MIGRATIONS`.
@@ -38,6 +40,7 @@ FORMAT_NAME = "galaxy-posterior-studio/checkpoint"
 FORMAT_VERSION = 1
 _TEXT_MIN = 1024          # JSON-state strings longer than this are stored as separate text members
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024
+TYPICALITY_MEMBER = "typicality.safetensors"   # optional: reference sample of the training inputs
 
 #: version -> function(metadata) -> metadata of version + 1
 MIGRATIONS: dict[int, Any] = {}
@@ -63,6 +66,8 @@ def checkpoint_bytes(model, *, provenance: dict | None = None, test_metrics: dic
     for f in model.features:
         q = task.input(f)
         schema.append({"name": f, "unit": q.unit, "label": q.label, "description": q.description})
+        if getattr(q, "definition", None) is not None:
+            schema[-1]["definition"] = q.definition.to_dict()
     card = dict(getattr(model, "card", {}) or {})
     meta = {
         "format": FORMAT_NAME,
@@ -86,10 +91,19 @@ def checkpoint_bytes(model, *, provenance: dict | None = None, test_metrics: dic
         "versions": _versions(),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
+    if card.get("input_distribution"):  # per-input training quantiles (core.data.ood), absent in older files
+        meta["input_distribution"] = card["input_distribution"]
+    ref = getattr(model, "typicality", None)          # reference sample of the training inputs (typicality score)
+    ref_bytes = None
+    if ref is not None:
+        ref_bytes = st_save({"reference": np.ascontiguousarray(ref.z, dtype=np.float32)})
+        meta["typicality"] = {**ref.meta(), "sha256": hashlib.sha256(ref_bytes).hexdigest()}
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("metadata.json", json.dumps(_jsonable(meta), indent=1, sort_keys=True))
         zf.writestr("weights.safetensors", weights)
+        if ref_bytes is not None:
+            zf.writestr(TYPICALITY_MEMBER, ref_bytes)
         for k, v in texts.items():
             zf.writestr(f"text/{k}.txt", v)
     return buf.getvalue()
@@ -142,6 +156,7 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, expected_ta
             raise GPSError(f"unreadable safetensors weights: {e}", source=label, field="weights.safetensors") from None
         tensors.pop("__empty__", None)
         check_tensors(tensors, meta, label)
+        reference = _typicality(zf, meta, label)
         extra = dict(meta.get("state", {}))
         for k in meta.get("text_members", []):
             try:
@@ -167,12 +182,43 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, expected_ta
         raise GPSError(f"weights do not fit the model described by the metadata: {e}", source=label,
                        field="weights.safetensors") from None
     check_model_state(model, label)
+    if reference is not None:
+        model.typicality = reference
     model.history = meta.get("history", {})
     model.card = meta
     return model
 
 
 # ---------------------------------------------------------------------------------------------------
+def _typicality(zf: zipfile.ZipFile, meta: dict, label: str):
+    """The stored reference sample of the training inputs (:mod:`core.metrics.typicality`), or None."""
+    info = meta.get("typicality")
+    if not isinstance(info, dict):
+        return None
+    from safetensors.numpy import load as st_load
+
+    from core.metrics.typicality import Reference
+
+    field = f"{TYPICALITY_MEMBER} / metadata.json:typicality"
+    try:
+        raw = zf.read(TYPICALITY_MEMBER)
+    except KeyError:
+        raise GPSError("checkpoint metadata names a typicality reference the archive lacks", source=label,
+                       field=TYPICALITY_MEMBER) from None
+    if hashlib.sha256(raw).hexdigest() != info.get("sha256"):
+        raise GPSError("typicality reference does not match its checksum (corrupted or edited file)",
+                       source=label, field=TYPICALITY_MEMBER)
+    try:
+        ref = Reference.from_stored(st_load(raw)["reference"], info)
+    except Exception as e:  # noqa: BLE001 - wrong shape, keys or types
+        raise GPSError(f"unreadable typicality reference: {type(e).__name__}: {e}", source=label,
+                       field=field) from None
+    if ref.features != tuple(meta["features"]) or not (np.isfinite(ref.scale).all() and (ref.scale > 0).all()):
+        raise GPSError("typicality reference does not fit the model's features", source=label, field=field,
+                       expected=", ".join(meta["features"]), found=", ".join(ref.features))
+    return ref
+
+
 def _open(source, name: str | None):
     if isinstance(source, (bytes, bytearray)):
         data, label = bytes(source), name or "uploaded checkpoint"

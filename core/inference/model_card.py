@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["model_card_markdown"]
+__all__ = ["model_card_markdown", "input_rows"]
 
 _SCORES = ("rmse", "rmse_ratio", "mae", "r2", "bias", "coverage_68", "coverage_95", "pit_ks_p", "crps",
            "kl_to_exact", "w1_to_exact",
@@ -28,9 +28,22 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
              f"- trained on: {meta.get('device', '?')}"]
     if command or meta.get("notes"):
         lines.append(f"- reproduce: `{command or meta.get('notes')}`")
-    lines += ["", "## Inputs", "", "| feature | unit | description |", "|---|---|---|"]
-    for f in meta.get("input_schema", []):
-        lines.append(f"| {f['name']} | {f.get('unit') or '—'} | {f.get('description', '')} |")
+    lines += ["", "## Inputs", "", "Each input means what the training simulator produced (definition); a file column "
+              "with another definition is not the same input.", "",
+              "| feature | unit | description | definition |", "|---|---|---|---|"]
+    for r in input_rows(meta):
+        lines.append(f"| {r['name']} | {r['unit'] or '—'} | {r['description']} | {r['definition'] or '—'} |")
+    dist = (meta.get("input_distribution") or {}).get("features") or {}
+    if dist:
+        lv = list((meta.get("input_distribution") or {}).get("levels") or [])
+        i0, i5, i9 = (lv.index(x) if x in lv else None for x in (0.005, 0.5, 0.995))
+        if None not in (i0, i5, i9):
+            lines += ["", "Training distribution of the inputs (uploads far from it are flagged per column): "
+                      + "; ".join(f"{k} median {v['quantiles'][i5]:.3g} [0.5-99.5%: {v['quantiles'][i0]:.3g}, "
+                                  f"{v['quantiles'][i9]:.3g}]" for k, v in dist.items())]
+    else:
+        lines += ["", "No training distribution stored: uploads are compared with a simulated sample of the task's "
+                  "default simulator."]
     lines += ["", f"Target(s): {', '.join(meta.get('targets', []))}", "", "## Training data", ""]
     if prov.get("source") == "simulator":
         gal = (f"{prov['n_galaxies']} simulated galaxies x {prov.get('n_proj', '?')} projections, split by galaxy; "
@@ -45,6 +58,8 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
     else:
         lines.append(f"File `{prov.get('file', prov.get('source_file', '?'))}` (sha256 {prov.get('sha256', '?')}, "
                      f"{prov.get('n_objects', '?')} objects).")
+    if prov.get("note"):                       # fine-tuned from <checkpoint> on <file> / trained from scratch on
+        lines += ["", f"Provenance: {prov['note']}."]
     tm = meta.get("test_metrics") or {}
     if tm:
         lines += ["", f"## Held-out test metrics (n = {tm.get('n_test', tm.get('n', '?'))})", ""]
@@ -62,11 +77,47 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
             for t, row in ((t, by[t]) for t in order):
                 lines.append(f"| {t} | " + " | ".join(f"{row[c]:.4g}" if isinstance(row.get(c), (int, float))
                                                       else "—" for c in cols) + " |")
+        before = tm.get("before_finetune") or {}
+        if before:
+            lines += ["", "Same held-out rows, the checkpoint before fine-tuning: "
+                      + ", ".join(f"{k} {before[k]:.4g}" for k in ("rmse", "bias", "coverage_68", "crps")
+                                  if isinstance(before.get(k), (int, float))) + "."]
     if hist:
         lines += ["", "## Training", ""] + _history_lines(hist)
     lines += ["", "## Configuration", "", "```json", json.dumps(meta.get("config", {}), indent=1, sort_keys=True),
               "```", ""]
     return "\n".join(lines)
+
+
+def input_rows(meta: dict[str, Any]) -> list[dict[str, str]]:
+    """One row per checkpoint input: name, unit, description and definition (the one stored in the checkpoint,
+    else the task's current one for older checkpoints), with the definition's note in ``note``."""
+    stored = {f.get("name"): f for f in meta.get("input_schema", []) or []}
+    names = list(meta.get("features") or stored)
+    spec = _task_spec(meta.get("task"))
+    rows = []
+    for name in names:
+        f = stored.get(name, {})
+        d = f.get("definition")
+        if d is None and spec is not None and name in spec.input_names:
+            q = spec.input(name)
+            d = q.definition.to_dict() if q.definition is not None else None
+            f = {"unit": q.unit, "description": q.description, **f}
+        d = d or {}
+        label = {"band_system": "bands", "gas_phase": "gas phase", "imf": "IMF"}
+        text = "; ".join(f"{label.get(k, k)}: {v}" for k, v in d.items() if k != "note")
+        rows.append({"name": str(name), "unit": str(f.get("unit") or ""), "description": str(f.get("description", "")),
+                     "definition": text, "note": str(d.get("note", ""))})
+    return rows
+
+
+def _task_spec(task):
+    try:
+        from core.tasks import TASKS
+
+        return TASKS.get(task) if task in TASKS else None
+    except Exception:  # noqa: BLE001 - a card renders without the registry
+        return None
 
 
 def _history_lines(hist: dict[str, Any]) -> list[str]:

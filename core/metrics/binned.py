@@ -14,8 +14,8 @@ def metrics_per_bin(truth: np.ndarray, posterior: Posterior, edges, exact: Poste
                     param: int = 0) -> list[dict]:
     """One row per bin ``[edges[k], edges[k+1])`` of the true value of parameter ``param`` (last bin closed).
 
-    Each row: ``{"bin": k, "lo", "hi", "n", "rmse", "mae", "bias", "coverage_68", "coverage_95", "mean_std",
-    "rmse_exact"}`` in the parameter's units. RMSE and bias use the posterior mean, MAE the posterior median
+    Each row: ``{"bin": k, "lo", "hi", "n", "rmse", "mae", "bias", "median_bias", "coverage_68", "coverage_95",
+    "mean_std", "rmse_exact"}`` in the parameter's units (``median_bias``: median of posterior median - truth). RMSE and bias use the posterior mean, MAE the posterior median
     (the same convention as :func:`core.metrics.score_posterior`); ``mean_std`` is the mean posterior standard
     deviation; ``rmse_exact`` is the exact posterior's RMSE on the same objects (None without ``exact``).
     Objects that are invalid (in ``posterior``) or have a non-finite truth are left out; empty bins give NaN.
@@ -39,8 +39,8 @@ def metrics_per_bin(truth: np.ndarray, posterior: Posterior, edges, exact: Poste
         n = int(sel.sum())
         row = {"bin": k, "lo": float(edges[k]), "hi": float(edges[k + 1]), "n": n}
         if n == 0:
-            row.update({key: float("nan") for key in ("rmse", "mae", "bias", "coverage_68", "coverage_95",
-                                                       "mean_std")})
+            row.update({key: float("nan") for key in ("rmse", "mae", "bias", "median_bias", "coverage_68",
+                                                       "coverage_95", "mean_std")})
             row["rmse_exact"] = None if exact is None else float("nan")
             rows.append(row)
             continue
@@ -49,6 +49,7 @@ def metrics_per_bin(truth: np.ndarray, posterior: Posterior, edges, exact: Poste
             "rmse": float(np.sqrt(np.mean(r ** 2))),
             "mae": float(np.mean(np.abs(med[sel] - t[sel]))),
             "bias": float(np.mean(r)),
+            "median_bias": float(np.median(med[sel] - t[sel])),
             "coverage_68": float(np.mean((t[sel] >= lo68[sel]) & (t[sel] <= hi68[sel]))),
             "coverage_95": float(np.mean((t[sel] >= lo95[sel]) & (t[sel] <= hi95[sel]))),
             "mean_std": float(np.mean(std[sel])),

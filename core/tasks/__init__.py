@@ -16,6 +16,7 @@ from core.tasks.base import (
     TASKS,
     Capabilities,
     DataAdapter,
+    Definition,
     Quantity,
     ResultWriter,
     Task,
@@ -27,6 +28,7 @@ from core.tasks.base import (
 )
 
 __all__ = [
+    "Definition",
     "Quantity",
     "TaskSpec",
     "TASKS",

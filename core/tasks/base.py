@@ -34,6 +34,7 @@ from typing import Any, Callable, Literal
 from core.registry import Registry
 
 __all__ = [
+    "Definition",
     "Quantity",
     "TaskSpec",
     "Capabilities",
@@ -58,6 +59,53 @@ DATA_KINDS = ("catalog", "maps", "multi_target_maps", "photometry", "field")
 
 
 @dataclass(frozen=True)
+class Definition:
+    """What a quantity *means*, beyond its unit: the facts that make two columns with the same unit differ.
+
+    Only the fields that apply are set (None = does not apply). Values are short phrases, e.g.
+    ``band_system="SDSS ugriz, AB"``, ``frame="observed, z~0.05"`` or ``"rest"``, ``dust="included"`` or
+    ``"none"``, ``aperture="Petrosian"`` / ``"total"`` / ``"2 R_half"``, ``gas_phase="HI"``, ``imf="Chabrier"``,
+    ``weighting="mass-weighted"``, ``psf="convolved, FWHM 2.5 arcsec"``; ``note`` says where it comes from (the
+    simulator that produces the training values). :func:`core.data.column_map.definition_conflict` refuses to
+    auto-map a column whose name states another definition (Buser ``U``, ``_rest``, ``_nodust``, total gas ...).
+    """
+
+    band_system: str | None = None
+    frame: str | None = None
+    dust: str | None = None
+    aperture: str | None = None
+    gas_phase: str | None = None
+    imf: str | None = None
+    weighting: str | None = None
+    psf: str | None = None
+    note: str = ""
+
+    def items(self) -> list[tuple[str, str]]:
+        """``[(field, value)]`` of the fields that are set, in declaration order (``note`` last)."""
+        names = ("band_system", "frame", "dust", "aperture", "gas_phase", "imf", "weighting", "psf", "note")
+        return [(k, str(getattr(self, k))) for k in names if getattr(self, k)]
+
+    def summary(self) -> str:
+        """One line, e.g. ``"bands: SDSS ugriz, AB; frame: observed, z~0.05; dust: included"`` (no note)."""
+        label = {"band_system": "bands", "gas_phase": "gas phase", "imf": "IMF"}
+        return "; ".join(f"{label.get(k, k)}: {v}" for k, v in self.items() if k != "note")
+
+    def short(self) -> str:
+        """The gist in a few words, e.g. ``"SDSS u and g, AB; observed, z = 0.05; dust included"``."""
+        out = []
+        for k, v in self.items():
+            if k == "note":
+                continue
+            v = v.split(" (")[0].split(":")[0].split(";")[0].split(", with")[0].strip()
+            prefix = {"dust": "dust", "aperture": "aperture", "imf": "IMF", "psf": "PSF", "gas_phase": "gas"}.get(k)
+            out.append(f"{prefix} {v}" if prefix and prefix.lower() not in v.lower() else v)
+        return "; ".join(out)
+
+    def to_dict(self) -> dict[str, str]:
+        return dict(self.items())
+
+
+@dataclass(frozen=True)
 class Quantity:
     """One named input or target.
 
@@ -65,6 +113,8 @@ class Quantity:
     ``domain`` is the range the default simulator covers (values outside are flagged, not refused).
     ``plausible`` is the range the quantity's definition allows (wider than ``domain``): values outside it are
     never used as numbers (sentinels -> missing, unit mistakes named, other rows refused; core.data.schema).
+    ``definition`` (:class:`Definition`) says what the values mean beyond the unit (bands, frame, dust,
+    aperture, gas phase, IMF, weighting), as the task's default simulator produces them.
     """
 
     name: str
@@ -75,6 +125,7 @@ class Quantity:
     domain: tuple[float, float] | None = None
     kind: Literal["scalar", "map", "image"] = "scalar"
     plausible: tuple[float, float] | None = None
+    definition: Definition | None = None
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,19 @@ PIPE3D_CHANNELS = ("log_sigma_star", "vel", "sigma", "log_age", "metallicity", "
 DEFAULT_PIXEL_SCALE = 1.0       # arcsec: CALIFA cubes (Sanchez+12); used when ra/dec offsets are absent
 _LN10 = np.log(10.0)
 _REFF_KEYS = ("REFF", "reff", "Re", "re_arcsec", "reff_arcsec", "RE_ARCSEC")
+#: Pipe3D's SSP libraries (CALIFA gsd156, MaNGA MaStar) assume a Salpeter IMF; the exsitu_map simulator's stellar
+#: masses are Kroupa (bagpipes BC03). Salpeter -> Kroupa/Chabrier: x 0.63 (-0.20 dex; Madau & Dickinson 2014, sec.
+#: 3.1, 0.61 for Chabrier, Kroupa ~0.03 dex heavier)
+SALPETER_TO_KROUPA_DEX = -0.20
 
 
 def read_pipe3d(path: str | os.PathLike, channels: Sequence[str] | None = None, weighting: str = "mass",
-                table: str = "SSP", **_: object):
+                table: str = "SSP", imf: str = "kroupa", **_: object):
     """Read a Pipe3D SSP table into a one-object MapStack on the (iy, ix) grid.
 
-    Channels: log_sigma_star = log10(sigstar) + 6 [dex(Msun/kpc2)] (error from fe_medflx, approximate);
+    Channels: log_sigma_star = log10(sigstar) + 6 [dex(Msun/kpc2)] (error from fe_medflx, approximate), with
+    Pipe3D's Salpeter IMF converted to the task's Kroupa IMF (``imf="kroupa"``, default: -0.20 dex,
+    :data:`SALPETER_TO_KROUPA_DEX`, recorded in ``meta``) or kept as Salpeter (``imf="salpeter"``);
     vel = vel_ssp - v_sys [km/s] with v_sys the median over valid pixels (stored in meta); sigma = vdisp_ssp;
     log_age = age_mwt (or age_lwt if ``weighting="light"``) [dex(yr)]; metallicity = ZH_mwt / ZH_lwt [dex]
     (errors of both from the light-weighted error columns e_age_lwt, e_ZH_lwt); flux = medflx_ssp.
@@ -42,6 +48,9 @@ def read_pipe3d(path: str | os.PathLike, channels: Sequence[str] | None = None, 
     name = Path(path).name
     if weighting not in ("mass", "light"):
         raise GPSError("weighting must be 'mass' or 'light'", source=name, found=repr(weighting))
+    if imf not in ("kroupa", "salpeter"):
+        raise GPSError("imf must be 'kroupa' (convert) or 'salpeter' (as in the file)", source=name, field="imf",
+                       found=repr(imf))
     chans = tuple(channels) if channels else PIPE3D_CHANNELS
     unknown = [c for c in chans if c not in PIPE3D_CHANNELS]
     if unknown:
@@ -83,6 +92,8 @@ def read_pipe3d(path: str | os.PathLike, channels: Sequence[str] | None = None, 
                        found=f"min ix {ix.min()}, min iy {iy.min()}")
     h, wd = int(iy.max()) + 1, int(ix.max()) + 1
     notes: list[str] = [f"age/metallicity: {weighting}-weighted; their errors from the light-weighted error columns"]
+    if weighting == "light":
+        notes.append("log_age/metallicity are light-weighted: the exsitu_map inputs are mass-weighted")
     planes, ivars, masks = [], [], []
     meta_extra: dict = {}
     for ch in chans:
@@ -92,6 +103,14 @@ def read_pipe3d(path: str | os.PathLike, channels: Sequence[str] | None = None, 
             ok = v > 0
             v = np.where(ok, np.log10(np.where(ok, v, 1.0)) + 6.0, np.nan)
             e = np.abs(e) / _LN10
+            if imf == "kroupa":
+                v = v + SALPETER_TO_KROUPA_DEX
+                meta_extra["imf_conversion"] = (f"log_sigma_star: Pipe3D Salpeter IMF -> Kroupa, "
+                                                f"{SALPETER_TO_KROUPA_DEX:+.2f} dex (Madau & Dickinson 2014)")
+                notes.append(meta_extra["imf_conversion"])
+            else:
+                notes.append("log_sigma_star: Salpeter IMF as in the file (the exsitu_map simulator's is Kroupa, "
+                             f"{-SALPETER_TO_KROUPA_DEX:.2f} dex lower); imf='kroupa' converts")
         elif ch == "vel":
             vsys = float(np.nanmedian(v))
             v = v - vsys
@@ -110,7 +129,7 @@ def read_pipe3d(path: str | os.PathLike, channels: Sequence[str] | None = None, 
     units = {"log_sigma_star": "dex(solMass / kpc2)", "vel": "km / s", "sigma": "km / s", "log_age": "dex(yr)",
              "metallicity": "dex", "flux": "1e-16 erg / (Angstrom cm2 pix s)"}
     meta = {"file": str(path), "sha256": file_sha256(path), "format": "pipe3d", "table": table,
-            "weighting": weighting, "notes": notes, **meta_extra}
+            "weighting": weighting, "imf": imf, "notes": notes, **meta_extra}
     stack = MapStack(data=data[None], channels=chans, units=tuple(units[c] for c in chans), mask=mask[None],
                      ivar=ivar[None], pixel_scale_arcsec=scale, reff_arcsec=reff, center_xy=np.array([center]),
                      headers=[header], ids=np.array([gal]), meta=meta)

@@ -34,7 +34,7 @@ def read_table(source: str | os.PathLike, format: str | None = None, **kw: Any):
     """Read any registered table format (identified from content, then extension) into an astropy Table.
 
     Format options: ``hdu=`` (FITS extension name or index), ``path=``/``hdf5_path=`` (HDF5 table path),
-    ``aperture=``/``sfr_floor=`` (TNG chunks, see :func:`core.data.io.tng.read_tng_groupcat`).
+    ``aperture=``/``sfr_floor=``/``colours=`` (TNG chunks, see :func:`core.data.io.tng.read_tng_groupcat`).
     """
     name = format or identify_format(source, kind="table")
     return guarded(FORMATS.get(name).read, str(source), name, **kw)

@@ -19,7 +19,12 @@ import numpy as np
 from core.data.catalog import file_sha256
 from core.errors import GPSError
 
-__all__ = ["read_tng_groupcat", "is_tng_groupcat", "REQUIRED_FIELDS"]
+__all__ = ["read_tng_groupcat", "is_tng_groupcat", "REQUIRED_FIELDS", "COLOUR_MODES"]
+
+#: ``colours=`` choices: "none" leaves the task's g_r/r_i/i_z out (rest-frame, dust-free colours kept under names that
+#: are never auto-mapped), "observed_z0.05" K-corrects them to the observed frame at z = 0.05 (Chilingarian+10/12)
+COLOUR_MODES = ("none", "observed_z0.05")
+_COLOUR_Z = 0.05                                    # redshift at which the halo_mass colours are defined
 
 REQUIRED_FIELDS = {
     "Group": ("Group_M_Crit200", "GroupFirstSub"),
@@ -34,7 +39,7 @@ _NAME_RE = re.compile(r"fof_subhalo_tab_(\d+)(?:\.(\d+))?[^/]*\.hdf5$")
 
 def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "total"] = "2rhalf",
                       sfr_floor: float | None = None, subhalo_offset: int | None = None,
-                      group_offset: int | None = None):
+                      group_offset: int | None = None, colours: Literal["none", "observed_z0.05"] = "none"):
     """Central galaxies of a TNG Subfind chunk as an astropy ``QTable`` in the ``halo_mass`` task's units.
 
     Columns (one row per central found in this chunk):
@@ -47,16 +52,24 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
     * ``log_sfr`` [dex(Msun/yr)]: ``SubhaloSFRinRad`` ("2rhalf") or ``SubhaloSFR`` ("total"). SFR = 0 (below
       the resolution limit; common for quenched centrals) becomes NaN, i.e. *missing*, never a fake value,
       unless ``sfr_floor`` (in dex) is given, which is then used and recorded in ``meta``.
-    * ``g_r``, ``r_i``, ``i_z`` [mag]: rest-frame colours from ``SubhaloStellarPhotometrics`` (bands
-      U, B, V, K, g, r, i, z; all bound stars, no dust). ``u_g`` is left out: TNG gives Buser U, not SDSS u.
-    * ``log_fgas`` [dex]: log10(M_gas / M*) with M_gas = ``SubhaloMassInRadType[:, 0]`` ("2rhalf") or
-      ``SubhaloMassType[:, 0]`` ("total"): *total* gas (all phases, not HI), so it is not the HI fraction of
-      the task's simulator; for massive centrals with "total" it is dominated by the hot halo.
+    * Colours. TNG's ``SubhaloStellarPhotometrics`` are *rest-frame*, *dust-free* absolute magnitudes of *all
+      bound stars* (bands U, B, V, K Buser/Johnson, g, r, i, z SDSS). The ``halo_mass`` colours are SDSS, observed
+      frame z = 0.05, dust included (core.tasks.halo_mass), so by default (``colours="none"``) ``g_r``, ``r_i``,
+      ``i_z`` are left out (a note says so) and the TNG colours are kept as ``g_r_rest_nodust``, ``r_i_rest_nodust``,
+      ``i_z_rest_nodust`` (names the automatic mapping never takes). ``colours="observed_z0.05"`` also writes
+      ``g_r``, ``r_i``, ``i_z`` K-corrected to the observed frame at z = 0.05 with the Chilingarian+2010/2012
+      polynomials (:mod:`core.data.io.kcorrect`; +0.06 mag in g - r for red centrals); dust is still *not*
+      added (TNG has none; star-forming centrals stay bluer than dusty observed ones), recorded in ``meta``.
+      ``u_g`` is never written: TNG has Buser U, not SDSS u (``U_g`` would be a different colour).
+    * Gas: the task's ``log_fgas`` is the HI fraction (xGASS); TNG's subhalo gas mass is all phases (hot halo,
+      ionised, H2 and HI), 1.3-2.1 dex above HI for massive centrals, so ``log_fgas`` is left out (a note says
+      so) and ``log_mgas_total_over_mstar`` [dex] = log10(M_gas / M*) is kept (M_gas = ``SubhaloMassInRadType[:,
+      0]`` for "2rhalf", ``SubhaloMassType[:, 0]`` for "total"), a name the automatic mapping never takes.
     * ``subhalo_id``, ``group_id`` (global indices), ``subhalo_flag`` (False = non-cosmological origin),
       ``log_mstar_total``.
 
     ``meta``: source_file, sha256, snapshot, chunk, redshift, h, box_size (ckpc/h), aperture, subhalo_offset,
-    group_offset, notes. Raises :class:`GPSError` naming the missing group/field when the file is not a chunk.
+    group_offset, colours, colour_conversion (when converted), notes. Raises :class:`GPSError` naming the missing group/field when the file is not a chunk.
     """
     import h5py
     from astropy import units as u
@@ -67,6 +80,9 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
     if aperture not in ("2rhalf", "total"):
         raise GPSError("unknown aperture", source=name, field="aperture", expected="'2rhalf' or 'total'",
                        found=repr(aperture))
+    if colours not in COLOUR_MODES:
+        raise GPSError("unknown colour conversion", source=name, field="colours",
+                       expected=" or ".join(repr(c) for c in COLOUR_MODES), found=repr(colours))
     from core.data.io.hdf5_tables import open_h5
 
     with open_h5(path) as f:
@@ -109,7 +125,7 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
         log_mstar = np.where(mstar > 0, np.log10(mstar * mass_unit), np.nan)
         log_mstar_total = np.where(mtot > 0, np.log10(mtot * mass_unit), np.nan)
         log_sfr = np.where(sfr > 0, np.log10(sfr), np.nan)
-        log_fgas = np.where((mtype[:, 0] > 0) & (mstar > 0), np.log10(mtype[:, 0] / mstar), np.nan)
+        log_mgas_total = np.where((mtype[:, 0] > 0) & (mstar > 0), np.log10(mtype[:, 0] / mstar), np.nan)
     n_zero = int((sfr <= 0).sum())
     if n_zero:
         if sfr_floor is None:
@@ -120,18 +136,32 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
     phot[np.abs(phot) >= 1e30] = np.nan                           # no stars: TNG writes 1e37
     band = {b: phot[:, i] for i, b in enumerate(_BANDS)}
     notes.append("u_g not provided: TNG photometry has Buser U, not SDSS u")
-    notes.append("log_fgas is total gas (all phases) over M*, not HI")
+    notes.append("log_fgas (HI fraction) not provided: TNG gives total gas (all phases), kept as "
+                 "log_mgas_total_over_mstar")
+    rest = {"g_r": band["g"] - band["r"], "r_i": band["r"] - band["i"], "i_z": band["i"] - band["z"]}
+    conversion = None
+    if colours == "none":
+        notes.append("g_r, r_i, i_z not provided: TNG colours are rest-frame and dust-free (the task's are observed "
+                     "at z=0.05 with dust), kept as *_rest_nodust; read with colours='observed_z0.05' to K-correct")
+    else:
+        from core.data.io.kcorrect import REFERENCE, rest_to_observed_sdss
 
+        obs = dict(zip(rest, rest_to_observed_sdss(rest["g_r"], rest["r_i"], rest["i_z"], z=_COLOUR_Z)))
+        conversion = (f"g_r, r_i, i_z: TNG rest-frame dust-free colours K-corrected to the observed frame at "
+                      f"z={_COLOUR_Z} ({REFERENCE}); dust NOT added (TNG has none), all bound stars")
+        notes.append("g_r, r_i, i_z K-corrected to observed z=0.05 (Chilingarian+2010/2012); no dust added")
     t = QTable()
     t["subhalo_id"] = (k + soff).astype(np.int64)
     t["group_id"] = (j + goff).astype(np.int64)
     t["log_mh"] = log_mh * u.dex(u.Msun)
     t["log_mstar"] = log_mstar * u.dex(u.Msun)
     t["log_sfr"] = log_sfr * u.dex(u.Msun / u.yr)
-    t["g_r"] = (band["g"] - band["r"]) * u.mag
-    t["r_i"] = (band["r"] - band["i"]) * u.mag
-    t["i_z"] = (band["i"] - band["z"]) * u.mag
-    t["log_fgas"] = log_fgas * u.dex
+    if conversion is not None:
+        for c in ("g_r", "r_i", "i_z"):
+            t[c] = obs[c] * u.mag
+    for c in ("g_r", "r_i", "i_z"):
+        t[f"{c}_rest_nodust"] = rest[c] * u.mag
+    t["log_mgas_total_over_mstar"] = log_mgas_total * u.dex
     t["log_mstar_total"] = log_mstar_total * u.dex(u.Msun)
     t["subhalo_flag"] = flag
     m = _NAME_RE.search(name)
@@ -140,11 +170,13 @@ def read_tng_groupcat(path: str | os.PathLike, aperture: Literal["2rhalf", "tota
         "format": "tng_subfind", "simulation": "IllustrisTNG", "snapshot": int(m.group(1)) if m else None,
         "chunk": int(m.group(2)) if m and m.group(2) else None, "redshift": float(hdr.get("Redshift", np.nan)),
         "h": h, "box_size": float(hdr.get("BoxSize", np.nan)), "box_size_unit": "ckpc/h",
-        "aperture": aperture, "sfr_floor": sfr_floor, "subhalo_offset": int(soff), "group_offset": int(goff),
+        "aperture": aperture, "sfr_floor": sfr_floor, "colours": colours, "subhalo_offset": int(soff), "group_offset": int(goff),
         "n_groups_in_chunk": int(len(first)), "n_centrals": int(len(k)),
         "mass_conversion": f"1e10 Msun/h -> Msun with h={h}", "notes": "; ".join(notes),
         "citation": "Nelson et al. 2019, Comp. Astrophys. Cosmol. 6, 2",
     })
+    if conversion is not None:
+        t.meta["colour_conversion"] = conversion
     return t
 
 

@@ -1,9 +1,13 @@
 """Catalogue simulator (science/simulators.md section 1): central galaxies' integrated properties -> log M200c.
 
-Generative model, given the latents h = log Mh, e (SHMR residual), q (quenched flag) [and optionally the
-assembly latent a]: x | latents ~ N(mean_obs(h, e, q, cfg), cov_obs(q, cfg)), linear-Gaussian with correlated
-intrinsic scatter plus measurement noise. :class:`~core.data.simulators.catalog_posterior.ExactPosterior`
-uses the very same ``mean_obs`` / ``cov_obs`` (single source of truth), so its posterior is exact.
+Generative model. Halo mass h = log M200c from the halo mass function; a galaxy-halo connection drawn per galaxy
+(``shmr='family'``, the default: one of six published / simulation SHMRs with a scatter, a normalisation shift,
+a quenched offset and one of three quenching models, see :func:`shmr_components` and
+``docs/science/halo_family.md``; or one fixed relation); the quenched flag q ~ Bernoulli(f_q(h)); the latent
+log M* ~ N(SHMR(h) + shift - delta_q q, sigma); then x | (log M*, q) ~ N(mean_obs_given_mstar, cov_obs(q)),
+linear-Gaussian with correlated intrinsic scatter plus measurement noise. The optional assembly latent a
+(single relation only) correlates q and log M* at fixed h. :class:`~core.data.simulators.catalog_posterior.
+ExactPosterior` uses the very same functions (single source of truth), so its posterior is exact up to quadrature.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from core.data.catalog import CatalogData
 from core.data.simulators import physics as P
 from core.errors import GPSError
 
-__all__ = ["CatalogSimConfig", "FEATURES", "CHUNK_SIZE", "simulate_catalog", "mean_obs", "cov_obs",
-           "quench_logprob", "prior_logpdf", "intrinsic_sigmas"]
+__all__ = ["CatalogSimConfig", "FEATURES", "CHUNK_SIZE", "simulate_catalog", "mean_obs_given_mstar", "cov_obs",
+           "quench_logprob", "prior_logpdf", "intrinsic_sigmas", "shmr_components", "quench_components",
+           "component_mstar"]
 
 FEATURES = ("log_mstar", "log_sfr", "u_g", "g_r", "r_i", "i_z", "conc", "log_fgas")   # task input order
 CHUNK_SIZE = 1024            # objects per RNG child stream (prefix property)
@@ -38,13 +43,29 @@ class CatalogSimConfig(Config):
     hmf: Literal["tinker08", "sheth99"] = param("tinker08", help="Halo mass function (Tinker08 M200c; "
                                                                  "Sheth-Tormen uses FoF masses)")
     cosmology: Literal["planck18", "planck15", "WMAP9"] = param("planck18", help="colossus cosmology")
-    shmr: Literal["moster13", "behroozi13", "moster18"] = param("moster13", help="Stellar-to-halo mass relation")
-    sigma_shmr: float = param(0.18, help="SHMR scatter in log M* [dex] (Moster18 uses its own mass-dependent "
-                                         "scatter)", min=0.02, max=0.6, step=0.01)
-    delta_q: float = param(0.15, help="Quenched-SHMR offset: log M* lower by this for quenched centrals [dex]",
+    shmr: Literal["family", "moster13", "behroozi13", "moster18", "kravtsov18", "tng100", "eagle"] = param(
+        "family", help="Stellar-to-halo mass relation: 'family' draws, per galaxy, the relation, its scatter, "
+        "a normalisation shift, the quenched offset and the quenching model from the family_* lists "
+        "(marginalised by the exact posterior); any other choice is one relation with sigma_shmr, delta_q and "
+        "the fq_* quenching")
+    sigma_shmr: float = param(0.18, help="Single relation: SHMR scatter in log M* [dex] (Moster18 uses its own "
+                                         "mass-dependent scatter)", min=0.02, max=0.6, step=0.01)
+    delta_q: float = param(0.15, help="Single relation: log M* lower by this for quenched centrals [dex]",
                            min=0.0, max=0.6, step=0.01)
-    fq_log_mq: float = param(12.2, help="Zu & Mandelbaum quenching mass log Mq", min=10.5, max=14.0, step=0.05)
-    fq_mu: float = param(0.38, help="Zu & Mandelbaum quenching slope mu", min=0.05, max=3.0, step=0.01)
+    fq_log_mq: float = param(12.2, help="Single relation: Zu & Mandelbaum quenching mass log Mq", min=10.5,
+                             max=14.0, step=0.05)
+    fq_mu: float = param(0.38, help="Single relation: Zu & Mandelbaum quenching slope mu", min=0.05, max=3.0,
+                         step=0.01)
+    family_shmrs: tuple[str, ...] = param(P.SHMR_MODELS, help="Family: relations drawn with equal probability "
+                                          "(Moster13, Behroozi13, Moster18, Kravtsov18, TNG100-like, EAGLE-like)")
+    family_quench: tuple[str, ...] = param(P.QUENCH_MODELS, help="Family: quenched-fraction models f_q(Mh) drawn "
+                                           "with equal probability (zm16, tng100, eagle)")
+    family_sigmas: tuple[float, ...] = param((0.12, 0.16, 0.20), help="Family: SHMR scatters [dex] (literature "
+                                             "0.14-0.20; TNG100 ~0.12)", advanced=True)
+    family_shifts: tuple[float, ...] = param((-0.1, 0.0, 0.1), help="Family: normalisation shifts of log M* [dex] "
+                                             "(stellar-mass systematics: SPS, IMF, aperture)", advanced=True)
+    family_delta_q: tuple[float, ...] = param((0.0, 0.15, 0.3), help="Family: quenched-SHMR offsets [dex]",
+                                              advanced=True)
     assembly_latent: bool = param(False, help="Add the assembly latent a ~ N(0,1) (3rd quadrature dimension)")
     rho_qa: float = param(0.4, help="Correlation of quenching with assembly (Gaussian copula)", min=-0.95,
                           max=0.95, advanced=True)
@@ -89,8 +110,8 @@ class CatalogSimConfig(Config):
     missing_fraction: float = param(0.0, help="Fraction of feature values blanked to NaN at random (MCAR)",
                                     min=0.0, max=0.9, step=0.05)
     n_h: int = param(281, help="Exact posterior: log Mh grid nodes", min=21, max=2001, advanced=True)
-    n_e: int = param(24, help="Exact posterior: Gauss-Hermite nodes in the SHMR residual", min=4, max=64,
-                     advanced=True)
+    dm_exact: float = param(0.01, help="Exact posterior: spacing of the log M* integration grid [dex]",
+                            min=0.001, max=0.05, advanced=True)
     n_a: int = param(12, help="Exact posterior: Gauss-Hermite nodes in the assembly latent", min=4, max=32,
                      advanced=True)
 
@@ -102,6 +123,23 @@ class CatalogSimConfig(Config):
         if bad or not self.features or len(set(self.features)) != len(self.features):
             raise GPSError("invalid feature list", source="CatalogSimConfig", field="features",
                            expected=f"distinct names from {', '.join(FEATURES)}", found=", ".join(self.features))
+        if self.shmr == "family":
+            for name, values, allowed in (("family_shmrs", self.family_shmrs, P.SHMR_MODELS),
+                                          ("family_quench", self.family_quench, P.QUENCH_MODELS)):
+                if not values or any(v not in allowed for v in values) or len(set(values)) != len(values):
+                    raise GPSError("invalid family list", source="CatalogSimConfig", field=name,
+                                   expected=f"distinct names from {', '.join(allowed)}", found=", ".join(values))
+            for name, values, lo, hi in (("family_sigmas", self.family_sigmas, 0.02, 0.6),
+                                         ("family_shifts", self.family_shifts, -0.5, 0.5),
+                                         ("family_delta_q", self.family_delta_q, 0.0, 0.6)):
+                if not values or any(not lo <= v <= hi for v in values):
+                    raise GPSError("invalid family list", source="CatalogSimConfig", field=name,
+                                   expected=f"one or more numbers in [{lo}, {hi}]",
+                                   found=", ".join(map(str, values)) or "empty")
+            if self.assembly_latent:
+                raise GPSError("the assembly latent needs a single relation", source="CatalogSimConfig",
+                               field="assembly_latent", expected="shmr = one relation (not 'family')",
+                               found="shmr = 'family'")
         for q in (0, 1):
             try:
                 np.linalg.cholesky(cov_obs(q, self))
@@ -135,6 +173,9 @@ def simulate_catalog(n: int, seed: int = 0, config: CatalogSimConfig | None = No
     task = get_task("halo_mass")
     units = {q.name: q.unit for q in task.inputs + task.targets}
     extra = {k: full[k] for k in ("e", "q", "log_mstar_true", "bt", "logz")}
+    if cfg.shmr == "family":   # which component of shmr_components / quench_components made each galaxy
+        extra["relation"] = full["relation"].astype(np.int64)
+        extra["quench_model"] = full["quench_model"].astype(np.int64)
     if cfg.assembly_latent:
         extra["a"] = full["a"]
     meta = {"source": "simulator", "simulator": "catalog", "task": "halo_mass", "config": cfg.to_dict(),
@@ -145,13 +186,14 @@ def simulate_catalog(n: int, seed: int = 0, config: CatalogSimConfig | None = No
                        meta=meta, extra=extra)
 
 
-def mean_obs(h, e, q, cfg: CatalogSimConfig, a=None) -> np.ndarray:
-    """Noiseless mean of the 8 observables (``FEATURES`` order) given latents; shape ``broadcast(h, e, q) + (8,)``.
+def mean_obs_given_mstar(mstar, q, cfg: CatalogSimConfig) -> np.ndarray:
+    """Noiseless mean of the 8 observables (``FEATURES`` order) given the latent log M* and the quenched flag q.
 
-    h = log Mh [dex Msun], e = SHMR residual [dex], q = quenched flag (0/1), a = assembly latent (or None).
+    Every observable depends on the halo only through (log M*, q): this is what lets the exact posterior
+    integrate over log M* on a grid, whatever galaxy-halo connection (or family of them) made log M*.
+    Shape ``broadcast(mstar, q) + (8,)``.
     """
-    h, e, q = np.broadcast_arrays(np.asarray(h, float), np.asarray(e, float), np.asarray(q, float))
-    mstar = _latent_mstar(h, e, q, cfg, a)
+    mstar, q = np.broadcast_arrays(np.asarray(mstar, float), np.asarray(q, float))
     sfr = P.ms_logsfr(mstar, cfg.z, cfg.cosmology) - cfg.delta_sf * q
     ssfr = sfr - mstar
     logz = P.mzr_logz(mstar)
@@ -160,6 +202,37 @@ def mean_obs(h, e, q, cfg: CatalogSimConfig, a=None) -> np.ndarray:
     conc = P.petrosian_c(P.bt_mean(mstar, q))
     fgas = P.xgass_logfhi(ssfr)
     return np.stack([mstar, sfr, col["u_g"], col["g_r"], col["r_i"], col["i_z"], conc, fgas], axis=-1)
+
+
+def shmr_components(cfg: CatalogSimConfig) -> list[tuple[str, float, float | None, float, float]]:
+    """The galaxy-halo connections the simulator draws from: (relation, shift, sigma, delta_q, weight) tuples.
+
+    A galaxy's latent log M* given log Mh = h and quenched flag q is
+    N(SHMR_relation(h) + shift - delta_q * q, sigma(h)). ``shmr='family'``: the product of the ``family_*``
+    lists, equal weights (one draw per galaxy, independent of the quenching model); a single relation: one
+    component with ``sigma_shmr`` (``sigma=None`` keeps Moster18's own mass-dependent scatter) and ``delta_q``.
+    """
+    if cfg.shmr != "family":
+        return [(cfg.shmr, 0.0, None if cfg.shmr == "moster18" else cfg.sigma_shmr, cfg.delta_q, 1.0)]
+    combos = [(r, sh, sg, dq) for r in cfg.family_shmrs for sh in cfg.family_shifts for sg in cfg.family_sigmas
+              for dq in cfg.family_delta_q]
+    return [c + (1.0 / len(combos),) for c in combos]
+
+
+def quench_components(cfg: CatalogSimConfig) -> list[tuple[float, float, float]]:
+    """Quenched-fraction models f_q(h) = 1 - exp[-(Mh/Mq)^mu] drawn per galaxy: (log Mq, mu, weight)."""
+    if cfg.shmr != "family":
+        return [(cfg.fq_log_mq, cfg.fq_mu, 1.0)]
+    return [P.QUENCH_PARAMS[k] + (1.0 / len(cfg.family_quench),) for k in cfg.family_quench]
+
+
+def component_mstar(h, q, comp, cfg: CatalogSimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(median log M*, scatter) of one ``shmr_components`` entry at halo mass h and quenched flag q."""
+    relation, shift, sigma, delta_q, _ = comp
+    h = np.asarray(h, float)
+    mu = P.shmr_logmstar(h, cfg.z, relation) + shift - delta_q * np.asarray(q, float)
+    sd = P.shmr_scatter(h, relation, 0.18) if sigma is None else np.full_like(h, sigma)
+    return mu, sd
 
 
 def cov_obs(q: int, cfg: CatalogSimConfig) -> np.ndarray:
@@ -188,10 +261,14 @@ def intrinsic_sigmas(q: int, cfg: CatalogSimConfig) -> np.ndarray:
 
 
 def quench_logprob(h, cfg: CatalogSimConfig, a=None) -> tuple[np.ndarray, np.ndarray]:
-    """(log P(q=0 | h[, a]), log P(q=1 | h[, a])); with the assembly latent a Gaussian copula keeps f_q(h)."""
+    """(log P(q=0 | h[, a]), log P(q=1 | h[, a])), marginal over the family's quenching models.
+
+    With the assembly latent (single relation only) a Gaussian copula keeps f_q(h).
+    """
     from scipy.special import log_ndtr, ndtri
 
-    fq = np.clip(P.quenched_fraction(h, cfg.fq_log_mq, cfg.fq_mu), 1e-12, 1 - 1e-12)
+    fq = sum(w * P.quenched_fraction(h, lmq, mu) for lmq, mu, w in quench_components(cfg))
+    fq = np.clip(fq, 1e-12, 1 - 1e-12)
     if a is None or not cfg.assembly_latent:
         return np.log1p(-fq), np.log(fq)
     s = np.sqrt(1.0 - cfg.rho_qa ** 2)
@@ -207,21 +284,9 @@ def prior_logpdf(h, cfg: CatalogSimConfig) -> np.ndarray:
     return np.where((h >= cfg.logmh_min) & (h <= cfg.logmh_max), out, -np.inf)
 
 
-def shmr_sigma(h, cfg: CatalogSimConfig) -> np.ndarray:
-    """Total SHMR scatter sigma(h) [dex] (constant unless ``shmr='moster18'``)."""
-    return P.shmr_scatter(h, cfg.shmr, cfg.sigma_shmr)
-
-
 # ---------------------------------------------------------------------------------------------------
-_KEYS = ("h", "e", "q", "a", "log_mstar_true", "bt", "logz", "x", "missing")
+_KEYS = ("h", "e", "q", "a", "log_mstar_true", "bt", "logz", "x", "missing", "relation", "quench_model")
 _SHAPES = {"x": (8,), "missing": (8,)}
-
-
-def _latent_mstar(h, e, q, cfg: CatalogSimConfig, a=None) -> np.ndarray:
-    m = P.shmr_logmstar(h, cfg.z, cfg.shmr) + e - cfg.delta_q * q
-    if a is not None and cfg.assembly_latent:
-        m = m + cfg.rho_ea * shmr_sigma(h, cfg) * np.asarray(a, float)
-    return m
 
 
 def _simulate_chunk(rng: np.random.Generator, cfg: CatalogSimConfig) -> dict[str, np.ndarray]:
@@ -231,21 +296,36 @@ def _simulate_chunk(rng: np.random.Generator, cfg: CatalogSimConfig) -> dict[str
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(fine))])
     h = _inverse_cdf_linear_pdf(rng.random(m), fine, pdf, cdf / cdf[-1])
     a = rng.standard_normal(m)
-    e_std = np.sqrt(1.0 - cfg.rho_ea ** 2) if cfg.assembly_latent else 1.0
-    e = rng.standard_normal(m) * shmr_sigma(h, cfg) * e_std
-    lp0, lp1 = quench_logprob(h, cfg, a if cfg.assembly_latent else None)
-    q = (rng.random(m) < np.exp(lp1)).astype(float)
+    comps, quench = shmr_components(cfg), quench_components(cfg)
+    ci = rng.choice(len(comps), size=m, p=[c[-1] for c in comps])           # galaxy-halo connection per galaxy
+    qi = rng.choice(len(quench), size=m, p=[c[-1] for c in quench])        # quenching model per galaxy
+    u_e, u_q = rng.standard_normal(m), rng.random(m)
     noise = rng.standard_normal((m, 8))
     missing = rng.random((m, 8)) < cfg.missing_fraction
-    aa = a if cfg.assembly_latent else None
-    mu = mean_obs(h, e, q, cfg, aa)
+    if cfg.assembly_latent:
+        lp0, lp1 = quench_logprob(h, cfg, a)
+    else:
+        lmq = np.array([c[0] for c in quench])[qi]
+        mu_q = np.array([c[1] for c in quench])[qi]
+        lp1 = np.log(np.clip(P.quenched_fraction(h, lmq, mu_q), 1e-300, 1.0))
+    q = (u_q < np.exp(lp1)).astype(float)
+    mstar, sd = np.empty(m), np.empty(m)
+    for k in np.unique(ci):
+        sel = ci == k
+        mstar[sel], sd[sel] = component_mstar(h[sel], q[sel], comps[k], cfg)
+    e_std = np.sqrt(1.0 - cfg.rho_ea ** 2) if cfg.assembly_latent else 1.0
+    e = u_e * sd * e_std
+    mstar = mstar + e
+    if cfg.assembly_latent:
+        mstar = mstar + cfg.rho_ea * sd * a
+    mu = mean_obs_given_mstar(mstar, q, cfg)
     x = np.empty_like(mu)
     for qq in (0, 1):
         sel = q == qq
         x[sel] = mu[sel] + noise[sel] @ np.linalg.cholesky(cov_obs(qq, cfg)).T
-    mstar = mu[:, 0]
     return {"h": h, "e": e, "q": q, "a": a, "log_mstar_true": mstar, "bt": P.bt_mean(mstar, q),
-            "logz": P.mzr_logz(mstar), "x": x, "missing": missing}
+            "logz": P.mzr_logz(mstar), "x": x, "missing": missing, "relation": ci.astype(float),
+            "quench_model": qi.astype(float)}
 
 
 def _prior_table(cfg: CatalogSimConfig) -> tuple[np.ndarray, np.ndarray]:

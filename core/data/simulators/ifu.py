@@ -21,7 +21,7 @@ from core.errors import GPSError
 __all__ = ["IFUSimConfig", "MapSet", "CentralSet", "simulate_ifu", "simulate_central", "grouped_split",
            "MAP_CHANNELS", "CHANNEL_UNITS", "TARGETS", "TARGET_UNITS", "SIMULATOR_VERSION"]
 
-SIMULATOR_VERSION = "ifu-1"
+SIMULATOR_VERSION = "ifu-2"   # ifu-2: calibrated on its outputs (docs/science/ifu_calibration.md)
 TARGETS = ("log_mstar_re", "log_mtot_re", "log_ml_r")
 TARGET_UNITS = {"log_mstar_re": "dex(solMass)", "log_mtot_re": "dex(solMass)", "log_ml_r": "dex(solMass / solLum)"}
 

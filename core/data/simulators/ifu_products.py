@@ -104,6 +104,7 @@ def observe_maps(ch: Chunk, config: IFUSimConfig, size: int, fov_rhalf: float, c
     elif cfg.noise:
         for g in range(n):
             maps[g] += sig[g] * ch.rngs[g].standard_normal(maps[g].shape, dtype=np.float32)
+    _physical_range(maps, channels, gal.redshift)
     ivar = np.where(mask[:, :, None], 0.0, 1.0 / sig ** 2).astype(np.float32)
     maps = np.where(mask[:, :, None], 0.0, maps).astype(np.float32)
     return Observed(maps=maps, ivar=ivar, mask=mask, f_ex=f_ex.astype(np.float32), galaxy=galaxy,
@@ -153,6 +154,22 @@ def _convolved(ch: Chunk, cfg: IFUSimConfig, size: int, fov_rhalf: float, psf_fw
         stack = convolve_psf(stack, psf_fwhm / _FWHM / pix_as, box)
     stack = stack.reshape(n, p, len(_PLANES), *x.shape)[:, :, :, pad:pad + size, pad:pad + size]
     return stack, f_ex, galaxy
+
+
+def _physical_range(maps: np.ndarray, channels: tuple[str, ...], redshift: np.ndarray) -> None:
+    """Keep measured values where a real pipeline can report them (issue 15: demo maps had sigma = -32 km/s and
+    log age 11.88): the instrument-corrected dispersion is >= 0 (the MaNGA DAP's corrected sigma^2 < 0 is reported
+    as 0 / flagged), and a spectral fit cannot return a log age outside its SSP templates nor older than the
+    Universe at the galaxy's redshift (Planck18). In place on (N, P, C, H, W); inverse variances are unchanged."""
+    from core.data.simulators.ifu_population import LOGAGE_MAX, LOGAGE_MIN, log_cosmic_age_yr
+
+    if "sigma" in channels:
+        c = channels.index("sigma")
+        np.maximum(maps[:, :, c], 0.0, out=maps[:, :, c])
+    if "log_age" in channels:
+        c = channels.index("log_age")
+        top = np.minimum(log_cosmic_age_yr(redshift), LOGAGE_MAX).astype(np.float32)[:, None, None, None]
+        maps[:, :, c] = np.clip(maps[:, :, c], np.float32(LOGAGE_MIN), top)
 
 
 def _take_chunk(ch: Chunk, idx: np.ndarray) -> Chunk:

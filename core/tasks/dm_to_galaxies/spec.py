@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.tasks import Quantity, TaskSpec
+from core.tasks import Definition, Quantity, TaskSpec
 
 __all__ = ["SPEC"]
 
@@ -21,6 +21,12 @@ SPEC = TaskSpec(
             ("dm", "rho", "density", "mtot", "delta_dm", "Mtot"),
             (0.0, 1e4),
             kind="map",
+            definition=Definition(
+                weighting="mass density on the grid, divided by the field's own mean (1 + delta)",
+                note="the simulator's field is lognormal dark matter from the linear P(k) (colossus, z of the "
+                "config), Gaussian-smoothed by R_s = 1 Mpc/h, in 25 Mpc/h boxes (2-D slabs 5 Mpc/h thick, comoving); "
+                "CAMELS Maps_Mtot are projected total matter (DM + gas + stars): close on these scales",
+            ),
         ),
     ),
     targets=(

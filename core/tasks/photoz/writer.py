@@ -39,6 +39,9 @@ def result_table(post: Posterior, data: CatalogData, grid: np.ndarray | None = N
         t[k] = s[k]
     t["valid"] = post.valid.astype(np.int8)
     t["flag_bad"] = np.asarray(data.extra.get("flag_bad", np.zeros(len(data), bool))).astype(np.int8)
+    for k in ("typicality_p", "atypical"):  # core.metrics.typicality, when the posterior was annotated
+        if k in post.diagnostics:
+            t[k] = np.asarray(post.diagnostics[k])
     t["pz"] = np.nan_to_num(s["pz"]).astype(np.float32)
     if save_samples and post.samples is not None:
         for j, p in enumerate(post.params):

@@ -176,13 +176,15 @@ def test_tng_fixture_is_identified_and_read_with_known_values():
     assert t["log_mh"][0] == pytest.approx(np.log10(m200 * 1e10 / h), abs=1e-6)
     assert t["log_mh"][0] == pytest.approx(14.318, abs=1e-3)
     assert t["log_mstar"][0] == pytest.approx(np.log10(mrad[4] * 1e10 / h), abs=1e-6)
-    assert t["g_r"][0] == pytest.approx(phot[4] - phot[5], abs=1e-6)
-    assert t["i_z"][0] == pytest.approx(phot[6] - phot[7], abs=1e-6)
-    assert t["log_fgas"][0] == pytest.approx(np.log10(mrad[0] / mrad[4]), abs=1e-6)
+    assert t["g_r_rest_nodust"][0] == pytest.approx(phot[4] - phot[5], abs=1e-6)
+    assert t["i_z_rest_nodust"][0] == pytest.approx(phot[6] - phot[7], abs=1e-6)
+    assert t["log_mgas_total_over_mstar"][0] == pytest.approx(np.log10(mrad[0] / mrad[4]), abs=1e-6)
+    # rest-frame dust-free colours and total gas are not the task's inputs: never under the task's names
+    assert not {"g_r", "r_i", "i_z", "log_fgas"} & set(t.colnames)
     assert sfr_rad == 0 and np.isnan(t["log_sfr"][0])             # zero SFR -> missing, not a fake value
     assert "u_g" not in t.colnames
     assert t["log_mh"].unit == u.dex(u.Msun) and t["log_sfr"].unit == u.dex(u.Msun / u.yr)
-    assert t["g_r"].unit == u.mag
+    assert t["g_r_rest_nodust"].unit == u.mag
     m = t.meta
     assert (m["snapshot"], m["chunk"], m["h"], m["box_size"]) == (99, 36, pytest.approx(0.6774), 75000.0)
     assert m["redshift"] == pytest.approx(0.0, abs=1e-12) and "SFR = 0" in m["notes"]
@@ -195,7 +197,7 @@ def test_tng_total_aperture_and_sfr_floor():
         sfr = float(f["Subhalo/SubhaloSFR"][0])
     assert t["log_mstar"][0].value == pytest.approx(np.log10(mt[4] * 1e10 / 0.6774), abs=1e-6)
     assert t["log_sfr"][0].value == pytest.approx(np.log10(sfr), abs=1e-6)   # total SFR > 0 here
-    assert t["log_fgas"][0].value == pytest.approx(np.log10(mt[0] / mt[4]), abs=1e-6)
+    assert t["log_mgas_total_over_mstar"][0].value == pytest.approx(np.log10(mt[0] / mt[4]), abs=1e-6)
 
 
 def _fake_chunk(path, first_sub, grnr, m200, numfiles=4):

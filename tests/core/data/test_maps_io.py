@@ -182,7 +182,9 @@ def test_pipe3d_reader():
     t = Table.read(PIPE3D, path="SSP")
     k = int(np.argmax(np.isfinite(np.asarray(t["sigstar"])) & (np.asarray(t["sigstar"]) > 0)))
     ix, iy = int(t["ix"][k]), int(t["iy"][k])
-    assert s.channel("log_sigma_star")[0, iy, ix] == pytest.approx(np.log10(t["sigstar"][k]) + 6, abs=1e-5)
+    # Pipe3D's Salpeter masses on the simulator's Kroupa IMF (-0.20 dex, recorded in meta)
+    assert s.channel("log_sigma_star")[0, iy, ix] == pytest.approx(np.log10(t["sigstar"][k]) + 6 - 0.20, abs=1e-5)
+    assert "Salpeter IMF -> Kroupa" in s.meta["imf_conversion"]
     assert s.channel("log_age")[0, iy, ix] == pytest.approx(t["age_mwt"][k], abs=1e-6)
     assert abs(np.median(s.channel("vel")[~s.mask])) < 20           # systemic velocity removed
     assert 3000 < s.meta["v_sys_kms"] < 3700

@@ -8,7 +8,9 @@ from scipy import stats
 
 from core.data.cache import cache_path, cached, load_arrays, save_arrays
 from core.data.simulators import SIMULATORS
-from core.data.simulators.catalog import FEATURES, CatalogSimConfig, cov_obs, mean_obs, simulate_catalog
+from core.data.simulators import physics as P
+from core.data.simulators.catalog import (FEATURES, CatalogSimConfig, cov_obs, mean_obs_given_mstar,
+                                          simulate_catalog)
 from core.data.simulators.catalog_posterior import ExactPosterior
 from core.errors import GPSError
 from core.tasks import get_task
@@ -60,7 +62,7 @@ def test_bad_config_is_refused():
 
 
 def test_mean_and_cov_shapes():
-    mu = mean_obs(np.array([[11.0], [12.0]]), np.zeros((1, 3)), 1, CatalogSimConfig())
+    mu = mean_obs_given_mstar(np.array([[10.0], [11.0]]), np.ones((1, 3)), CatalogSimConfig())
     assert mu.shape == (2, 3, 8)
     cov = cov_obs(0, CatalogSimConfig())
     assert cov.shape == (8, 8) and np.allclose(cov, cov.T)
@@ -68,7 +70,7 @@ def test_mean_and_cov_shapes():
     cfg = CatalogSimConfig(prior="flat", logmh_min=11.0, logmh_max=11.5)
     d = simulate_catalog(20_000, seed=9, config=cfg)
     sf = d.extra["q"] == 0
-    resid = d.x[sf] - mean_obs(d.y[sf, 0], d.extra["e"][sf], 0, cfg)
+    resid = d.x[sf] - mean_obs_given_mstar(d.extra["log_mstar_true"][sf], 0, cfg)
     assert np.abs(np.cov(resid.T) - cov_obs(0, cfg)).max() < 0.01
 
 
@@ -158,7 +160,7 @@ def test_flat_prior_and_other_shmr_calibrated():
 
 
 def test_assembly_latent_calibrated():
-    cfg = CatalogSimConfig(assembly_latent=True, n_e=12, n_a=8, n_h=141)
+    cfg = CatalogSimConfig(shmr="moster13", assembly_latent=True, n_a=8, n_h=141)
     d = simulate_catalog(1000, seed=404, config=cfg)
     assert "a" in d.extra
     post = ExactPosterior(cfg).posterior(d.x)

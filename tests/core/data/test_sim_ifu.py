@@ -96,12 +96,13 @@ def test_T19_shen_sizes():
 
 # -- population ---------------------------------------------------------------------------------------
 def test_T15_exsitu_fraction_vs_mass(population):
-    assert fex_median([8.0, 10.7, 11.0, 12.0]) == pytest.approx([0.02, 0.11, 0.22, 0.88], abs=0.02)
+    # median curve between TNG100 and EAGLE (docs/science/ifu_calibration.md; output checks in test_ifu_outputs)
+    assert fex_median([8.0, 10.7, 11.0, 12.0]) == pytest.approx([0.031, 0.17, 0.27, 0.76], abs=0.02)
     g = population
-    for lo, hi, target in ((10.6, 10.8, 0.10), (10.9, 11.1, 0.2)):
+    for lo, hi, target in ((10.6, 10.8, 0.17), (10.9, 11.1, 0.27)):
         sel = (g.log_mstar > lo) & (g.log_mstar < hi)
         assert np.median(g.f_ex[sel]) == pytest.approx(target, abs=0.06)
-    assert np.median(g.f_ex[g.log_mstar < 9.5]) < 0.04
+    assert np.median(g.f_ex[g.log_mstar < 9.5]) < 0.05
 
 
 def test_T21_kravtsov_size_option():
