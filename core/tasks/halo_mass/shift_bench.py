@@ -134,8 +134,11 @@ def _score_methods(train_cfg, test_cfg, real, methods, size, seed, device, *, la
         big = [b for b in row["per_bin"] if b["n"] >= MIN_BIN]
         row["max_abs_median_bias_bins"] = max((abs(b["median_bias"]) for b in big), default=None)
         out["methods"][name] = row
-        print(f"[shift] {label} {name}: rmse={_f(row['rmse'])} cov68={_f(row['coverage_68'])} "
-              f"max|bin median bias|={_f(row['max_abs_median_bias_bins'])}", flush=True)
+        print(
+            f"[shift] {label} {name}: rmse={_f(row['rmse'])} cov68={_f(row['coverage_68'])} "
+            f"max|bin median bias|={_f(row['max_abs_median_bias_bins'])}",
+            flush=True,
+        )
     return out
 
 
@@ -158,14 +161,19 @@ def _read_real(files: Sequence[str]):
         ys.append(data.y[:, :1])
     x, y = np.concatenate(xs), np.concatenate(ys)
     keep = np.isfinite(y[:, 0]) & np.isfinite(x[:, 0])
-    return CatalogData(x=x[keep], features=names, y=y[keep], targets=("log_mh",),
-                       ids=np.arange(int(keep.sum()), dtype=np.int64), meta={"source": "real", "files": list(files)})
+    return CatalogData(
+        x=x[keep],
+        features=names,
+        y=y[keep],
+        targets=("log_mh",),
+        ids=np.arange(int(keep.sum()), dtype=np.int64),
+        meta={"source": "real", "files": list(files)},
+    )
 
 
 def _ceiling(real, k: int, seed: int) -> dict[str, Any]:
     """LightGBM trained on the real table itself, k-fold: the error a model that knows this universe reaches."""
     from core import api
-    from core.metrics import score_posterior
 
     n = len(real)
     if n < 10 * k:
@@ -183,26 +191,40 @@ def _ceiling(real, k: int, seed: int) -> dict[str, Any]:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"# halo_mass_shift benchmark ({'quick' if results['quick'] else 'full'})", "",
-             f"device = {results['device']}, total {results.get('total_seconds', '?')} s", ""]
+    lines = [
+        f"# halo_mass_shift benchmark ({'quick' if results['quick'] else 'full'})",
+        "",
+        f"device = {results['device']}, total {results.get('total_seconds', '?')} s",
+        "",
+    ]
     head = "| test set | method | RMSE | median bias | coverage_68 | coverage_95 | max abs bin median bias (n>=20) |"
     lines += ["## Leave one relation out", "", head, "|---|---|---|---|---|---|---|"]
     for r, block in results["leave_one_out"].items():
         for name, row in block["methods"].items():
-            lines.append(f"| {r} | {name} | {_f(row['rmse'])} | {_f(row['median_bias'])} | "
-                         f"{_f(row['coverage_68'])} | {_f(row['coverage_95'])} | "
-                         f"{_f(row['max_abs_median_bias_bins'])} |")
+            lines.append(
+                f"| {r} | {name} | {_f(row['rmse'])} | {_f(row['median_bias'])} | "
+                f"{_f(row['coverage_68'])} | {_f(row['coverage_95'])} | "
+                f"{_f(row['max_abs_median_bias_bins'])} |"
+            )
     real = results.get("real") or {}
     if real:
         c = real.get("ceiling", {})
-        lines += ["", f"## Real tables: {', '.join(real.get('files', []))} ({real['n_test']} labelled objects; "
-                  f"inputs {', '.join(real['features'])})", "",
-                  f"Ceiling (LightGBM {c.get('k', '-')}-fold on the table): RMSE {_f(c.get('rmse'))}"
-                  + (f" — {c['note']}" if c.get("note") else ""), "",
-                  "| method | RMSE | median bias | coverage_68 | coverage_95 | max abs bin median bias (n>=20) |"
-                  " RMSE / ceiling |", "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## Real tables: {', '.join(real.get('files', []))} ({real['n_test']} labelled objects; "
+            f"inputs {', '.join(real['features'])})",
+            "",
+            f"Ceiling (LightGBM {c.get('k', '-')}-fold on the table): RMSE {_f(c.get('rmse'))}"
+            + (f" — {c['note']}" if c.get("note") else ""),
+            "",
+            "| method | RMSE | median bias | coverage_68 | coverage_95 | max abs bin median bias (n>=20) |"
+            " RMSE / ceiling |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for name, row in real["methods"].items():
-            lines.append(f"| {name} | {_f(row['rmse'])} | {_f(row['median_bias'])} | {_f(row['coverage_68'])} | "
-                         f"{_f(row['coverage_95'])} | {_f(row['max_abs_median_bias_bins'])} | "
-                         f"{_f(row.get('rmse_ratio_to_ceiling'))} |")
+            lines.append(
+                f"| {name} | {_f(row['rmse'])} | {_f(row['median_bias'])} | {_f(row['coverage_68'])} | "
+                f"{_f(row['coverage_95'])} | {_f(row['max_abs_median_bias_bins'])} | "
+                f"{_f(row.get('rmse_ratio_to_ceiling'))} |"
+            )
     return "\n".join(lines) + "\n"

@@ -8,7 +8,6 @@ from scipy import stats
 
 from core.data.cache import cache_path, cached, load_arrays, save_arrays
 from core.data.simulators import SIMULATORS
-from core.data.simulators import physics as P
 from core.data.simulators.catalog import (FEATURES, CatalogSimConfig, cov_obs, mean_obs_given_mstar,
                                           simulate_catalog)
 from core.data.simulators.catalog_posterior import ExactPosterior
