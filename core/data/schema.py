@@ -152,8 +152,17 @@ def _build(table, task, mapping, units, source, require_target, h, missing_value
         q = quantities[name]
         role = "target" if name in task.target_names else "input"
         v = _convert(table, q, col, units, h_used, h_src, missing_values, rep, err, role)
+        if v is not None and role == "input" and len(v) and not np.isfinite(v).any():
+            # NaN means missing: a column with no value at all is an input not provided (said, not used)
+            rep.warnings.append(f"column {mapped[name]!r} (mapped to {name}) has no finite values: {name} is "
+                                "treated as not provided")
+            rep.missing.append(name)
+            continue
         if v is not None:
             values[name] = v
+    if not rep.errors and mapped and not any(q.name in values for q in task.inputs):
+        err("no input column has a finite value", ", ".join(mapped[k] for k in mapped if k in task.input_names),
+            "numbers in at least one input column", "only empty / NaN / sentinel values")
     if rep.errors:
         return None, rep
     feats = tuple(q.name for q in task.inputs if q.name in values)

@@ -149,5 +149,7 @@ def test_finetune_bundled_flow_beats_the_untuned_one_on_held_out_shifted_data(tm
         f"held-out CRPS {before['crps']:.4f} -> {after['crps']:.4f}, RMSE {before['rmse']:.4f} -> "
         f"{after['rmse']:.4f}, coverage_68 {before['coverage_68']:.3f} -> {after['coverage_68']:.3f}"
     )
-    assert after["crps"] < 0.95 * before["crps"]
+    # the family-trained bundled flow already covers this Behroozi13 universe better than the former single-relation
+    # one did (CRPS 0.094 vs 0.109 before fine-tuning, coverage_68 0.63 vs 0.41); fine-tuning still has to help
+    assert after["crps"] < 0.97 * before["crps"] and after["rmse"] < before["rmse"]
     assert abs(after["coverage_68"] - 0.68) < abs(before["coverage_68"] - 0.68)

@@ -102,7 +102,8 @@ def _value_kinds() -> list[tuple[str, Callable[[dict], dict], str, tuple[int, ..
         ("sentinel_9999", rows("log_fgas", (2, 4), 9999.0), "mask", (2, 4)),
         ("sentinel_m999_target", rows("log_mh", (8,), -999.0), "mask", ()),   # predict: fine; evaluate: n - 1
         ("inf_value", rows("log_mstar", (4,), np.inf), "refuse", ()),
-        ("all_nan_input", set_col("log_mstar", lambda v: v * np.nan), "refuse", ()),
+        # NaN = missing: an all-NaN column is an input not provided (a warning), the rest of the inputs are used
+        ("all_nan_input", set_col("log_mstar", lambda v: v * np.nan), "ok", ()),
         ("target_linear", set_col("log_mh", lambda v: 10 ** v), "refuse", ()),
         ("colour_is_magnitude", set_col("g_r", lambda v: v + 17.0), "refuse", ()),
     ]
@@ -119,8 +120,10 @@ def table_entries(d: Path) -> list[Entry]:
         for kind, fn, expect, bad in _value_kinds():
             p = d / f"{kind}{ext}"
             _write_table(_table(fn(base)), p, fmt)
-            out.append(Entry(p.name, fmt, kind, "halo_mass", expect, bad,
-                             extra={"eval_drop": 1} if kind == "sentinel_m999_target" else {}))
+            extra = {"eval_drop": 1} if kind == "sentinel_m999_target" else {}
+            if kind in ("sentinel_m99_30pct", "sentinel_9999"):
+                extra["missing_input"] = True     # a model that marginalises missing inputs keeps these rows
+            out.append(Entry(p.name, fmt, kind, "halo_mass", expect, bad, extra=extra))
         # structural kinds
         good = d / f"valid{ext}"
         raw = good.read_bytes()
@@ -179,7 +182,8 @@ def _csv_specific(d: Path, base: dict) -> list[Entry]:
     w("ragged_rows.csv", text + "1,2,3\n", "ragged_rows")
     w("only_header_line.csv", text.splitlines()[0] + "\n", "header_only_line")
     w("binary_nul.csv", b"id,log_mstar\n1,\x00\x00\x00\n", "nul_bytes")
-    w("one_column.csv", "log_mstar\n" + "\n".join(f"{v}" for v in base["log_mstar"]) + "\n", "one_input_only")
+    # one input only: the default halo_mass model (any subset of inputs) runs on log M* alone
+    w("one_column.csv", "log_mstar\n" + "\n".join(f"{v}" for v in base["log_mstar"]) + "\n", "one_input_only", "ok")
     w("huge_line.csv", "id,log_mstar\n1," + "9" * 200000 + "\n", "huge_number")
     w("semicolon_decimal_comma.csv", text.replace(",", ";").replace(".", ","), "decimal_comma")
     w("only_comments.csv", "# nothing here\n# still nothing\n", "comments_only")

@@ -55,24 +55,26 @@ def _bundled(task: str, data=None):
     return api.load_bundled(task, data=data)
 
 
-def _ok_rows(valid: np.ndarray, e: Entry) -> bool:
+def _ok_rows(valid: np.ndarray, e: Entry, marginalises: bool = False) -> bool:
     valid = np.asarray(valid).astype(bool)
     if len(valid) != N_ROWS:
         return False
     want = np.ones(N_ROWS, bool)
-    want[list(e.bad_rows)] = False
+    if not (marginalises and e.extra.get("missing_input")):   # sentinels are missing values: kept if marginalised
+        want[list(e.bad_rows)] = False
     return bool((valid == want).all())
 
 
-def classify_success(e: Entry, valid: np.ndarray | None = None, n_scored: int | None = None) -> str:
+def classify_success(e: Entry, valid: np.ndarray | None = None, n_scored: int | None = None,
+                     marginalises: bool = False) -> str:
     if e.expect == "ok":
         return "ok"
     if e.expect == "refuse":
         return "silent"
     if valid is not None:
-        return "masked" if _ok_rows(valid, e) else "silent"
+        return "masked" if _ok_rows(valid, e, marginalises) else "silent"
     if n_scored is not None:
-        drop = e.extra.get("eval_drop", len(e.bad_rows))
+        drop = 0 if (marginalises and e.extra.get("missing_input")) else e.extra.get("eval_drop", len(e.bad_rows))
         return "masked" if n_scored <= N_ROWS - drop else "silent"
     return "silent"
 
@@ -100,7 +102,8 @@ def run_api(e: Entry, corpus: Path) -> tuple[str, str]:
             fin = np.isfinite(samples.reshape(post.n, -1)).all(axis=1)
             if (fin[np.asarray(post.valid, bool)] == False).any():  # noqa: E712 - NaN written as a result
                 return "silent", "non-finite posterior rows marked valid"
-        return classify_success(e, valid=valid if e.expect == "mask" and e.task == "halo_mass" else None), ""
+        return classify_success(e, valid=valid if e.expect == "mask" and e.task == "halo_mass" else None,
+                                marginalises=api.capabilities(model).any_subset), ""
     except GPSError as err:
         msg = str(err)
         return ("refused" if _names_file(msg, e) else "refused_unnamed"), msg
@@ -140,17 +143,20 @@ def run_cli(e: Entry, corpus: Path, command: str, out_dir: Path) -> tuple[str, s
         return ("refused" if _names_file(msg, e) else "refused_unnamed"), msg
     if rc != 0:
         return "traceback", f"exit {rc}: {se.getvalue()[-300:]}"
+    from core import api
+
+    marg = e.task == "halo_mass" and api.capabilities(_bundled("halo_mass")).any_subset   # the CLI's default model
     if command == "predict":
         valid = None
         if e.expect == "mask" and e.task == "halo_mass" and out.exists():
             valid = _read_valid(out)
-        res = classify_success(e, valid=valid)
+        res = classify_success(e, valid=valid, marginalises=marg)
     else:
         try:
             n = int(json.loads(so.getvalue()).get("n", N_ROWS))
         except (ValueError, AttributeError):
             n = N_ROWS
-        res = classify_success(e, n_scored=n)
+        res = classify_success(e, n_scored=n, marginalises=marg)
     out.unlink(missing_ok=True)
     return res, ""
 

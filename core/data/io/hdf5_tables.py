@@ -30,6 +30,7 @@ def read_hdf5(filename: str, hdf5_path: str | None = None, **kw: Any):
             check_declared_size(float(obj.shape[0]) * len(obj.dtype.names), name, target, "rows x columns")
         else:
             cols, skipped = _group_columns(obj)
+            _check_equal_lengths(obj, cols, skipped, name, target)
             kind = "datasets"
             check_declared_size(float(obj[cols[0]].shape[0]) * len(cols), name, target, "rows x columns")
     if kind == "astropy":
@@ -164,6 +165,20 @@ def _group_columns(group) -> tuple[list[str], list[str]]:
     n = max(set(lengths), key=lengths.count)
     cols = [k for k, m in ones.items() if m == n]
     return cols, [k for k in ds if k not in cols]
+
+
+def _check_equal_lengths(group, cols: list[str], skipped: list[str], name: str, target: str) -> None:
+    """1-D datasets of a table group must all have the table's length (a column silently dropped for being
+    shorter would turn into a 'missing input' downstream)."""
+    import h5py
+
+    n = group[cols[0]].shape[0] if cols else 0
+    odd = {k: group[k].shape[0] for k in skipped
+           if isinstance(group[k], h5py.Dataset) and group[k].ndim == 1 and group[k].dtype.names is None}
+    if cols and odd:
+        found = ", ".join(f"{k} ({m} rows)" for k, m in sorted(odd.items()))
+        raise GPSError("1-D datasets of different lengths in one table group", source=name, field=target,
+                       expected=f"every column with {n} rows, like {', '.join(sorted(cols)[:4])}", found=found)
 
 
 def _h5_group_table(path: str, target: str, cols: list[str], start: int, stop: int | None):
