@@ -21,7 +21,7 @@ from core.errors import GPSError
 __all__ = ["IFUSimConfig", "MapSet", "CentralSet", "simulate_ifu", "simulate_central", "grouped_split",
            "MAP_CHANNELS", "CHANNEL_UNITS", "TARGETS", "TARGET_UNITS", "SIMULATOR_VERSION"]
 
-SIMULATOR_VERSION = "ifu-2"   # ifu-2: calibrated on its outputs (docs/science/ifu_calibration.md)
+SIMULATOR_VERSION = "ifu-3"   # ifu-2: calibrated on its outputs; ifu-3: IMF factor + contracted haloes (sigma_e)
 TARGETS = ("log_mstar_re", "log_mtot_re", "log_ml_r")
 TARGET_UNITS = {"log_mstar_re": "dex(solMass)", "log_mtot_re": "dex(solMass)", "log_ml_r": "dex(solMass / solLum)"}
 
@@ -35,10 +35,12 @@ class MapSet:
     mask (N, H, W) bool, True = no data; ivar (N, C, H, W) [unit^-2], 0 where masked.
     f_ex (N, H, W) intrinsic ex-situ mass fraction (no PSF, no noise); galaxy (N, H, W) bool intrinsic galaxy
     pixels (log Sigma* >= config.galaxy_logsigma_min).
-    targets: log_mstar_re, log_mtot_re [dex Msun], log_ml_r [dex Msun/Lsun] inside the projected r-band R_e (N,).
+    targets: log_mstar_re (nominal, Kroupa-SPS), log_mtot_re (true stars + dark matter) [dex Msun], log_ml_r
+    (nominal) [dex Msun/Lsun] inside the projected r-band R_e (N,).
     props: per-map scalars (N,): galaxy_id, projection, log_mstar, log_mh, f_ex_total, quenched, bt, re_kpc
     (projected r-band half-light radius), rhalf_kpc (3-D stellar half-mass radius), axis_ratio, inclination_deg,
-    pa_deg, redshift, n_fibres, coverage, c200, k_ex, log_mtot_rhalf, f_dm_rhalf, log_ml_r_global, abs_mag_r ...
+    pa_deg, redshift, n_fibres, coverage, c200, k_ex, log_mtot_rhalf, f_dm_rhalf (true stars vs dark matter inside the
+    3-D r_1/2), log_imf_alpha (true / nominal stellar mass), log_ml_r_global, abs_mag_r ...
     pixel_arcsec (N,) and pixel_rhalf (float): pixel scale in arcsec and in units of r_1/2.
     """
 

@@ -83,6 +83,21 @@ class IFUSimConfig(Config):
     ex_logage_max: float = param(10.1, help="Ex-situ log age upper edge [dex yr]", min=8.0, max=10.1)
     dlogm_sat_min: float = param(0.5, help="Satellites are this much less massive (lower edge) [dex]", min=0.0, max=3.0)
     dlogm_sat_max: float = param(1.5, help="Satellites are this much less massive (upper edge) [dex]", min=0.0, max=3.0)
+    # -- mass in the dynamics (docs/science/ifu_calibration.md: sigma_e of quiescent galaxies) -----------------
+    imf_model: Literal["posacki15", "none"] = param(
+        "posacki15", help="Stellar mass in the dynamics of quenched galaxies: posacki15 = heavier-than-Kroupa IMF, "
+                          "log alpha = imf_slope log(sigma_ref / 200) + imf_norm (>= 0) with sigma_ref the Zahid+16 "
+                          "quiescent sigma at M* (Posacki+15 / Cappellari+13 ATLAS3D XX); none = nominal (Kroupa) "
+                          "masses. Maps and log_mstar_re stay nominal")
+    imf_slope: float = param(0.38, help="d log alpha / d log sigma_e (Posacki+15 ATLAS3D + SLACS: 0.38)",
+                             min=0.0, max=2.0)
+    imf_norm: float = param(0.13, help="log alpha (true / Kroupa stellar mass) at sigma_e = 200 km/s (Posacki+15: "
+                                       "log alpha_Salp = -0.06, Kroupa = Salpeter - 0.19 dex)", min=-0.3, max=0.5)
+    imf_scatter: float = param(0.08, help="Scatter of log alpha at fixed M* [dex] (quenched galaxies)",
+                               min=0.0, max=0.5)
+    contraction: Literal["gnedin04", "none"] = param(
+        "gnedin04", help="Dark-halo response to the galaxy: gnedin04 = modified adiabatic contraction (Gnedin+04, "
+                         "A = 0.85, w = 0.8); none = the unperturbed NFW halo")
     # -- central-mass products (issue 5) ---------------------------------------------------------------
     image_size: int = param(64, help="r-band image / g-r map pixels per side", min=16, max=320, step=16)
     image_fov_rhalf: float = param(8.0, help="Image full width in units of r_1/2", min=1.0, max=20.0)

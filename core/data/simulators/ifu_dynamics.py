@@ -14,7 +14,8 @@ from scipy.special import i0e, i1e, k0e, k1e
 
 __all__ = ["G_KPC", "S_GRID", "LOG_S_GRID", "Components", "Profiles", "r200c_kpc", "nfw_mass",
            "nfw_cylinder_mass", "hernquist_mass", "hernquist_density", "exp_disk_mass", "freeman_vc2",
-           "stellar_half_mass_radius", "build_profiles", "interp_log_s", "interp_at", "log_s_index"]
+           "stellar_half_mass_radius", "build_profiles", "interp_log_s", "interp_at", "log_s_index",
+           "contract_gnedin04", "cylinder_mass_from_3d"]
 
 G_KPC = 4.30091e-6                       # gravitational constant [kpc (km/s)^2 / Msun]
 HERNQUIST_RE_OVER_A = 1.815              # R_e = 1.815 a for a Hernquist profile [unverified constant, spec 2.4]
@@ -30,6 +31,12 @@ class Components:
     m_disk, m_bulge, m_ex: masses [Msun]; r_d: disk scale length [kpc]; a_b, a_ex: Hernquist scale radii [kpc];
     m_h: halo M200c [Msun]; c200: NFW concentration; r200: R200c [kpc]; z0_over_rd: disk scale height / R_d;
     sig_r_over_sig_z: sigma_R / sigma_z of the disk.
+
+    The stellar masses are NOMINAL (what a Kroupa-IMF population-synthesis fit gives, as in the SPS table and the
+    Sigma* maps). ``imf_alpha`` (N,) (None = 1) multiplies them wherever they act gravitationally (potential,
+    Jeans equations, disk vertical dispersion, total masses): the true stellar mass is imf_alpha x nominal.
+    ``contraction``: "none" (NFW) or "gnedin04" (the halo responds adiabatically to the galaxy, Gnedin+04
+    modified contraction with orbit-averaged radii r_bar = ac_a r200 (r / r200)^ac_w).
     """
 
     m_disk: np.ndarray
@@ -43,6 +50,15 @@ class Components:
     r200: np.ndarray
     z0_over_rd: float = 0.15
     sig_r_over_sig_z: float = 1.67
+    imf_alpha: np.ndarray | None = None
+    contraction: str = "none"
+    ac_a: float = 0.85
+    ac_w: float = 0.8
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """True / nominal stellar mass (N,) (1 without an IMF factor)."""
+        return np.ones_like(self.m_disk) if self.imf_alpha is None else np.asarray(self.imf_alpha, dtype=float)
 
 
 @dataclass
@@ -52,7 +68,8 @@ class Profiles:
     vc2: total circular speed^2 [(km/s)^2] (disk via Freeman 1970); m_tot3d: total enclosed mass (spherical,
     disk cylindrical) [Msun]; m_star3d: enclosed stellar mass [Msun]; sig_b / sig_ex: projected isotropic-Jeans
     dispersion of bulge / ex-situ at projected radius s [km/s]; surf_b / surf_ex: projected surface density
-    of bulge / ex-situ [Msun/kpc^2].
+    of bulge / ex-situ [Msun/kpc^2] (nominal stellar mass); m_star3d is the TRUE (imf_alpha x nominal) enclosed
+    stellar mass; m_dm3d: enclosed dark-matter mass (NFW, or contracted) [Msun].
     """
 
     r_half: np.ndarray
@@ -63,6 +80,7 @@ class Profiles:
     sig_ex: np.ndarray
     surf_b: np.ndarray
     surf_ex: np.ndarray
+    m_dm3d: np.ndarray | None = None
 
 
 def r200c_kpc(m_h: np.ndarray, h: float = 0.6766) -> np.ndarray:
@@ -138,12 +156,18 @@ def build_profiles(c: Components, r_half: np.ndarray | None = None) -> Profiles:
         r_half = stellar_half_mass_radius(c)
     r = r_half[:, None] * S_GRID[None, :]
     col = {k: getattr(c, k)[:, None] for k in ("m_disk", "r_d", "m_bulge", "a_b", "m_ex", "a_ex", "m_h", "c200", "r200")}
-    m_star = (exp_disk_mass(r, col["m_disk"], col["r_d"]) + hernquist_mass(r, col["m_bulge"], col["a_b"])
-              + hernquist_mass(r, col["m_ex"], col["a_ex"]))
-    m_sph = nfw_mass(r, col["m_h"], col["c200"], col["r200"]) + hernquist_mass(r, col["m_bulge"], col["a_b"]) \
-        + hernquist_mass(r, col["m_ex"], col["a_ex"])
-    vc2 = G_KPC * m_sph / r + freeman_vc2(r, col["m_disk"], col["r_d"])
-    m_tot = m_sph + exp_disk_mass(r, col["m_disk"], col["r_d"])
+    alpha = c.alpha[:, None]                                         # true / nominal stellar mass
+    m_disk3 = alpha * exp_disk_mass(r, col["m_disk"], col["r_d"])
+    m_sph_star = alpha * (hernquist_mass(r, col["m_bulge"], col["a_b"]) + hernquist_mass(r, col["m_ex"], col["a_ex"]))
+    m_star = m_disk3 + m_sph_star
+    m_dm = nfw_mass(r, col["m_h"], col["c200"], col["r200"])
+    if c.contraction == "gnedin04":
+        m_dm = contract_gnedin04(r, m_star, col["m_h"], col["c200"], col["r200"], c.ac_a, c.ac_w)
+    elif c.contraction != "none":
+        raise ValueError(f"unknown halo contraction {c.contraction!r}")
+    m_sph = m_dm + m_sph_star
+    vc2 = G_KPC * m_sph / r + freeman_vc2(r, alpha * col["m_disk"], col["r_d"])
+    m_tot = m_sph + m_disk3
     grav = G_KPC * m_tot / r ** 2                                   # (km/s)^2 / kpc
     out = {}
     for name, m, a in (("b", col["m_bulge"], col["a_b"]), ("ex", col["m_ex"], col["a_ex"])):
@@ -158,7 +182,67 @@ def build_profiles(c: Components, r_half: np.ndarray | None = None) -> Profiles:
         out["sig_" + name] = np.sqrt(np.maximum(press / np.maximum(surf, 1e-300), 0.0))
         out["surf_" + name] = surf * (m > 0)
     return Profiles(r_half=r_half, vc2=vc2, m_tot3d=m_tot, m_star3d=m_star, sig_b=out["sig_b"],
-                    sig_ex=out["sig_ex"], surf_b=out["surf_b"], surf_ex=out["surf_ex"])
+                    sig_ex=out["sig_ex"], surf_b=out["surf_b"], surf_ex=out["surf_ex"], m_dm3d=m_dm)
+
+
+def contract_gnedin04(r: np.ndarray, m_gal: np.ndarray, m_h, c, r200, a: float = 0.85, w: float = 0.8,
+                      n_iter: int = 40) -> np.ndarray:
+    """Enclosed dark-matter mass (N, k) at radii ``r`` (N, k) [kpc] of an NFW halo contracted by the galaxy.
+
+    Gnedin et al. 2004 (ApJ 616, 16) modified adiabatic contraction: a shell at initial radius r_i moves to r_f
+    with r_f M_f(r_bar_f) = r_i M_i(r_bar_i), r_bar = a r200 (r / r200)^w (a = 0.85, w = 0.8 their fit [R]);
+    M_i = NFW (M200c = m_h, the galaxy's baryons initially distributed like the dark matter), M_f = m_gal +
+    (1 - f_gal) M_i(r_bar_i), f_gal = m_gal(outer edge) / m_h. ``m_gal`` (N, k): enclosed galaxy mass on ``r``
+    (true stellar mass, disk taken as spherical), ``m_h``, ``c``, ``r200``: (N, 1). Returns (1 - f_gal) M_i(r_i)
+    interpolated (log-log) at the grid radii; f_gal = 0 and a, w = 1 is Blumenthal et al. 1986.
+    """
+    m_h, c, r200 = (np.broadcast_to(np.asarray(v, dtype=float), (r.shape[0], 1)) for v in (m_h, c, r200))
+    f_gal = np.clip(m_gal[:, -1:] / m_h, 0.0, 0.5)
+    lr = np.log(r)
+    lmg = np.log(np.maximum(m_gal, 1e-30))
+
+    def bar(x):
+        return a * r200 * (x / r200) ** w
+
+    m_i_bar = nfw_mass(bar(r), m_h, c, r200)
+    rhs = r * m_i_bar
+    rf = r.copy()
+    for _ in range(n_iter):
+        mg = np.exp(_interp_rows_log(lmg, lr, np.log(bar(rf))))
+        rf = rhs / (mg + (1.0 - f_gal) * m_i_bar)
+    m_dm_f = (1.0 - f_gal) * nfw_mass(r, m_h, c, r200)        # dark matter inside r_f, one value per initial shell
+    out = np.empty_like(r)
+    lrf, lmd = np.log(rf), np.log(m_dm_f)
+    for g in range(r.shape[0]):
+        order = np.argsort(lrf[g], kind="stable")
+        out[g] = np.interp(lr[g], lrf[g][order], lmd[g][order])
+    return np.exp(out)
+
+
+def cylinder_mass_from_3d(m3d: np.ndarray, r_half: np.ndarray, rp: np.ndarray, refine: int = 4) -> np.ndarray:
+    """Mass inside the infinite cylinder of radius ``rp`` [kpc] (N, P) of spherical enclosed-mass tables ``m3d``
+    (N, n_s) on S_GRID x r_half: M(<R) + sum over shells outside R of dM (1 - sqrt(1 - R^2 / r^2)) (shells
+    refined ``refine`` times, log-log interpolation). Mass beyond the grid (1000 r_1/2) is ignored."""
+    ls = np.linspace(LOG_S_GRID[0], LOG_S_GRID[-1], (len(LOG_S_GRID) - 1) * refine + 1)
+    lm = np.stack([np.interp(ls, LOG_S_GRID, np.log(np.maximum(row, 1e-30))) for row in m3d])
+    m = np.exp(lm)                                                   # (N, n)
+    dm = np.diff(m, axis=1)                                          # (N, n-1)
+    r_mid = r_half[:, None] * 10.0 ** (0.5 * (ls[1:] + ls[:-1]))[None, :]
+    x = np.asarray(rp, dtype=float)[..., None] / r_mid[:, None, :]     # (N, P, n-1)
+    wgt = np.where(x >= 1.0, 1.0, 1.0 - np.sqrt(np.clip(1.0 - x * x, 0.0, 1.0)))
+    return m[:, None, 0] + np.einsum("gpk,gk->gp", wgt, dm)
+
+
+def _interp_rows_log(table: np.ndarray, lr: np.ndarray, lq: np.ndarray) -> np.ndarray:
+    """Per-row linear interpolation of ``table`` (N, k) given on log radii ``lr`` (N, k) (a common log step) at
+    log radii ``lq`` (N, m); values beyond the ends are held constant."""
+    step = lr[:, 1:2] - lr[:, 0:1]
+    f = np.clip((lq - lr[:, 0:1]) / step, 0.0, lr.shape[1] - 1.000001)
+    i = np.floor(f).astype(np.int64)
+    t = f - i
+    lo = np.take_along_axis(table, i, axis=1)
+    hi = np.take_along_axis(table, i + 1, axis=1)
+    return lo * (1.0 - t) + hi * t
 
 
 def log_s_index(s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

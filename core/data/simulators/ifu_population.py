@@ -27,7 +27,7 @@ from core.data.simulators.ifu_observe import BUNDLE_FIBRES, bundle_radius_arcsec
 
 __all__ = ["Galaxies", "draw_galaxies", "galaxy_rngs", "components", "shen03_size_kpc", "shen03_sigma_lnr",
            "vdw14_size_kpc", "projected_half_mass_ratio", "projected_half_light_ratio", "fex_median", "N_UNIFORM", "BUNDLE_WEIGHTS",
-           "LOGAGE_MAX", "LOGAGE_MIN", "log_cosmic_age_yr"]
+           "LOGAGE_MAX", "LOGAGE_MIN", "log_cosmic_age_yr", "imf_alpha", "zahid16_log_sigma"]
 
 N_UNIFORM = 24
 BUNDLE_WEIGHTS = np.array([2, 4, 4, 2, 5]) / 17.0   # MaNGA IFUs per plate (19, 37, 61, 91, 127) [V]
@@ -57,7 +57,8 @@ class Galaxies:
     ``f_ex`` total ex-situ stellar mass fraction; ``logage0``/``logz0`` central in-situ log age [yr] / [Z/H] [dex]
     with gradients per disk R_e; ``coverage`` bundle coverage in R_e units (0 = ideal); ``redshift``;
     ``n_fibres``; ``r_half`` 3-D stellar half-mass radius [kpc]; ``re_gal`` the drawn whole-galaxy R_e [kpc]
-    (gradients are per R_e,gal; None: per R_e,disk, as in reference mode).
+    (gradients are per R_e,gal; None: per R_e,disk, as in reference mode); ``imf_eps`` standard normal of the
+    IMF-factor scatter (None: 0).
     """
 
     galaxy_id: np.ndarray
@@ -84,6 +85,7 @@ class Galaxies:
     n_fibres: np.ndarray
     r_half: np.ndarray
     re_gal: np.ndarray | None = None
+    imf_eps: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.log_mstar)
@@ -159,7 +161,7 @@ def draw_galaxies(rngs: list[np.random.Generator], ids: np.ndarray, config: IFUS
                    f_ex=f_ex, c200=c200, kappa_b=kappa_b, logage0=logage0, age_grad=age_grad, logz0=logz0,
                    z_grad=z_grad, ex_logage=ex_logage, ex_logz=ex_logz, normals=normals,
                    coverage=np.zeros(n), redshift=np.zeros(n), n_fibres=np.zeros(n, dtype=np.int64),
-                   r_half=np.zeros(n), re_gal=re_gal)
+                   r_half=np.zeros(n), re_gal=re_gal, imf_eps=g[:, 20])
     gal.r_half = stellar_half_mass_radius(components(gal, cfg))
     _observing_setup(gal, u[:, 18], u[:, 19], cfg)
     return gal
@@ -174,7 +176,35 @@ def components(gal: Galaxies, cfg: IFUSimConfig) -> Components:
     return Components(m_disk=(1.0 - gal.bt) * m_in, r_d=gal.re_disk / 1.678, m_bulge=gal.bt * m_in,
                       a_b=gal.rb_ratio * gal.re_disk / HERNQUIST_RE_OVER_A, m_ex=gal.f_ex * m_star,
                       a_ex=gal.k_ex * gal.re_disk / HERNQUIST_RE_OVER_A, m_h=m_h, c200=gal.c200,
-                      r200=r200c_kpc(m_h, h), z0_over_rd=cfg.z0_over_rd, sig_r_over_sig_z=cfg.sigr_over_sigz)
+                      r200=r200c_kpc(m_h, h), z0_over_rd=cfg.z0_over_rd, sig_r_over_sig_z=cfg.sigr_over_sigz,
+                      imf_alpha=imf_alpha(gal.log_mstar, gal.quenched, gal.imf_eps, cfg), contraction=cfg.contraction)
+
+
+def zahid16_log_sigma(log_mstar) -> np.ndarray:
+    """Zahid+16 (ApJ 832, 203) SDSS quiescent M*-sigma relation: broken power law at M_b = 10^10.26, sigma_b = 118
+    km/s, slopes 0.403 below / 0.293 above (slope ~0.3 above 10^10.3 [V, abstract]; constants [R])."""
+    x = np.asarray(log_mstar, dtype=float)
+    return np.log10(118.0) + np.where(x < 10.26, 0.403, 0.293) * (x - 10.26)
+
+
+def imf_alpha(log_mstar, quenched, eps=None, cfg: IFUSimConfig | None = None) -> np.ndarray:
+    """True / nominal (Kroupa) stellar mass of each galaxy's stars in the dynamics (N,).
+
+    Quenched galaxies: log alpha = max(imf_slope log(sigma_ref / 200 km/s) + imf_norm, 0) + imf_scatter eps, with
+    sigma_ref = the Zahid+16 quiescent sigma at the galaxy's M*. Posacki+15 (ATLAS3D + SLACS, joint lensing and
+    Jeans dynamics) found log[(M/L)_dyn,* / (M/L)_Salp] = 0.38 log(sigma_e / 200) - 0.06 [coefficients R], "from
+    Kroupa to Salpeter between sigma_e ~ 90 and 270 km/s" [V, abstract]; Kroupa is 0.19 dex below Salpeter in that
+    calibration, hence imf_norm = 0.13 (alpha = 1.1 / 1.26 / 1.42 at log M* 10.25 / 10.75 / 11.25). Cappellari+13
+    (ATLAS3D XX) find the same trend with sigma (bulge fraction); Conroy & van Dokkum 2012 from spectral features.
+    Star-forming galaxies keep alpha = 1 (disk IMF Milky-Way-like). ``imf_model="none"``: alpha = 1 everywhere.
+    """
+    cfg = cfg or IFUSimConfig()
+    lm = np.asarray(log_mstar, dtype=float)
+    if cfg.imf_model == "none":
+        return np.ones_like(lm)
+    mean = np.maximum(cfg.imf_slope * (zahid16_log_sigma(lm) - np.log10(200.0)) + cfg.imf_norm, 0.0)
+    eps = np.zeros_like(lm) if eps is None else np.asarray(eps, dtype=float)
+    return np.where(np.asarray(quenched) > 0, 10.0 ** (mean + cfg.imf_scatter * eps), 1.0)
 
 
 def shen03_size_kpc(log_mstar, quenched) -> np.ndarray:

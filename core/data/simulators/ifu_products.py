@@ -124,6 +124,7 @@ def scalar_props(ch: Chunk, config: IFUSimConfig) -> dict[str, np.ndarray]:
         "k_ex": gal.k_ex, "assembly": gal.assembly, "kpc_per_arcsec": kpc_per_arcsec(gal.redshift),
         "log_mtot_rhalf": np.log10(ch.prof.m_tot3d[:, i1]),
         "f_dm_rhalf": 1.0 - ch.prof.m_star3d[:, i1] / ch.prof.m_tot3d[:, i1],
+        "log_imf_alpha": np.log10(ch.comp.alpha),
     }
     out = {k: np.repeat(np.asarray(v)[:, None], p, axis=1) for k, v in per_gal.items()}
     out["projection"] = np.tile(np.arange(p), (n, 1))

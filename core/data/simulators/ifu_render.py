@@ -17,7 +17,8 @@ import numpy as np
 
 from core.data.simulators import physics as P
 from core.data.simulators.ifu_dynamics import (G_KPC, LOG_S_GRID, S_GRID, Components, Profiles, interp_at,
-                                               interp_log_s, log_s_index, nfw_cylinder_mass)
+                                               interp_log_s, log_s_index, nfw_cylinder_mass, nfw_mass,
+                                               cylinder_mass_from_3d)
 from core.data.simulators.ifu_population import Galaxies
 
 __all__ = ["Views", "views_from_normals", "pixel_grid", "Populations", "populations", "render_planes",
@@ -102,7 +103,8 @@ def render_planes(gal: Galaxies, comp: Components, prof: Profiles, pops: Populat
     sig0 = (comp.m_disk / (2 * np.pi * comp.r_d ** 2)).astype(f32)[:, None, None, None]
     surf_face = sig0 * np.exp(-r_ell / rd)
     surf_d = surf_face / q
-    sz2 = np.pi * G_KPC * surf_face * (comp.z0_over_rd * comp.r_d).astype(f32)[:, None, None, None]
+    # vertical equilibrium of the disk in its own TRUE mass (imf_alpha x the nominal Sigma* that the maps show)
+    sz2 = np.pi * G_KPC * surf_face * (comp.alpha * comp.z0_over_rd * comp.r_d).astype(f32)[:, None, None, None]
     sr2 = sz2 * comp.sig_r_over_sig_z ** 2
     sp2 = 0.5 * sr2
     ie, te = log_s_index(r_ell.reshape(n, -1))
@@ -166,8 +168,9 @@ def aperture_targets(gal: Galaxies, comp: Components, prof: Profiles, pops: Popu
     """Projected r-band half-light radius and masses inside it, per view (N, P) (section 2.8).
 
     Circular sky apertures; the inclined disk is integrated on a polar grid (quarter symmetry), bulge and
-    ex-situ are circular. Returns re_kpc, log_mstar_re, log_mtot_re (stars + NFW cylinder), log_ml_r (inside
-    R_e), log_ml_r_global, abs_mag_r (total r-band absolute magnitude, AB).
+    ex-situ are circular. Returns re_kpc, log_mstar_re (nominal, Kroupa-SPS stellar mass), log_mtot_re (true
+    stellar mass imf_alpha x nominal + dark-matter cylinder, NFW or contracted), log_ml_r (nominal, inside R_e),
+    log_ml_r_global, abs_mag_r (total r-band absolute magnitude, AB).
     """
     n, p = views.cos_i.shape
     k = int(np.searchsorted(S_GRID, s_max))
@@ -201,7 +204,16 @@ def aperture_targets(gal: Galaxies, comp: Components, prof: Profiles, pops: Popu
     l_re = 0.5 * l_tot
     re_kpc = 10.0 ** log_s_re * gal.r_half[:, None]
     m_dm = nfw_cylinder_mass(re_kpc, comp.m_h[:, None], comp.c200[:, None], comp.r200[:, None])
-    return {"re_kpc": re_kpc, "log_mstar_re": np.log10(m_re), "log_mtot_re": np.log10(m_re + m_dm),
+    if comp.contraction != "none" and prof.m_dm3d is not None:
+        # contracted halo: the NFW cylinder plus the projected change of the 3-D profile (grid-integrated)
+        m_nfw3 = nfw_mass(gal.r_half[:, None] * S_GRID[None, :], comp.m_h[:, None], comp.c200[:, None],
+                          comp.r200[:, None])
+        m_dm = m_dm + (cylinder_mass_from_3d(prof.m_dm3d, gal.r_half, re_kpc)
+                       - cylinder_mass_from_3d(m_nfw3, gal.r_half, re_kpc))
+    # log_mstar_re and log_ml_r are NOMINAL (Kroupa SPS, as the Sigma* map and a population fit give them);
+    # log_mtot_re is the total gravitating mass: TRUE stars (imf_alpha x nominal) + dark matter
+    m_tot = comp.alpha[:, None] * m_re + m_dm
+    return {"re_kpc": re_kpc, "log_mstar_re": np.log10(m_re), "log_mtot_re": np.log10(m_tot),
             "log_ml_r": np.log10(m_re / l_re),
             "log_ml_r_global": np.log10(10.0 ** gal.log_mstar[:, None] / l_tot),
             "abs_mag_r": P.M_SUN_R_AB - 2.5 * np.log10(l_tot)}

@@ -91,7 +91,8 @@ TARGETS = (
         "log_mstar_re",
         "dex(solMass)",
         "log M*(<Re)",
-        "Stellar mass inside the projected R_e",
+        "Stellar mass inside the projected R_e: nominal, as a Kroupa-IMF population-synthesis fit gives it "
+        "(the simulator's Sigma* maps; not the IMF-corrected dynamical stellar mass)",
         ("log_mstar_re", "logmstar_re", "mstar_re"),
         (8.0, 12.0),
     ),
@@ -99,7 +100,9 @@ TARGETS = (
         "log_mtot_re",
         "dex(solMass)",
         "log Mtot(<Re)",
-        "Total (stars + dark matter) mass inside the projected R_e (cylinder)",
+        "Total gravitating mass inside the projected R_e (cylinder): the true stellar mass (Kroupa mass x the "
+        "IMF factor of massive quiescent galaxies, Posacki+15) + dark matter (adiabatically contracted NFW), "
+        "the mass the rendered kinematics respond to",
         ("log_mtot_re", "logmtot_re", "mtot_re", "mdyn_re"),
         (8.0, 13.5),
     ),
@@ -107,7 +110,7 @@ TARGETS = (
         "log_ml_r",
         "dex(solMass / solLum)",
         "log M/L_r",
-        "Stellar r-band mass-to-light ratio inside R_e (light-weighted aperture)",
+        "Stellar r-band mass-to-light ratio inside R_e (light-weighted aperture), nominal (Kroupa IMF)",
         ("log_ml_r", "ml_r", "log_ml"),
         (-0.6, 0.7),
     ),

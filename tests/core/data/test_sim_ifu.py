@@ -373,3 +373,27 @@ def test_reference_bad_shape(ref_grid):
 
     with pytest.raises(GPSError):
         reference_posterior(ref_grid, np.zeros((1, 5, 16, 16)), np.ones((1, 5, 16, 16)))
+
+
+def test_contraction_and_cylinder_mass():
+    # ifu-3 (docs/science/ifu_calibration.md): Gnedin+04 contraction and the grid-projected cylinder mass
+    from core.data.simulators.ifu_dynamics import S_GRID, contract_gnedin04, cylinder_mass_from_3d
+    from core.data.simulators.ifu_population import imf_alpha
+
+    rh, mh, c = np.array([3.0, 8.0]), np.array([1e12, 1e13]), np.array([8.0, 5.0])
+    r200 = r200c_kpc(mh)
+    r = rh[:, None] * S_GRID[None, :]
+    m3 = nfw_mass(r, mh[:, None], c[:, None], r200[:, None])
+    rp = np.array([[1.0, 3.0, 10.0], [2.0, 8.0, 30.0]])
+    assert cylinder_mass_from_3d(m3, rh, rp) == pytest.approx(nfw_cylinder_mass(rp, mh[:, None], c[:, None],
+                                                                                r200[:, None]), rel=2e-3)
+    mg = 1e11 * np.array([[1.0], [5.0]]) * r ** 2 / (r + 2.0) ** 2      # Hernquist galaxies, a = 2 kpc
+    md = contract_gnedin04(r, mg, mh[:, None], c[:, None], r200[:, None])
+    i1 = int(np.searchsorted(S_GRID, 1.0))
+    assert np.all(md[:, i1] > 1.5 * m3[:, i1])                         # contracted inside r_1/2
+    f_gal = mg[:, -1] / mh
+    at_r200 = [np.interp(np.log(r200[k]), np.log(r[k]), md[k] / m3[k]) for k in range(2)]
+    assert at_r200 == pytest.approx(1.0 - f_gal, abs=0.01)               # unmoved far out, minus the galaxy
+    # IMF factor: Posacki+15 at the Zahid+16 sigma, quenched galaxies only
+    a = imf_alpha(np.array([10.25, 10.75, 11.25, 10.75]), np.array([1, 1, 1, 0]))
+    assert a == pytest.approx([1.10, 1.26, 1.42, 1.0], abs=0.01)
