@@ -36,6 +36,7 @@ class PhotozFlowConfig(FlowConfig):
 
     transforms: int = param(3, help="Number of spline transforms", min=1, max=12)
     bins: int = param(12, help="Spline bins per transform", min=2, max=64)
+    input_masks: bool = param(False, help="Train on randomly hidden inputs (off: the photo-z wrapper needs every band)")
     train: TrainConfig = field(
         default=TrainConfig(epochs=60, batch_size=512, lr=2e-3, patience=8), metadata={"help": "Optimisation settings"}
     )
@@ -63,6 +64,9 @@ class PhotozLightGBMConfig(LightGBMConfig):
     num_leaves: int = param(31, help="Maximum leaves per tree", min=2, max=4096)
     n_estimators: int = param(600, help="Maximum boosting rounds per model", min=1, max=100000)
     quantiles: tuple[float, ...] = param((0.025, 0.16, 0.5, 0.84, 0.975), help="Quantile levels, one model each")
+    input_masks: bool = param(
+        False, help="Train on copies with hidden inputs (off: the photo-z wrapper needs every band)"
+    )
 
 
 class PhotozLightGBM(WrappedModel):
