@@ -40,6 +40,8 @@ class CentralLightGBMConfig(LightGBMConfig):
     early_stopping_rounds: int = param(500, help="Stop after this many rounds without validation gain "
                                                  "(500 = off, as in the seed)", min=1, max=100000)
     stats: tuple[str, ...] = param(FEATURES, help="Summary statistics used as features")
+    input_masks: bool = param(False, help="Train on copies with hidden statistics (off: the summary statistics of a "
+                                          "map set are complete; the bundled checkpoint was trained without)")
 
     def validate(self) -> None:
         super().validate()
