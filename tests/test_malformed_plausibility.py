@@ -177,5 +177,10 @@ def test_rows_missing_an_input_are_masked_when_the_model_cannot_marginalize():
     post = checked_posterior(Model(), cat, n_samples=4)
     assert list(post.valid) == [1, 0, 1, 1, 0] and list(post.diagnostics["flag"]) == [0, 3, 0, 0, 3]
     assert FLAG_MISSING_INPUT == 3 and post.info["missing_rows"] == 2
+    every, rep = to_catalog(_t(log_mstar=[10.0, 11.0], log_sfr=[0.1, 0.2]), "halo_mass")
+    every.x[:, every.features.index("log_sfr")] = np.nan
     with pytest.raises(GPSError, match="cannot marginalize"):       # every row missing: refused, nothing to give
-        checked_posterior(Model(), to_catalog(_t(log_mstar=[10.0, 11.0], log_sfr=[-99.0, -99.0]), "halo_mass")[0])
+        checked_posterior(Model(), every)
+    # a column with no value at all (here only sentinels) is an input not provided, with a warning
+    empty, rep = to_catalog(_t(log_mstar=[10.0, 11.0], log_sfr=[-99.0, -99.0]), "halo_mass")
+    assert "log_sfr" not in empty.features and any("no finite values" in w for w in rep.warnings)

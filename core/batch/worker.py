@@ -107,7 +107,8 @@ def table_columns(model, table, offset: int, *, draws: int, seed: int, save_samp
         cols["valid"] = (np.zeros(n, np.int8), "")
     if "valid" in cols:
         cols["valid"] = (np.where(ok, cols["valid"][0], 0).astype(np.int8), "")
-    cols["missing_inputs"] = ((~np.isfinite(x)).sum(axis=1).astype(np.int16), "")
+    absent = sum(f not in data.features for f in model.features)      # columns not in the file (or all NaN)
+    cols["missing_inputs"] = (((~np.isfinite(x)).sum(axis=1) + absent).astype(np.int16), "")
     flags, names = _domain_flags(get_task(task), data)
     cols["outside_domain"] = (flags.astype(np.int8), "")
     cols["domain_flags"] = (names, "")
