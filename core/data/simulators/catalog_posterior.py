@@ -17,6 +17,7 @@ sub-covariance (rows are grouped by missing pattern).
 
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import numpy as np
@@ -192,5 +193,23 @@ def _normal_pdf(x, mu, sd):
 
 def exact_posterior_factory(config: CatalogSimConfig | None = None,
                             features: Sequence[str] | None = None) -> ExactPosterior:
-    """Registry hook: the exact posterior for a simulator config and a feature list."""
-    return ExactPosterior(config, features)
+    """Registry hook: the exact posterior for a simulator config and a feature list.
+
+    The object (its p(log M*, q | log Mh) tables, ~1 s to build for the family) is reused for the same config and
+    features: the app asks for the exact posterior of one galaxy after another.
+    """
+    cfg = config or CatalogSimConfig()
+    key = (cfg.config_hash(), tuple(features) if features is not None else tuple(cfg.features))
+    with _FACTORY_LOCK:
+        ep = _FACTORY_CACHE.get(key)
+    if ep is None:
+        ep = ExactPosterior(cfg, features)
+        with _FACTORY_LOCK:
+            _FACTORY_CACHE[key] = ep
+            while len(_FACTORY_CACHE) > 8:
+                _FACTORY_CACHE.pop(next(iter(_FACTORY_CACHE)))
+    return ep
+
+
+_FACTORY_CACHE: dict[tuple, ExactPosterior] = {}
+_FACTORY_LOCK = threading.Lock()
