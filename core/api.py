@@ -129,17 +129,11 @@ def train(
     device: str | None = None,
 ):
     """Build and train a model on ``data`` (its features, or the ``features`` subset); returns the model."""
-    from core.inference.sanity import drop_refused
-    from core.models import build_model  # rows refused by validation are never trained on
+    from core.inference.sanity import training_sets
+    from core.models import build_model
 
     t = get_task(task)
-    data, val = drop_refused(data), drop_refused(val)
-    if not data.has_truth:
-        raise GPSError(
-            "training needs the target column",
-            field=", ".join(t.target_names),
-            expected="a labelled catalogue (simulate one, or map a target column)",
-        )
+    data, val = training_sets(data, val, t.target_names)  # rows refused by validation are never trained on
     feats = tuple(features) if features else tuple(f for f in t.input_names if f in data.features)
     if not feats:
         raise GPSError(

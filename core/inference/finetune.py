@@ -88,7 +88,7 @@ def finetune(
 ):
     """A copy of ``init`` trained further on ``train`` (early stopping on ``val``); ``config``: setting overrides
     (e.g. ``{"train": {"epochs": 30, "lr": 5e-4}}``). Returns the new model (``init`` is left unchanged)."""
-    from core.inference.sanity import drop_refused
+    from core.inference.sanity import training_sets
     from core.metrics.typicality import attach_reference
     from core.models import build_model
     from core.tasks.base import get_model_spec
@@ -100,13 +100,7 @@ def finetune(
             expected="a checkpoint of a model that can continue training (flow, lightgbm, vae_hmc)",
             found=init.name,
         )
-    train, val = drop_refused(train), drop_refused(val)
-    if not train.has_truth:
-        raise GPSError(
-            "fine-tuning needs the target column",
-            field=", ".join(init.targets),
-            expected="a labelled catalogue (map its truth column)",
-        )
+    train, val = training_sets(train, val, init.targets, "fine-tuning")
     any_subset = bool(getattr(get_model_spec(init.task_name, init.name).capabilities, "any_subset", False))
     tr = _with_features(train, init.features, any_subset, init.name)
     va = None if val is None else _with_features(val, init.features, any_subset, init.name)

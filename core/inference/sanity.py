@@ -24,7 +24,7 @@ import numpy as np
 
 from core.errors import GPSError
 
-__all__ = ["checked_posterior", "check_posterior", "drop_refused", "FLAG_LEGEND", "FLAG_REFUSED_INPUT", "FLAG_NONFINITE",
+__all__ = ["checked_posterior", "check_posterior", "drop_refused", "training_sets", "FLAG_LEGEND", "FLAG_REFUSED_INPUT", "FLAG_NONFINITE",
            "FLAG_MISSING_INPUT"]
 
 FLAG_REFUSED_INPUT = 1
@@ -94,6 +94,19 @@ def drop_refused(data):
         return data
     keep = np.array([not r for r in reasons], dtype=bool)
     return data if keep.all() else data.subset(np.flatnonzero(keep))
+
+
+def training_sets(train, val, targets, what: str = "training"):
+    """(train, val) without refused rows; refuses a training set without the target column."""
+    train, val = drop_refused(train), drop_refused(val)
+    if not train.has_truth:
+        raise GPSError(
+            f"{what} needs the target column",
+            source=str(train.meta.get("file", "data")),
+            field=", ".join(targets),
+            expected="a labelled catalogue (simulate one, or map a target column)",
+        )
+    return train, val
 
 
 def check_posterior(post, *, source: str | None = None, model: str = ""):
