@@ -268,3 +268,36 @@ def test_exact_chunks_recut_any_chunk_sizes():
     pieces = [Table({"id": np.arange(a, b)}) for a, b in ((0, 3), (3, 4), (4, 11), (11, 12))]
     got = [(s, list(t["id"])) for s, t in _exact_chunks(iter(pieces), 5)]
     assert got == [(0, [0, 1, 2, 3, 4]), (5, [5, 6, 7, 8, 9]), (10, [10, 11])]
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_local_workers_get_disjoint_cores_and_every_thread_is_pinned():
+    """``--threads-per-worker 1`` means one core: the local cluster hands each worker its own cores, and
+    :func:`pin_cores` confines threads already running (JAX's pool) as well as the caller's."""
+    import subprocess
+    import sys
+
+    from core.batch.cluster import core_sets
+
+    cores = sorted(os.sched_getaffinity(0))
+    sets = core_sets(len(cores), 1)
+    assert sets == [str(c) for c in cores]
+    assert core_sets(len(cores) + 1, 1) is None  # more workers than cores: nothing is pinned
+    if len(cores) >= 2:
+        assert core_sets(1, 2) == [f"{cores[0]},{cores[1]}"]
+    code = (
+        "import os, threading, time\n"
+        "from core.batch.cluster import pin_cores\n"
+        "ev = threading.Event(); t = threading.Thread(target=ev.wait); t.start()\n"
+        f"assert pin_cores('{cores[-1]}')\n"
+        "allowed = set()\n"
+        "for tid in os.listdir('/proc/self/task'):\n"
+        "    allowed.add(frozenset(os.sched_getaffinity(int(tid))))\n"
+        "ev.set(); t.join()\n"
+        "print(sorted(sorted(a) for a in allowed))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    res = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == f"[[{cores[-1]}]]"
+    assert sorted(os.sched_getaffinity(0)) == cores  # the test process itself untouched

@@ -4,8 +4,9 @@ peak memory per worker, and map files per second.
 Rows: simulated halo_mass galaxies (1e6; ``--quick`` 2e5) written once as Parquet in the dataset cache; every run
 reads them in partitions of 20,000 rows, draws 1,000 flow posterior samples per galaxy with the bundled
 ``halo_mass_flow`` checkpoint and writes the summaries as Parquet parts. ``inprocess`` runs the same per-partition
-code (:func:`core.batch.worker.table_columns` + :func:`write_parquet_part`) in one fresh process without Dask;
-``dask_1``/``dask_2`` are local clusters of 1/2 worker processes of 1 thread each (cluster start-up is reported
+code (:func:`core.batch.worker.table_columns` + :func:`write_parquet_part`) in one fresh process without Dask, on
+one core as a worker; ``dask_1``/``dask_2`` are local clusters of 1/2 worker processes of 1 thread each, each pinned
+to its own core when they fit (:func:`core.batch.cluster.pin_cores`) (cluster start-up is reported
 apart, not in the rate); ``dask_1_small`` is 1 worker on a fifth of the rows (peak memory must not grow with rows).
 Maps: 100 simulated exsitu_map map-stack files (one map each) on 2 workers. Budgets are rows, draws and files, never
 wall-clock; the rates of course depend on the machine and its load (``load_average`` is recorded).
@@ -117,10 +118,10 @@ def _in_fresh_process(path: Path, out: Path, seed: int, partition_rows: int, dra
     import sys
 
     import core
-    from core.batch.cluster import worker_env
+    from core.batch.cluster import core_sets, worker_env
 
     root = str(Path(core.__file__).resolve().parent.parent)
-    env = {**os.environ, **worker_env(1), "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, **worker_env(1), "GPS_CPU_CORES": (core_sets(1, 1) or [""])[0], "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
     args = [sys.executable, "-m", "core.batch.bench", str(path), str(out), str(seed), str(partition_rows), str(draws)]
     res = subprocess.run(args, env=env, cwd=root, capture_output=True, text=True)
     if res.returncode != 0:
@@ -137,14 +138,17 @@ def _inprocess(path: str, out: str, seed: int, partition_rows: int, draws: int) 
 
     from core import api
     from core.batch.parts import read_parquet_rows
+    from core.batch.cluster import pin_cores
     from core.batch.worker import table_columns, write_parquet_part
 
     torch.set_num_threads(1)
+    pin_cores()                                     # one core, as a 1-thread worker of the local cluster
     n = pq.ParquetFile(path).metadata.num_rows
     t0 = time.perf_counter()
     model = api.load_bundled("halo_mass")
     for k, start in enumerate(range(0, n, partition_rows)):
         table = read_parquet_rows(path, start, min(start + partition_rows, n))
+        pin_cores()                                 # threads the engine started meanwhile (JAX's pool)
         cols, _ = table_columns(model, table, start, draws=draws, seed=seed + k, save_samples=False, device=None)
         write_parquet_part(cols, Path(out) / f"part-{k:05d}.parquet", {})
     dt = time.perf_counter() - t0

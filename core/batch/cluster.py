@@ -1,8 +1,11 @@
 """The Dask cluster of a run: any scheduler by address, or an embedded local one that follows the app's device policy.
 
-Local default: ``LocalCluster`` with ``workers`` processes of ``threads_per_worker`` threads each; every worker gets
+Local default: ``workers`` processes of ``threads_per_worker`` threads each; every worker gets
 ``OMP_NUM_THREADS``/``MKL_NUM_THREADS``/XLA single-thread flags matching its thread count (torch threads are set in
-the worker). When the device policy (:func:`core.device.resolve_device`, ``GPS_DEVICE``) picks CUDA, the local cluster
+the worker). Those flags do not confine JAX's CPU runtime (a "1-thread" worker sampling a flow was measured using 1.7
+cores), so when the workers' threads fit the cores this process may use, each worker is also pinned to its own cores
+(``GPS_CPU_CORES``, applied to every thread of the worker by :func:`pin_cores`): ``--threads-per-worker 1`` then
+means one core, and N workers use N cores without stealing each other's. When the device policy (:func:`core.device.resolve_device`, ``GPS_DEVICE``) picks CUDA, the local cluster
 has one worker per visible GPU, each seeing only its own (``CUDA_VISIBLE_DEVICES``).
 """
 
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from typing import Iterator
 
 from core.errors import GPSError
 
-__all__ = ["open_client", "worker_env", "gpu_count"]
+__all__ = ["open_client", "worker_env", "gpu_count", "pin_cores", "core_sets"]
 
 
 def worker_env(threads: int) -> dict[str, str]:
@@ -23,6 +27,39 @@ def worker_env(threads: int) -> dict[str, str]:
             "XLA_FLAGS": f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'} "
                          f"intra_op_parallelism_threads={t}",
             "GPS_BATCH_THREADS": t}
+
+
+def core_sets(workers: int, threads: int) -> list[str] | None:
+    """Disjoint CPU sets (``"0,1"``-style strings) for ``workers`` local workers of ``threads`` threads, or None when
+    they do not fit the cores this process may run on (then nothing is pinned) or the OS cannot pin."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    t = max(1, threads)
+    if workers * t > len(cores):
+        return None
+    return [",".join(str(c) for c in cores[i * t:(i + 1) * t]) for i in range(workers)]
+
+
+def pin_cores(cores: str | None = None) -> bool:
+    """Confine every thread of this process to ``cores`` (default ``GPS_CPU_CORES``); threads started later inherit
+    it from their (pinned) parent thread. Returns whether anything was pinned. Linux only; a no-op elsewhere."""
+    spec = cores if cores is not None else os.environ.get("GPS_CPU_CORES", "")
+    if not spec or not hasattr(os, "sched_setaffinity"):
+        return False
+    wanted = {int(c) for c in spec.split(",") if c.strip()}
+    try:
+        tids = [int(t) for t in os.listdir("/proc/self/task")]
+    except OSError:
+        tids = [0]
+    pinned = False
+    for tid in tids:
+        try:
+            os.sched_setaffinity(tid, wanted)
+            pinned = True
+        except OSError:                   # a thread that ended meanwhile, or a core we may not use
+            pass
+    return pinned
 
 
 def gpu_count(device: str | None) -> int:
@@ -60,7 +97,12 @@ def open_client(scheduler: str = "", workers: int = 0, threads_per_worker: int =
     if gpus:
         cluster = _gpu_cluster(n, gpus, threads_per_worker, env, kw)
     elif processes:
-        cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True, env=env, **kw)
+        sets = core_sets(n, threads_per_worker)
+        if sets:
+            cluster = _spec_cluster({f"cpu-{i}": {**env, "GPS_CPU_CORES": c} for i, c in enumerate(sets)},
+                                    threads_per_worker, kw)
+        else:
+            cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True, env=env, **kw)
     else:
         cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=False, **kw)
     client = Client(cluster)
@@ -72,10 +114,15 @@ def open_client(scheduler: str = "", workers: int = 0, threads_per_worker: int =
 
 
 def _gpu_cluster(n: int, gpus: int, threads: int, env: dict, kw: dict):
+    return _spec_cluster({f"gpu-{i}": {**env, "CUDA_VISIBLE_DEVICES": str(i % gpus), "GPS_DEVICE": "cuda"}
+                          for i in range(n)}, threads, kw)
+
+
+def _spec_cluster(envs: dict[str, dict[str, str]], threads: int, kw: dict):
+    """A local cluster of one worker process (behind a nanny) per entry of ``envs``, each with its own environment."""
     from distributed import Nanny, Scheduler, SpecCluster
 
-    workers = {f"gpu-{i}": {"cls": Nanny, "options": {"nthreads": threads, "env": {
-        **env, "CUDA_VISIBLE_DEVICES": str(i % gpus), "GPS_DEVICE": "cuda"}}} for i in range(n)}
+    workers = {name: {"cls": Nanny, "options": {"nthreads": threads, "env": env}} for name, env in envs.items()}
     scheduler = {"cls": Scheduler, "options": {"dashboard_address": kw["dashboard_address"]}}
     return SpecCluster(workers=workers, scheduler=scheduler, silence_logs=kw["silence_logs"])
 

@@ -1,7 +1,8 @@
 """What runs on a Dask worker: one part in, one output part written atomically, a small JSON-ready result out.
 
 Every worker loads each checkpoint once (from the bytes the driver broadcast, cached by their hash) and runs at the
-thread count it was given (``OMP_NUM_THREADS`` from the cluster, torch threads set here). Any error in a part is
+thread count it was given (``OMP_NUM_THREADS`` from the cluster, torch threads set here), confined to the cores the
+local cluster gave it (``GPS_CPU_CORES``, :func:`core.batch.cluster.pin_cores`). Any error in a part is
 caught and returned as ``{"status": "failed", "error": message}``, so one bad file or partition never stops the run.
 Catalogue parts are written as Parquet: ``id``, the HATS spatial columns when the input had them, the posterior
 summaries with units (field metadata ``unit``), ``valid``, the domain flags, optional draws (``<param>_samples``,
@@ -219,6 +220,9 @@ def _from_pandas(df):
 
 
 def _set_threads(n: int) -> None:
+    from core.batch.cluster import pin_cores
+
+    pin_cores()                       # every part: threads the engine started since the last part are pinned too
     if os.environ.get("GPS_BATCH_THREADS_SET") == str(n):
         return
     try:

@@ -57,7 +57,8 @@ class FlowConfig(Config):
     activation: str = param("relu", help="Activation of the hyper-networks: relu | silu | elu")
     train: TrainConfig = field(default=TrainConfig(epochs=300, batch_size=512, lr=1e-3, patience=20),
                                metadata={"help": "Optimisation settings"})
-    sample_chunk: int = param(8192, help="Galaxies per sampling chunk (memory vs speed)", min=1,
+    sample_chunk: int = param(8192, help="Most galaxies per sampling chunk (memory vs speed); a chunk also holds at "
+                              "most 2^19 draws in all, which keeps it in cache", min=1,
                               max=1 << 20, advanced=True)
     input_masks: bool = param(True, help="Train on randomly hidden inputs so that any subset of the inputs runs "
                               "(NaN or an absent column = missing)")
@@ -175,7 +176,7 @@ class FlowModel(PosteriorModel):
         self._require_trained()
         n = len(x)
         out = np.empty((n, n_samples), dtype=np.float64)
-        chunk = self.config.sample_chunk
+        chunk = sample_rows(self.config.sample_chunk, n_samples)
         key = jax.random.PRNGKey(seed)
         for start in range(0, n, chunk):
             sl = slice(start, min(start + chunk, n))
@@ -308,6 +309,16 @@ class FlowModel(PosteriorModel):
                 vs.append(spline.vertical)
                 ds.append(spline.derivatives)
         return tuple(torch.stack(a).numpy() for a in (hs, vs, ds))
+
+
+SAMPLE_CELLS = 1 << 19
+
+
+def sample_rows(cap: int, n_samples: int) -> int:
+    """Galaxies per sampling chunk: at most ``cap`` and at most ``SAMPLE_CELLS`` draws in all (at least 64 rows).
+    Measured on one pinned core (1,000 draws each): 8,192-galaxy chunks gave 4.6-4.8k galaxies/s, 256-1,024-galaxy
+    chunks 6-10k, because the kernel's arrays then stay in cache."""
+    return max(1, min(int(cap), max(64, SAMPLE_CELLS // max(1, int(n_samples)))))
 
 
 def _bucket(m: int) -> int:
