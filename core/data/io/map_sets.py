@@ -72,7 +72,7 @@ def read_map_files(source: Any, *, format: str | None = None, reff_arcsec: Any =
     (:func:`apply_reff`), replacing a file's value.
     """
     from core.data.io.registry import identify_format, read
-    from core.data.maps import MapStack
+    from core.data.maps import CHANNEL_UNITS, MapStack
 
     scalar = None if isinstance(reff_arcsec, Mapping) else reff_arcsec
     if not is_several(source):
@@ -100,7 +100,8 @@ def read_map_files(source: Any, *, format: str | None = None, reff_arcsec: Any =
             groups.setdefault(str(one.ids[0]), []).append(one)
     objects = [g[0] if len(g) == 1 else MapStack.merge_channels(g) for g in groups.values()]
     _check_same_channels(objects)
-    order = objects[0].channels
+    known = list(CHANNEL_UNITS)
+    order = tuple(sorted(objects[0].channels, key=lambda c: (known.index(c) if c in known else len(known), c)))
     objects = [o if o.channels == order else o.select_channels(order) for o in objects]
     out = objects[0] if len(objects) == 1 else MapStack.concatenate(objects)
     meta = dict(out.meta)
