@@ -222,11 +222,16 @@ def _to_kms(primary, err_hdr, name: str, notes: list[str]) -> float:
         notes.append("no BUNIT/UNIT keyword: km/s assumed (the SAMI unit)")
         return 1.0
     text = raw.replace("km s-1", "km/s").replace("km.s-1", "km/s").replace("km s^-1", "km/s")
-    try:
-        factor = float((1.0 * u.Unit(text, parse_strict="raise")).to_value(u.km / u.s))
-    except Exception:
+    factor = None
+    for cand in (text, text.lower()):
+        try:
+            factor = float((1.0 * u.Unit(cand, parse_strict="raise")).to_value(u.km / u.s))
+            break
+        except Exception:  # noqa: BLE001 - any parse or conversion failure: try the next spelling, then refuse
+            continue
+    if factor is None:
         raise GPSError("unit of a SAMI kinematics map is not a velocity", source=name, field="PRIMARY BUNIT/UNIT",
-                       expected="km/s (or another velocity unit)", found=repr(raw)) from None
+                       expected="km/s (or another velocity unit)", found=repr(raw))
     if factor != 1.0:
         notes.append(f"converted {raw} -> km/s (x {factor:g})")
     return factor

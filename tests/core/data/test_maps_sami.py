@@ -87,6 +87,11 @@ def test_one_velocity_file_by_content_with_units_mask_ivar_and_geometry(pair, tm
     renamed = tmp_path / "whatever.fits"                      # identified by its HDUs, not its name
     renamed.write_bytes(vel_path.read_bytes())
     assert identify_format(renamed, kind="maps") == "sami_kinematics"
+    import gzip
+
+    gz = tmp_path / (vel_path.name + ".gz")
+    gz.write_bytes(gzip.compress(vel_path.read_bytes()))
+    assert identify_format(gz) == "sami_kinematics" and read(gz).ids.tolist() == [str(CATID)]
     s = read(vel_path, quality_cuts=False)
     g = galaxy()
     assert s.channels == ("vel",) and s.units == ("km / s",) and s.data.shape == (1, 1, N, N)
@@ -133,6 +138,8 @@ def test_units_from_the_header_are_converted_or_refused(tmp_path):
     assert any("m/s -> km/s" in n for n in s.meta["notes"])
     p = write_sami(tmp_path / "v_none.fits", g["vel"], "VEL_ERR", g["VEL_ERR"], g["SNR"], unit=None)
     assert any("km/s assumed" in n for n in read(p).meta["notes"])
+    p = write_sami(tmp_path / "v_upper.fits", g["vel"], "VEL_ERR", g["VEL_ERR"], g["SNR"], unit="KM/S")
+    assert not any("converted" in n for n in read(p).meta["notes"])
     p = write_sami(tmp_path / "v_deg.fits", g["vel"], "VEL_ERR", g["VEL_ERR"], g["SNR"], unit="deg")
     with pytest.raises(GPSError, match=r"v_deg.fits \[PRIMARY BUNIT/UNIT\]: unit .* is not a velocity.*'deg'"):
         read(p)
