@@ -10,15 +10,17 @@ What the format is, with where it comes from:
   Source: the DR3 ingestion code of the SAMI team (``reformat_stelkin`` in sami_dr3_ingestion.py, "based on
   sami_dr2_ingestion.py"), file names as used in public SAMI analysis code (e.g. hzovaro/spaxelsleuth).
 * HDUs (same source): PRIMARY = the map (velocity or dispersion), then ``VEL_ERR`` (velocity files) or
-  ``SIG_ERR`` (dispersion files), ``FLUX``, ``FLUX_ERR`` and the per-spaxel continuum S/N (``SNR`` in DR3; the DR2
-  docs are read as naming it ``SN``: both are accepted). The primary header carries the pipeline header and the
-  extension's ``UNIT``/``DP_NAME``/``DESCRIPT`` cards. Which quantity a file holds is read from its error HDU
-  (``VEL_ERR`` -> ``vel``, ``SIG_ERR`` -> ``sigma``), not from its name.
-* Values: km/s (data-central docs, Scott+18); spaxels without a measurement are NaN. The spectra are de-redshifted
-  with the galaxy's spectroscopic redshift before the pPXF fit (DR2 docs, "Stellar kinematics data products",
-  sec. 2.2), so the velocity is relative to that redshift (not re-centred here; the median is noted) and the
-  templates are matched to the SAMI resolution, so the dispersion is instrument-corrected (no SIGMACORR step as in
-  the MaNGA DAP).
+  ``SIG_ERR`` (dispersion files), ``FLUX``, ``FLUX_ERR`` and the per-spaxel continuum S/N (``SNR`` in that code;
+  DR2 files may call it ``SN``, not verified: both are accepted). The primary header carries the pipeline header
+  and the extension's ``UNIT``/``DP_NAME``/``DESCRIPT`` cards. Which quantity a file holds is read from its error
+  HDU (``VEL_ERR`` -> ``vel``, ``SIG_ERR`` -> ``sigma``), not from its name.
+* Values in km/s (as the SAMI docs and papers quote them; a UNIT/BUNIT card is read when present); spaxels without
+  a measurement are NaN (as in the cubes, DR3 docs; public analysis code masks the NaN spaxels). The spectra are
+  de-redshifted with the galaxy's spectroscopic redshift before the pPXF fit (DR2 docs, "Stellar kinematics data
+  products", sec. 2.2), so the velocity is relative to that redshift (not re-centred here; the median is noted).
+  The dispersion is taken as instrument-corrected: pPXF fits with templates broadened to the SAMI resolution
+  (van de Sande+17a), so there is no SIGMACORR step as in the MaNGA DAP (assumed from the method, not stated in
+  the file).
 * Grid: 50 x 50 spaxels of 0.5 arcsec (DR2 "Core data products"); the cube (hence map) WCS is centred on the
   galaxy (CRPIX 25.5, CRVAL = object coordinates; DR3 ingestion ``fix_crpix``/``fix_wcs_all``).
 * Quality cuts recommended by the survey (van de Sande et al. 2017a; DR2/DR3 docs; Croom et al. 2021): S/N > 3,
