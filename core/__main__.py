@@ -144,10 +144,11 @@ def cmd_predict(args) -> int:
     _pin_threads()
     from core.predict import predict_file
 
-    summary = predict_file(args.input, args.out, checkpoint=args.checkpoint, task=args.task, model=args.model,
+    inputs = args.input[0] if len(args.input) == 1 else list(args.input)
+    summary = predict_file(inputs, args.out, checkpoint=args.checkpoint, task=args.task, model=args.model,
                            n_samples=args.samples, save_samples=args.save_samples, chunk_rows=args.chunk_rows,
                            seed=args.seed, device=args.device, progress=not args.quiet, mode=args.mode,
-                           column_map=args.map, h=args.h, id_column=args.id_column)
+                           column_map=args.map, h=args.h, id_column=args.id_column, reff_arcsec=args.reff_arcsec)
     print(json.dumps(summary, indent=1, default=_num))
     return 0
 
@@ -390,7 +391,12 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--checkpoint", help="checkpoint file (.gps)")
     r.add_argument("--task", choices=tasks, help="use the task's bundled default checkpoint")
     r.add_argument("--model", help="with --task: a bundled model other than the default")
-    r.add_argument("--input", required=True, help="input table or map file")
+    r.add_argument("--input", required=True, nargs="+", metavar="PATH",
+                   help="input table or map file; map tasks also take several files, a folder or a glob, whose files "
+                   "of one object are combined (e.g. a SAMI galaxy's velocity and dispersion files, by CATID)")
+    r.add_argument("--reff-arcsec", action="append", metavar="ARCSEC|ID=ARCSEC",
+                   help="map tasks: effective radius for files that carry none (SAMI kinematics, Firefly); one value "
+                   "for every object, or ID=ARCSEC per object (repeatable); replaces a file's value")
     r.add_argument("--out", required=True, help="output file (.csv, .fits, .h5/.hdf5)")
     r.add_argument("--samples", type=int, default=None,
                    help="posterior samples per object (default: the task's draws, 1000; exsitu_map: 100)")

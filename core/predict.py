@@ -24,7 +24,7 @@ __all__ = ["predict_file"]
 
 
 def predict_file(
-    input_path: str,
+    input_path: str | list[str],
     out_path: str,
     *,
     checkpoint: str | None = None,
@@ -41,16 +41,23 @@ def predict_file(
     h: float | None = None,
     id_column: str | None = None,
     loaded_model=None,
+    reff_arcsec: Any = None,
 ) -> dict[str, Any]:
     """Posterior of every object of ``input_path`` written to ``out_path`` (format from its name); ``mode``: an
     inference mode of the model (its capabilities list them). Tables: ``column_map`` (``COLUMN=INPUT[:UNIT]`` items,
     on top of the suggested mapping: :mod:`core.data.column_map`), ``h`` and ``id_column`` as on the app's Data page;
     the validation report's warnings go to stderr and into the output's provenance. ``loaded_model``: a model already
-    loaded (batch workers load theirs once; ``checkpoint`` is then only its label). Returns a JSON-ready summary."""
+    loaded (batch workers load theirs once; ``checkpoint`` is then only its label). Map tasks whose adapter reads
+    several files take a list of files, a folder or a glob as ``input_path`` (the files of one object are combined,
+    e.g. a SAMI galaxy's velocity and dispersion files); ``reff_arcsec``: R_e for files that carry none (a number, a
+    mapping id -> R_e, or ``--reff-arcsec`` strings). Returns a JSON-ready summary."""
     from core import api
     from core.data.export import format_from_path
 
     fmt = format_from_path(out_path)
+    if isinstance(input_path, (list, tuple)) and len(input_path) == 1:
+        input_path = input_path[0]
+    first = input_path[0] if isinstance(input_path, (list, tuple)) else input_path
     m = loaded_model
     if m is not None:
         task = m.task_name
@@ -58,7 +65,7 @@ def predict_file(
         m = api.load_checkpoint(checkpoint, expected_task=task)
         from core.inference.checkpoints import check_task_matches, data_task_of
 
-        check_task_matches(m, data_task_of(input_path), checkpoint, input_path)  # a table, a map task's checkpoint
+        check_task_matches(m, data_task_of(first), checkpoint, first)  # a table, a map task's checkpoint
         task = m.task_name
     elif not task:
         raise GPSError("give --checkpoint FILE or --task NAME")
@@ -81,6 +88,25 @@ def predict_file(
             field="--save-samples",
             expected=" | ".join(writer.sample_formats) or "no --save-samples",
         )
+    from core.data.io.map_sets import is_several, parse_reff
+
+    if is_several(input_path) and not getattr(t.data, "multi_file", False):
+        raise GPSError(
+            f"{task} reads one --input file at a time"
+            + (" (python -m core batch runs many)" if t.data.table_input else ""),
+            field="--input",
+            expected="one file",
+            found=", ".join(map(str, input_path))[:200] if isinstance(input_path, (list, tuple)) else str(input_path),
+        )
+    read_opts: dict[str, Any] = {}
+    if reff_arcsec is not None:
+        if "reff_arcsec" not in getattr(t.data, "read_options", ()):
+            raise GPSError(
+                f"--reff-arcsec does not apply to {task}",
+                field="--reff-arcsec",
+                expected=f"no --reff-arcsec ({task} reads {t.data.file_kinds})",
+            )
+        read_opts["reff_arcsec"] = parse_reff(reff_arcsec) if isinstance(reff_arcsec, (list, tuple)) else reff_arcsec
     if t.data.table_input:
         if m is None:
             m = api.load_bundled(task, model)
@@ -107,7 +133,7 @@ def predict_file(
     if column_map or h is not None or id_column:
         raise GPSError(f"--map, --h and --id-column apply to tables; {task} reads {t.data.file_kinds}", field="--map")
     return _predict_file(
-        api, t, m, model, input_path, out_path, fmt, checkpoint, n_samples, save_samples, seed, device, progress, mode
+        t, m, model, input_path, out_path, checkpoint, n_samples, save_samples, seed, device, progress, mode, read_opts
     )
 
 
@@ -135,15 +161,17 @@ def _check_mode(api, m, mode: str | None, data) -> dict[str, Any]:
 
 
 def _predict_file(
-    api, t, m, model_name, input_path, out_path, fmt, checkpoint, n, save_samples, seed, device, progress, mode
+    t, m, model_name, input_path, out_path, checkpoint, n, save_samples, seed, device, progress, mode, read_opts
 ) -> dict[str, Any]:
+    from core import api
+    from core.data.export import format_from_path
     from core.data.provenance import result_provenance
     from core.inference.bundled import bundled_file
 
     t0 = time.perf_counter()
     if m is not None:
         _check_mode(api, m, mode, None)  # a wrong option fails before the file is read
-    data = api.read_data(input_path, t.name)
+    data = api.read_data(input_path, t.name, **read_opts)
     if m is None:
         m = api.load_bundled(t.name, model_name, data=data)
         label = "bundled:" + bundled_file(m)
@@ -177,7 +205,7 @@ def _predict_file(
     typ = typicality.summary(post)
     if typ is not None:
         prov["typicality"] = typicality.DESCRIPTION
-    t.writer(post, prepared, out_path, fmt, provenance=prov, save_samples=save_samples)
+    t.writer(post, prepared, out_path, format_from_path(out_path), provenance=prov, save_samples=save_samples)
     summary = t.writer.summary(post) if t.writer.summary else {"objects": int(post.n)}
     if typ is not None:
         summary["typicality"] = typ

@@ -24,13 +24,41 @@ def data_page(spec) -> None:
     adapter = api.task_obj(spec.name).data
     up_tab, sim_tab = st.tabs(["Upload map files", "Simulate maps"])
     with up_tab:
-        f = st.file_uploader(f"Map file: {adapter.file_kinds}", type=MAP_TYPES, key="map_upload")
-        if f is not None:
-            raw = f.getvalue()
-            digest = hashlib.sha256(raw).hexdigest()[:16]
+        multi = bool(getattr(adapter, "multi_file", False))
+        got = st.file_uploader(
+            f"Map file{'s' if multi else ''}: {adapter.file_kinds}",
+            type=MAP_TYPES,
+            key="map_upload",
+            accept_multiple_files=multi,
+            help="several files of one galaxy (e.g. a SAMI velocity and dispersion file) are combined by their id "
+            "(CATID); files of several galaxies give one object each"
+            if multi
+            else None,
+        )
+        opts = {}
+        if "reff_arcsec" in getattr(adapter, "read_options", ()):
+            reff = st.number_input(
+                "R_e [arcsec] (0 = from the file)",
+                min_value=0.0,
+                max_value=600.0,
+                value=0.0,
+                step=0.1,
+                key="map_reff",
+                help="effective radius, for files that carry none (SAMI kinematics, Firefly); replaces a file's value",
+            )
+            opts = {"reff_arcsec": float(reff)} if reff > 0 else {}
+        files = [f for f in (got if multi else [got]) if f is not None] if got is not None else []
+        if files:
+            raws, names = [f.getvalue() for f in files], [f.name for f in files]
+            h = hashlib.sha256(repr(sorted(opts.items())).encode())
+            for raw, name in zip(raws, names):
+                h.update(name.encode() + hashlib.sha256(raw).digest())
+            digest = h.hexdigest()[:16]
             if ui.ss().get("map_digest") != digest:
                 ui.ss()["map_digest"] = digest
-                ui.set_data(ui.on_engine(api.read_data, raw, spec.name, filename=f.name), f.name)
+                source, label = (raws, names) if len(files) > 1 else (raws[0], names[0])
+                data = ui.on_engine(api.read_data, source, spec.name, filename=label, **opts)
+                ui.set_data(data, names[0] if len(files) == 1 else str(data.meta.get("file") or f"{len(files)} files"))
                 st.rerun()
     with sim_tab:
         ui.simulate_tab(spec, "mapsim", "Number of galaxies (3 projections each)", 100, 20_000, 50)

@@ -343,6 +343,72 @@ class MapStack:
                    meta=dict(first.meta, sources=[s.meta.get("file", "") for s in stacks]),
                    targets={k: np.concatenate([s.targets[k] for s in stacks]) for k in keys})
 
+    @classmethod
+    def merge_channels(cls, stacks: Sequence["MapStack"]) -> "MapStack":
+        """One object from several one-object stacks of it that hold different channels (e.g. a SAMI velocity file
+        and its dispersion file): channels side by side, masks united (a pixel is usable where every channel is).
+
+        The maps must share the grid (shape, pixel scale, centre within half a pixel) and any ``meta["merge_key"]``
+        (e.g. SAMI CATID, cube, binning); a channel given twice is refused. Geometry, header and id come from the
+        first stack; R_e from the first that knows it; notes are kept per file.
+        """
+        first = stacks[0]
+        names = [s.source for s in stacks]
+        label = " + ".join(names)
+        for s in stacks:
+            if len(s) != 1:
+                raise GPSError("channels are merged one object at a time", source=s.source, found=f"{len(s)} objects")
+        seen: dict[str, str] = {}
+        for s in stacks:
+            for c in s.channels:
+                if c in seen:
+                    raise GPSError(f"two files give channel {c} of object {first.ids[0]}", source=label, field=c,
+                                   expected="one file per quantity", found=f"{seen[c]} and {s.source}")
+                seen[c] = s.source
+        for s in stacks[1:]:
+            if s.data.shape[2:] != first.data.shape[2:]:
+                raise GPSError(f"maps of object {first.ids[0]} have different shapes", source=label,
+                               field=s.source, expected=f"{first.data.shape[2:]} (as {first.source})",
+                               found=str(s.data.shape[2:]))
+            if not np.allclose(s.pixel_scale_arcsec, first.pixel_scale_arcsec, rtol=1e-3):
+                raise GPSError(f"maps of object {first.ids[0]} have different pixel scales", source=label,
+                               field=s.source, expected=f"{first.pixel_scale_arcsec[0]:.4g} arcsec",
+                               found=f"{s.pixel_scale_arcsec[0]:.4g} arcsec")
+            if np.abs(s.center_xy - first.center_xy).max() > 0.5:
+                raise GPSError(f"maps of object {first.ids[0]} are not aligned (different centres)", source=label,
+                               field=s.source, expected=f"{tuple(first.center_xy[0])}", found=f"{tuple(s.center_xy[0])}")
+            k0, k1 = first.meta.get("merge_key"), s.meta.get("merge_key")
+            if k0 != k1:
+                diff = sorted(k for k in set(k0 or {}) | set(k1 or {}) if (k0 or {}).get(k) != (k1 or {}).get(k))
+                raise GPSError(f"files of object {first.ids[0]} do not belong together", source=label,
+                               field=", ".join(diff) or "merge_key",
+                               expected=f"the same {', '.join(diff) or 'product'} (as {first.source}: "
+                                        f"{', '.join(str((k0 or {}).get(k)) for k in diff)})",
+                               found=f"{s.source}: {', '.join(str((k1 or {}).get(k)) for k in diff)}")
+        data = np.concatenate([s.data for s in stacks], axis=1)
+        mask = np.any([s.mask for s in stacks], axis=0)
+        ivar = None if any(s.ivar is None for s in stacks) else np.concatenate([s.ivar for s in stacks], axis=1)
+        data = np.where(mask[:, None], 0.0, data)
+        if ivar is not None:
+            ivar = np.where(mask[:, None], 0.0, ivar)
+        reffs = [float(s.reff_arcsec[0]) for s in stacks if np.isfinite(s.reff_arcsec[0])]
+        notes = [f"{s.source}: {n}" for s in stacks for n in s.meta.get("notes", [])]
+        if ivar is None and any(s.ivar is not None for s in stacks):
+            notes.append("inverse variances dropped: not every file has them")
+        meta = dict(first.meta, file=label, files=[str(s.meta.get("file", "")) for s in stacks],
+                    sha256=",".join(str(s.meta.get("sha256", "")) for s in stacks),
+                    format="+".join(dict.fromkeys(str(s.meta.get("format", "")) for s in stacks)), notes=notes)
+        chans = tuple(c for s in stacks for c in s.channels)
+        comp = {c: f for s in stacks for c, f in (s.meta.get("companions") or {}).items() if c not in chans}
+        if comp:
+            meta["companions"] = comp
+        else:
+            meta.pop("companions", None)
+        return cls(data=data, channels=chans,
+                   units=tuple(u for s in stacks for u in s.units), mask=mask, ivar=ivar,
+                   pixel_scale_arcsec=first.pixel_scale_arcsec, reff_arcsec=reffs[0] if reffs else np.nan,
+                   center_xy=first.center_xy, headers=list(first.headers), ids=first.ids, meta=meta)
+
     # ------------------------------------------------------------------------------------------------
     def _index(self, names: list[str]) -> list[int]:
         missing = [n for n in names if n not in self.channels]
@@ -380,6 +446,10 @@ def describe_missing(stack: MapStack, required: Sequence[str],
             msg += "; no available model can run on the channels present (" + ", ".join(stack.channels) + ")"
     else:
         msg += " (present: " + ", ".join(stack.channels) + ")"
+    comp = (stack.meta or {}).get("companions") or {}
+    add = [f"{c} is in {comp[c]}" for c in miss if c in comp]
+    if add:
+        msg += "; " + "; ".join(add) + " (read the files together)"
     return msg
 
 

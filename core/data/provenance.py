@@ -24,10 +24,13 @@ def result_provenance(
     prepare notes, draws, seed, training data and package version; ``extra`` keys are added (e.g. ``mode``).
 
     ``data``: the data as read; ``prepared``: as the model ran on them (its extra notes are the prepare notes);
-    ``input_path``: the file read (hashed); ``input_name``: a display name when there is no path (an upload).
+    ``input_path``: the file read (hashed); ``input_name``: a display name when there is no path (an upload). Several
+    files read together (a list, a folder or a glob) are named and hashed as the reader recorded them (``meta``).
     """
     meta = dict(getattr(data, "meta", None) or {})
     sha = ""
+    if input_path is not None and not (isinstance(input_path, (str, Path)) and Path(input_path).is_file()):
+        input_name, input_path = input_name or meta.get("file", ""), None
     if input_path is not None:
         from core.data.catalog import file_sha256
 

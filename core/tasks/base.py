@@ -200,6 +200,9 @@ class DataAdapter:
     model runs on (channels selected, regridded onto its grid) or raises GPSError naming what is missing;
     ``save(data, out_path) -> message`` writes a simulated set (``python -m core simulate``). ``table_input``: users
     bring tables whose columns are mapped onto the inputs (``read_table`` + ``table_to_catalog``, chunked predict).
+    ``multi_file``: ``read`` also takes several files (a list, a folder or a glob) and combines the files of one object
+    (e.g. a SAMI velocity and dispersion file); ``read_options``: keyword options ``read`` understands that the CLI
+    and the app offer (e.g. ``reff_arcsec``).
     """
 
     container: str
@@ -211,6 +214,8 @@ class DataAdapter:
     file_kinds: str  # the files ``read`` accepts, for the upload widget
     table_input: bool = False
     check_save: Callable[[str], None] | None = None  # raises GPSError early when ``save`` cannot write that path
+    multi_file: bool = False
+    read_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

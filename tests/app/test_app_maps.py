@@ -141,3 +141,33 @@ def test_dap_file_with_a_model_that_needs_more_channels_says_which():
     settle(at)
     assert not at.exception
     assert at.error and "lacks channels" in at.error[0].value and "log_age" in at.error[0].value
+
+
+def test_sami_pair_upload_path_gives_posterior_maps(tmp_path):
+    from tests.core.data.test_maps_sami import write_sami_pair
+
+    at = new_app("exsitu_map")
+    at.switch_page("pages/1_data.py").run()
+    clean(at)
+    up = at.get("file_uploader")[0].proto
+    assert up.multiple_files and "SAMI" in up.label                    # several files (a galaxy's pair) at once
+    assert at.number_input(key="map_reff").value == 0.0                 # the R_e box for files that carry none
+    vel, sig = write_sami_pair(tmp_path)
+    kin = [b for b in api.bundled_checkpoints("exsitu_map") if b["metadata"].get("features") == ["vel", "sigma"]]
+    if not kin:
+        pytest.skip("no bundled kinematics-only ex-situ model")
+    data = api.read_data([vel.read_bytes(), sig.read_bytes()], "exsitu_map", filename=[vel.name, sig.name],
+                         reff_arcsec=4.0)                               # what the uploader stores
+    at.session_state["data"] = data
+    at.session_state["data_label"] = data.meta["file"]
+    at.session_state["model"] = api.load_checkpoint(kin[0]["path"])
+    at.session_state["model_label"] = "bundled"
+    at.switch_page("pages/3_posterior.py")
+    settle(at)
+    clean(at)
+    post = at.session_state["post"]
+    assert post.n == 1 and post.truth is None
+    at2 = new_app("central_mass")
+    at2.switch_page("pages/1_data.py").run()
+    assert not at2.get("file_uploader")[0].proto.multiple_files
+    assert "map_reff" not in [w.key for w in at2.number_input]         # central_mass reads R_e from the DAP file

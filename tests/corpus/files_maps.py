@@ -1,5 +1,5 @@
 """Corpus files for the map readers: our HDF5 map stack, Pipe3D tables, MaNGA DAP and Firefly files (mutated from
-the tests/data fixtures)."""
+the tests/data fixtures), SAMI stellar-kinematics files (synthetic, written here)."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def map_entries(d: Path) -> list[Entry]:
     p = d / "zero_byte.maps.h5"
     p.write_bytes(b"")
     out.append(Entry(p.name, "map_stack", "zero_byte", "exsitu_map"))
-    out += _pipe3d_entries(d) + _manga_entries(d) + _firefly_entries(d)
+    out += _pipe3d_entries(d) + _manga_entries(d) + _firefly_entries(d) + _sami_entries(d)
     return out
 
 
@@ -212,4 +212,47 @@ def _firefly_entries(d: Path) -> list[Entry]:
     add("ragged", good[:20] + ["1,2"])
     add("all_empty", good[:1] + [","] * 10 + [",".join([""] * len(good[0].split(",")))] * 10)
     add("values_1e300", good[:1] + [",".join(["1e300"] * len(good[0].split(",")))] * 54)
+    return out
+
+
+def _sami_file(path: Path, mutate=None) -> None:
+    """A synthetic SAMI stellar-velocity file (PRIMARY map, VEL_ERR, FLUX, FLUX_ERR, SNR; 50 x 50, WCS), mutated."""
+    from astropy.io import fits
+
+    yy, xx = np.mgrid[:50, :50] - 24.5
+    r = np.hypot(xx, yy)
+    vel = np.where(r < 18, 120 * np.tanh(r / 4) * xx / np.maximum(r, 1e-9), np.nan)
+    h = fits.Header({"CTYPE1": "RA---TAN", "CTYPE2": "DEC--TAN", "CRPIX1": 25.5, "CRPIX2": 25.5, "CRVAL1": 180.0,
+                     "CRVAL2": 0.5, "CDELT1": -0.5 / 3600, "CDELT2": 0.5 / 3600, "CATID": 9011900001, "UNIT": "km/s"})
+    hl = fits.HDUList([fits.PrimaryHDU(vel, header=h), fits.ImageHDU(np.where(r < 18, 8.0, np.nan), name="VEL_ERR"),
+                       fits.ImageHDU(np.ones((50, 50)), name="FLUX"), fits.ImageHDU(np.ones((50, 50)), name="FLUX_ERR"),
+                       fits.ImageHDU(np.where(r < 18, 20.0, np.nan), name="SNR")])
+    if mutate:
+        mutate(hl)
+    hl.writeto(path, overwrite=True)
+
+
+def _sami_entries(d: Path) -> list[Entry]:
+    out = []
+
+    def add(kind, mutate):
+        p = d / f"9011900001_A_stellar-velocity_default_two-moment_{kind}.fits"
+        _sami_file(p, mutate)
+        out.append(Entry(p.name, "sami_kinematics", kind, "exsitu_map"))
+
+    def setdata(name, fn):
+        def m(hl):
+            hl[name].data = fn(hl[name].data)
+        return m
+
+    add("lone_velocity_file", None)                   # readable; the kinematics model needs its dispersion file
+    add("err_shape_mismatch", setdata("VEL_ERR", lambda v: v[:40, :40]))
+    add("all_nan", setdata("PRIMARY", lambda v: v * np.nan))
+    add("unit_deg", lambda hl: hl[0].header.__setitem__("UNIT", "deg"))
+    add("vel_m_per_s_unlabelled", setdata("PRIMARY", lambda v: v * 1000))
+    add("cube_primary", setdata("PRIMARY", lambda v: np.stack([v, v])))
+    p = d / "9011900001_A_stellar-velocity_default_two-moment_truncated.fits"
+    _sami_file(p)
+    p.write_bytes(p.read_bytes()[:30000])
+    out.append(Entry(p.name, "sami_kinematics", "truncated", "exsitu_map"))
     return out

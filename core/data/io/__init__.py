@@ -1,7 +1,7 @@
 """Readers and writers for catalogue tables and IFU map files, through one format registry.
 
 Importing this package registers the built-in formats (``tables``: CSV, FITS, HDF5, Parquet, TNG Subfind
-chunks; ``maps``: MaNGA DAP MAPS, Pipe3D, Firefly tables, our HDF5 map stack).
+chunks; ``maps``: MaNGA DAP MAPS, Pipe3D, Firefly tables, SAMI stellar kinematics, our HDF5 map stack).
 """
 
 from core.data.io.registry import FORMATS, FormatSpec, identify_format, read, register_format, write

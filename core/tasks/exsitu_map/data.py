@@ -27,11 +27,14 @@ def simulate(n: int, seed: int, cfg, use_cache: bool = True) -> Any:
     return stack
 
 
-def read_maps(path, **_: Any):
-    """A map file (MaNGA DAP, Pipe3D, Firefly, our HDF5 map stack) in canonical units."""
-    from core.data import io as dio
+def read_maps(source, reff_arcsec: Any = None, **options: Any):
+    """Map file(s) (MaNGA DAP, Pipe3D, Firefly, SAMI kinematics, our HDF5 map stack) in canonical units: one file, or
+    several (a list, a folder or a glob) whose files of one object combine by id (a SAMI galaxy's velocity and
+    dispersion files by CATID). ``reff_arcsec``: R_e [arcsec] for files that carry none (SAMI, Firefly), a number
+    or a mapping id -> R_e; it replaces a file's value. ``options`` go to the readers."""
+    from core.data.io.map_sets import read_map_files
 
-    return dio.read(path, kind="maps").to_canonical_units()
+    return read_map_files(source, reff_arcsec=reff_arcsec, **options).to_canonical_units()
 
 
 def prepare(model, stack):
@@ -61,13 +64,17 @@ def prepare(model, stack):
         return sel
     reff = np.asarray(sel.reff_arcsec, float)
     if not np.all(np.isfinite(reff) & (reff > 0)):
+        lack = [str(i) for i, r in zip(sel.ids, reff) if not (np.isfinite(r) and r > 0)]
         raise GPSError(
             "the effective radius is unknown, so the maps cannot be put on the model's grid (its field of "
             f"view is {fov:g} r_1/2 = {fov * RHALF_OVER_REFF:.3g} R_e)",
             source=sel.source,
             field="reff_arcsec",
-            expected="R_e in arcsec (header REFF, or pass reff_arcsec)",
-            found="unknown",
+            expected="R_e in arcsec (header REFF, or give it: reff_arcsec= in core.api.read_data, --reff-arcsec in "
+            "predict, the R_e box on the Data page)",
+            found="unknown"
+            if len(sel) == 1
+            else f"unknown for {len(lack)} of {len(sel)} objects: {', '.join(lack[:5])}",
         )
     out = sel.regrid(size, fov * RHALF_OVER_REFF)
     out.meta.setdefault("notes", [])
@@ -124,5 +131,8 @@ DATA = DataAdapter(
     save=save,
     unit="map",
     check_save=check_save,
-    file_kinds="IFU map files (MaNGA DAP MAPS, Pipe3D HDF5, Firefly CSV, our HDF5 map stack)",
+    file_kinds="IFU map files (MaNGA DAP MAPS, Pipe3D HDF5, Firefly CSV, SAMI stellar velocity + dispersion FITS, "
+    "our HDF5 map stack)",
+    multi_file=True,
+    read_options=("reff_arcsec",),
 )
