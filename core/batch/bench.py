@@ -6,8 +6,9 @@ reads them in partitions of 20,000 rows, draws 1,000 flow posterior samples per 
 ``halo_mass_flow`` checkpoint and writes the summaries as Parquet parts. ``inprocess`` runs the same per-partition
 code (:func:`core.batch.worker.table_columns` + :func:`write_parquet_part`) in one fresh process without Dask, on
 one core as a worker; ``dask_1``/``dask_2`` are local clusters of 1/2 worker processes of 1 thread each, each pinned
-to its own core when they fit (:func:`core.batch.cluster.pin_cores`) (cluster start-up is reported
-apart, not in the rate); ``dask_1_small`` is 1 worker on a fifth of the rows (peak memory must not grow with rows).
+to its own core when they fit (:func:`core.batch.cluster.pin_cores`). Start-up (cluster start, imports, the model
+loaded and its sampler compiled or read from JAX's disk cache: :func:`warm_up_rows`, the same in every run) is
+reported apart, not in the rate; ``dask_1_small`` is 1 worker on a fifth of the rows (peak memory must not grow with rows).
 Maps: 100 simulated exsitu_map map-stack files (one map each) on 2 workers. Budgets are rows, draws and files, never
 wall-clock; the rates of course depend on the machine and its load (``load_average`` is recorded).
 """
@@ -136,36 +137,50 @@ def _inprocess(path: str, out: str, seed: int, partition_rows: int, draws: int) 
     import pyarrow.parquet as pq
     import torch
 
-    from core import api
-    from core.batch.parts import read_parquet_rows
     from core.batch.cluster import pin_cores
+    from core.batch.parts import read_parquet_rows
     from core.batch.worker import table_columns, write_parquet_part
 
     torch.set_num_threads(1)
     pin_cores()                                     # one core, as a 1-thread worker of the local cluster
     n = pq.ParquetFile(path).metadata.num_rows
+    t_start = time.perf_counter()
+    model = warm_up_rows(path, draws)               # as every Dask worker before timing
     t0 = time.perf_counter()
-    model = api.load_bundled("halo_mass")
     for k, start in enumerate(range(0, n, partition_rows)):
-        table = read_parquet_rows(path, start, min(start + partition_rows, n))
         pin_cores()                                 # threads the engine started meanwhile (JAX's pool)
+        table = read_parquet_rows(path, start, min(start + partition_rows, n))
         cols, _ = table_columns(model, table, start, draws=draws, seed=seed + k, save_samples=False, device=None)
         write_parquet_part(cols, Path(out) / f"part-{k:05d}.parquet", {})
     dt = time.perf_counter() - t0
     return {"rows": n, "seconds": round(dt, 2), "rows_per_second": round(n / dt, 1),
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1), "workers": 0}
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1), "workers": 0,
+            "startup_seconds": round(t0 - t_start, 2)}
+
+
+def warm_up_rows(path: str, draws: int, rows: int = 2000):
+    """Start-up before timing, the same in every run: imports, the bundled halo_mass flow loaded, and its sampler
+    compiled (or loaded from JAX's disk cache) on the first ``rows`` rows of ``path`` (nothing written). Returns
+    the model."""
+    from core import api
+    from core.batch.parts import read_parquet_rows
+    from core.batch.worker import table_columns, warm_up
+
+    warm_up(1)
+    model = api.load_bundled("halo_mass")
+    table_columns(model, read_parquet_rows(path, 0, rows), 0, draws=draws, seed=0, save_samples=False, device=None)
+    return model
 
 
 def _dask(path: Path, out: Path, workers: int, seed: int, device: str | None, partition_rows: int,
           draws: int) -> dict[str, Any]:
     from core.batch import BatchConfig, Manifest, run_batch
     from core.batch.cluster import open_client
-    from core.batch.worker import warm_up
 
     t0 = time.perf_counter()
     with open_client(workers=workers, threads_per_worker=1, device=device) as cl:
         cl.wait_for_workers(workers)
-        cl.run(warm_up, 1)                                  # imports, as the in-process run has them before timing
+        cl.run(warm_up_rows, str(path), draws)              # as the in-process run before timing
         startup = time.perf_counter() - t0
         s = run_batch(BatchConfig(input=str(path), out=str(out), draws=draws, partition_rows=partition_rows,
                                   seed=seed, device=device or ""), client=cl, log=lambda _m: None)

@@ -153,6 +153,10 @@ def _compiled(potential_fn_gen: Callable, s: NutsSettings, n_shared: int):
     from jax import lax
     from numpyro.infer.hmc import hmc
 
+    from core.device import jax_compilation_cache
+
+    jax_compilation_cache()
+
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_fn_gen, algo="NUTS")
 
     def one_chain(theta0, rng_key, *args):

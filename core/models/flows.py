@@ -404,6 +404,10 @@ def _jit_kernels():
     import jax
     import jax.numpy as jnp
 
+    from core.device import jax_compilation_cache
+
+    jax_compilation_cache()
+
     def sample(knots, key, n_samples):
         hor, ver, der = knots
         y = jax.random.normal(key, (hor.shape[1], n_samples), dtype=jnp.float32)
