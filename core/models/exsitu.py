@@ -36,6 +36,12 @@ MODES = ("flow", "prior", "reconstruction")
 TARGET = "f_ex"
 
 
+DECODES_PER_STEP = 400
+"""Most maps decoded per inference step (objects x draws): each step reports progress, where an app job can be
+cancelled or pause for another session's click, so a step must stay short (about a second on one CPU core) at any
+number of draws; 400 decodes is the 8 objects x 50 draws the batch size was tuned on."""
+
+
 @dataclass(frozen=True)
 class ExsituMapConfig(Config):
     """Settings of the cVAE + latent-flow ex-situ map model (CPU default: 64x64, thin widths)."""
@@ -76,7 +82,8 @@ class ExsituMapConfig(Config):
                                metadata={"help": "Optimisation of the cVAE"})
     flow_train: TrainConfig = field(default=TrainConfig(epochs=400, batch_size=256, lr=1e-3, patience=25),
                                     metadata={"help": "Optimisation of the latent flow (after the cVAE)"})
-    batch_objects: int = param(8, help="Objects per inference batch (memory: batch x samples x H x W)",
+    batch_objects: int = param(8, help="Most objects per inference batch (memory: batch x samples x H x W); a batch "
+                                       "also decodes at most 400 maps in all",
                                min=1, max=4096, advanced=True)
 
     def validate(self) -> None:
@@ -216,7 +223,7 @@ class ExsituMapModel(PosteriorModel):
         n, size = len(arr.x), self.config.map_size
         builder = MapPosteriorBuilder(n, (size, size), thresholds, keep_samples)
         xs, ms, fs, _ = self._tensors(arr)
-        bo = self.config.batch_objects
+        bo = max(1, min(self.config.batch_objects, DECODES_PER_STEP // max(1, int(n_samples))))
         with torch.no_grad():
             for start in range(0, n, bo):
                 sl = slice(start, min(start + bo, n))

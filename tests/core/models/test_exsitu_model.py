@@ -227,3 +227,17 @@ def test_noise_calibration_matches_validation_coverage_and_round_trips(trained):
     assert widths[2.0] > widths[0.5]
     loaded = load_checkpoint(checkpoint_bytes(model), expected_task="exsitu_map")
     assert loaded.noise_scale == pytest.approx(model.noise_scale, rel=1e-6)
+
+
+def test_inference_steps_stay_short_at_many_draws(trained):
+    """Progress (where an app job can be cancelled or yield to another session) comes every <= 400 decoded maps,
+    whatever the number of draws: more draws mean fewer objects per step, not longer steps."""
+    from core.models.exsitu import DECODES_PER_STEP
+
+    model, _ = trained
+    test = toy_maps(10, seed=5)
+    for n_samples, objects_per_step in ((40, 5), (200, 2), (1000, 1)):
+        calls = []
+        model.posterior(test, n_samples=n_samples, seed=0, progress=lambda d, n: calls.append(d))
+        assert calls == list(range(objects_per_step, 10, objects_per_step)) + [10]
+        assert objects_per_step * n_samples <= max(DECODES_PER_STEP, n_samples)
