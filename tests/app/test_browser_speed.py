@@ -140,3 +140,49 @@ def test_speed_bars(server):
     print(f"two-context ratio: {out['demo_while_other_session_runs_s'] / out['demo_alone_s']:.2f}")
     # the issue's bar (<= 1.5x) with 1 s of slack for browser jitter on demos that take about a second
     assert out["demo_while_other_session_runs_s"] <= 1.5 * out["demo_alone_s"] + 1.0
+
+
+def test_app_training_epochs_as_fast_as_the_cli(server, tmp_path):
+    """The same 5,000 simulated galaxies and flow config trained from the Model page and with ``python -m core
+    train``: the app's seconds per epoch (the loss caption, from the training history) <= 1.3x the CLI's."""
+    import json
+    import subprocess
+    import sys
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from core import api
+    from core.data import io as dio
+    from core.inference.checkpoints import read_metadata
+    from tests.app.test_browser import _set_number
+
+    epochs = 8
+    csv = tmp_path / "train5000.csv"
+    dio.write(api.simulate("halo_mass", 5000, seed=5).to_table(), csv)
+    ckpt = tmp_path / "cli.gps"
+    cmd = [sys.executable, "-m", "core", "train", "--task", "halo_mass", "--model", "flow", "--data", str(csv),
+           "--set", f"train.epochs={epochs}", "--out", str(ckpt), "--quiet"]
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    hist = read_metadata(ckpt)["history"]
+    cli = hist["seconds"] / len(hist["epochs"])
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        try:
+            page.goto(server + "/data")
+            page.locator("input[type=file]").first.set_input_files(str(csv))
+            page.get_by_role("button", name="Use this catalogue").click(timeout=60_000)
+            page.get_by_text("Current catalogue: train5000.csv").wait_for(timeout=60_000)
+            page.get_by_role("link", name="Model").first.click()
+            page.get_by_role("tab", name="Train a model").click()
+            page.get_by_label("transforms", exact=True).first.wait_for(timeout=30_000)
+            _set_number(page, "epochs", str(epochs))
+            page.get_by_role("button", name="Train", exact=True).click()
+            page.get_by_text("Trained flow").wait_for(timeout=600_000)
+            caption = page.get_by_text(re.compile(r"best epoch \d+; device \w+; [\d.]+ s\.")).first.inner_text()
+        finally:
+            browser.close()
+    app_seconds = float(re.search(r"device \w+; ([\d.]+) s\.", caption).group(1))
+    app = app_seconds / epochs
+    print(json.dumps({"app_s_per_epoch": round(app, 3), "cli_s_per_epoch": round(cli, 3),
+                      "ratio": round(app / cli, 3), "cli_epochs": len(hist["epochs"])}))
+    assert app <= 1.3 * cli + 0.05
