@@ -301,3 +301,30 @@ def test_local_workers_get_disjoint_cores_and_every_thread_is_pinned():
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == f"[[{cores[-1]}]]"
     assert sorted(os.sched_getaffinity(0)) == cores  # the test process itself untouched
+
+
+def test_sami_folder_one_part_per_galaxy_with_its_r_e(client, tmp_path):
+    """A folder of SAMI kinematics files: the velocity and dispersion files of a galaxy make one part (grouped by
+    their Data Central names), each gets the R_e given by id, and a galaxy missing its dispersion file fails alone,
+    its message naming the missing file."""
+    import pyarrow.parquet as pq
+
+    from tests.core.data.test_maps_sami import write_sami, write_sami_pair, galaxy
+
+    d = tmp_path / "sami"
+    d.mkdir()
+    write_sami_pair(d, catid=111)
+    write_sami_pair(d, catid=222)
+    g = galaxy()
+    write_sami(d / "333_A_stellar-velocity_default_two-moment.fits", g["vel"], "VEL_ERR", g["VEL_ERR"], g["SNR"],
+               catid=333)
+    with pytest.raises(GPSError, match="R_e must be a number"):
+        BatchConfig(input=str(d), out=str(tmp_path / "x"), task="exsitu_map", reff_arcsec="111=big")
+    cfg = BatchConfig(input=str(d), out=str(tmp_path / "run"), task="exsitu_map", draws=8,
+                      reff_arcsec="111=4.0,222=6.5,3.0")
+    s = run_batch(cfg, client=client, log=lambda _m: None)
+    assert s["parts"] == 3 and s["done"] == 2 and s["failed"] == 1, s["failures"]
+    assert "stellar-velocity-dispersion" in s["failures"][0]["error"] or "sigma" in s["failures"][0]["error"]
+    index = pq.read_table(tmp_path / "run" / "index.parquet").to_pydict()
+    done = [o for o, st in zip(index["output"], index["status"]) if st == "done"]
+    assert len(done) == 2 and index["objects"].count(1) == 2

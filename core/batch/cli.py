@@ -35,6 +35,8 @@ def add_parser(sub, func) -> argparse.ArgumentParser:
                    help="NUTS refinement of the rows matching WHERE, e.g. 'outside_domain or log_mh_std>0.3'")
     b.add_argument("--refine-checkpoint", default="", help="vae_hmc checkpoint for --refine-hmc (default bundled)")
     b.add_argument("--mode", default="", help="exsitu_map inference mode: flow (default) | prior")
+    b.add_argument("--reff-arcsec", action="append", metavar="ARCSEC|ID=ARCSEC",
+                   help="R_e for map files that carry none (SAMI): one number, or ID=ARCSEC (repeatable)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--device", default="", help="auto | cpu | cuda | mps (default: GPS_DEVICE, then auto)")
     b.add_argument("--overwrite", action="store_true", help="start again in an --out that holds another run")
@@ -53,7 +55,8 @@ def run(args) -> int:
                       seed=args.seed, scheduler=args.scheduler, workers=args.workers,
                       threads_per_worker=args.threads_per_worker,
                       processes=not args.thread_workers, device=args.device, refine_hmc=args.refine_hmc,
-                      refine_checkpoint=args.refine_checkpoint, mode=args.mode, overwrite=args.overwrite)
+                      refine_checkpoint=args.refine_checkpoint, mode=args.mode, overwrite=args.overwrite,
+                      reff_arcsec=",".join(args.reff_arcsec or []))
     summary = run_batch(cfg, progress=not args.quiet)
     print(json.dumps(summary, indent=1, default=str))
     print(f"done {summary['done']}/{summary['parts']} parts ({summary['skipped']} skipped from earlier runs), "

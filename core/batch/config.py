@@ -13,7 +13,7 @@ __all__ = ["BatchConfig", "RESULT_FIELDS"]
 
 #: fields that change what the output parts contain: a rerun with other values is refused (``--overwrite`` restarts)
 RESULT_FIELDS = ("input", "checkpoint", "task", "model", "draws", "save_samples", "partition_rows", "seed",
-                 "refine_hmc", "refine_checkpoint", "mode")
+                 "refine_hmc", "refine_checkpoint", "mode", "reff_arcsec")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,8 @@ class BatchConfig(Config):
                             "'outside_domain or log_mh_std>0.3', 'all'; empty = none")
     refine_checkpoint: str = param("", help="vae_hmc checkpoint for the refinement (empty = bundled)")
     mode: str = param("", help="exsitu_map inference mode (flow | prior)", advanced=True)
+    reff_arcsec: str = param("", help="Map files without R_e (SAMI): R_e in arcsec, one number or ID=ARCSEC items "
+                             "separated by commas")
     overwrite: bool = param(False, help="Start again even if the output directory holds another run")
 
     def validate(self) -> None:
@@ -47,6 +49,10 @@ class BatchConfig(Config):
             raise GPSError("no input given", field="input", expected="a table, directory, glob or HATS catalogue")
         if not self.out:
             raise GPSError("no output directory given", field="out", expected="--out DIR")
+        if self.reff_arcsec:
+            from core.data.io.map_sets import parse_reff
+
+            parse_reff([v for v in self.reff_arcsec.split(",") if v.strip()])      # refused here, not on each part
 
     def fingerprint(self) -> str:
         """Hash of the settings that define the results (not the cluster, not the output path)."""

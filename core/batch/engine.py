@@ -49,6 +49,7 @@ def run_batch(config: BatchConfig | dict, *, client=None, progress: bool | Progr
     ctx = {"blob": blob, "key": f"{label}|{_sha(blob)}", "task": task, "draws": cfg.draws, "seed": cfg.seed,
            "save_samples": cfg.save_samples, "device": cfg.device or None, "out_dir": str(Path(cfg.out).resolve()),
            "threads": cfg.threads_per_worker, "mode": cfg.mode, "checkpoint_label": label,
+           "reff_arcsec": cfg.reff_arcsec,
            "provenance": {"task": task, "checkpoint": label, "checkpoint_sha256": _sha(blob), "draws": cfg.draws,
                           "run_fingerprint": cfg.fingerprint(), "input": cfg.input}}
     if kind == "hats":

@@ -9,7 +9,8 @@ Kinds:
 * ``table`` — one CSV/FITS/HDF5 table: the driver streams it with :func:`core.data.io.tables.iter_table_chunks`
   (constant memory) and ships each chunk to a worker;
 * ``hats`` — a HATS catalogue: one part per HEALPix pixel, read on the workers by ``lsdb`` (``Catalog.to_delayed``);
-* ``maps`` — map files (DAP MAPS, Pipe3D, map-stack HDF5) in a directory or glob: one part per file.
+* ``maps`` — map files (DAP MAPS, Pipe3D, map-stack HDF5, SAMI kinematics) in a directory or glob: one part per
+  file, or per galaxy where one observation is several files (a SAMI velocity + dispersion pair: ``paths``).
 
 A part is a JSON dict (``id``, ``kind``, ``path``, ``start``/``stop`` rows, ``offset`` = global row index of its
 first row, ``out`` = its output path relative to the run directory); partitioning depends only on the input and
@@ -55,9 +56,12 @@ def plan_parts(source: str, kind: str, partition_rows: int) -> list[dict[str, An
     if kind == "table":
         return _table_parts(source, partition_rows)
     if kind == "maps":
-        files = _files(source, MAP_SUFFIXES, "map files")
-        return [{"id": f"map-{i:05d}", "index": i, "kind": "maps", "path": f, "start": 0, "stop": 1, "offset": i,
-                 "out": f"maps/{i:05d}-{_stem(f)}.posterior.h5"} for i, f in enumerate(files)]
+        from core.data.io.map_sets import group_files
+
+        groups = group_files(_files(source, MAP_SUFFIXES, "map files"))
+        return [{"id": f"map-{i:05d}", "index": i, "kind": "maps", "path": g[0], "start": 0, "stop": 1, "offset": i,
+                 "out": f"maps/{i:05d}-{_stem(g[0])}.posterior.h5", **({"paths": g} if len(g) > 1 else {})}
+                for i, g in enumerate(groups)]
     if kind == "hats":
         from core.batch.hats import hats_parts
 

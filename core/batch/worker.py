@@ -178,7 +178,12 @@ def _run_map_part(part: dict, ctx: dict) -> dict[str, Any]:
     model = get_model(ctx["blob"], ctx["key"]) if ctx.get("blob") is not None else None
     target = Path(ctx["out_dir"]) / part["out"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    summary = predict_file(part["path"], str(target), task=ctx["task"], loaded_model=model,
+    from core.data.io.map_sets import ReffTable, parse_reff
+
+    reff = parse_reff([v for v in str(ctx.get("reff_arcsec") or "").split(",") if v.strip()])
+    reff = ReffTable(reff) if isinstance(reff, dict) else reff          # one galaxy per part: ids of others expected
+    summary = predict_file(part.get("paths") or part["path"], str(target), task=ctx["task"], loaded_model=model,
+                           reff_arcsec=reff,
                                checkpoint=ctx.get("checkpoint_label") if model is not None else None, n_samples=ctx["draws"],
                                save_samples=ctx["save_samples"], seed=ctx["seed"] + part["index"],
                                device=ctx.get("device"), progress=False, mode=ctx.get("mode") or None)

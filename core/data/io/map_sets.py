@@ -64,6 +64,18 @@ def expand_sources(source: Any) -> tuple[list[str], bool]:
     return list(dict.fromkeys(files)), searched
 
 
+def group_files(files: Sequence[str]) -> list[list[str]]:
+    """``files`` grouped by object for work that runs one object at a time (batch parts): the files of one
+    observation that several files make up (SAMI: velocity + dispersion, :func:`core.data.io.maps_sami.group_key`)
+    together, every other file alone; in the order of each group's first file."""
+    from core.data.io.maps_sami import group_key
+
+    groups: dict[str, list[str]] = {}
+    for f in files:
+        groups.setdefault(group_key(f) or f"file:{f}", []).append(str(f))
+    return list(groups.values())
+
+
 def read_map_files(source: Any, *, format: str | None = None, reff_arcsec: Any = None, **options: Any):
     """One MapStack from ``source`` (a file, a list of files, a folder or a glob); see the module docstring.
 
@@ -123,9 +135,15 @@ def read_map_files(source: Any, *, format: str | None = None, reff_arcsec: Any =
     return apply_reff(replace(out, meta=meta), reff_arcsec)
 
 
+class ReffTable(dict):
+    """R_e [arcsec] by id for a run over many files (a batch run: each part reads one galaxy), where most ids are
+    not in any one file: :func:`apply_reff` then takes the ids it finds instead of refusing the others."""
+
+
 def apply_reff(stack, reff_arcsec: Any):
     """``stack`` with the caller's R_e [arcsec]: a number for every object, or a mapping id -> R_e (``"*"``: the
-    others); the file's value is replaced (noted). None: unchanged. A value that is not a plausible R_e is refused."""
+    others; ids not in the data are refused as typos, except from a :class:`ReffTable`); the file's value is
+    replaced (noted). None: unchanged. A value that is not a plausible R_e is refused."""
     from core.data.maps import REFF_MAX_ARCSEC
 
     if reff_arcsec is None:
@@ -134,7 +152,7 @@ def apply_reff(stack, reff_arcsec: Any):
     if isinstance(reff_arcsec, Mapping):
         given = {str(k): v for k, v in reff_arcsec.items()}
         unknown = [k for k in given if k != "*" and k not in ids]
-        if unknown:
+        if unknown and not isinstance(reff_arcsec, ReffTable):
             raise GPSError("R_e given for objects that are not in the data", source=stack.source,
                            field="reff_arcsec", expected="ids among " + ", ".join(ids[:10]),
                            found=", ".join(unknown[:10]))

@@ -173,6 +173,16 @@ def read_sami_kinematics(path: str | os.PathLike, reff_arcsec: float | None = No
     return stack.validate()
 
 
+def group_key(path: str) -> str | None:
+    """The key shared by the files of one SAMI galaxy observation (CATID, cube, binning, moments) from a Data
+    Central file name, or None for a file not named that way: batch runs put such files in one part."""
+    m = _NAME_RE.match(Path(str(path)).name)
+    if m is None:
+        return None
+    d = m.groupdict()
+    return f"sami:{int(d['catid'])}_{d['cube']}_{d['binning']}_{d['moments']}"
+
+
 def identify_sami_kinematics(path: str, head: bytes) -> bool:
     """A FITS file with a 2-D primary image and a SAMI stellar velocity or dispersion error HDU (VEL_ERR or SIG_ERR)
     among its first HDUs: by content, whatever the file is called. (The h3/h4 files of four-moment fits are not
