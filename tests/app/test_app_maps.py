@@ -117,13 +117,7 @@ def test_exsitu_modes_side_by_side():
 def test_real_califa_file_gives_posterior_maps():
     at = new_app("exsitu_map")
     at.session_state["data"] = api.read_data(CALIFA, "exsitu_map")      # what the uploader stores
-    at.session_state["data_label"] = CALIFA.name
-    at.session_state["model"] = api.load_bundled("exsitu_map", "cvae_flow")
-    at.session_state["model_label"] = "bundled"
-    at.switch_page("pages/3_posterior.py")
-    settle(at)
-    clean(at)
-    post = at.session_state["post"]
+    post = _posterior_page(at, CALIFA.name, api.load_bundled("exsitu_map", "cvae_flow"))
     assert post.n == 1 and post.truth is None
     assert any("regridded onto the model grid" in c.value for c in at.caption)
 
@@ -159,15 +153,21 @@ def test_sami_pair_upload_path_gives_posterior_maps(tmp_path):
     data = api.read_data([vel.read_bytes(), sig.read_bytes()], "exsitu_map", filename=[vel.name, sig.name],
                          reff_arcsec=4.0)                               # what the uploader stores
     at.session_state["data"] = data
-    at.session_state["data_label"] = data.meta["file"]
-    at.session_state["model"] = api.load_checkpoint(kin[0]["path"])
-    at.session_state["model_label"] = "bundled"
-    at.switch_page("pages/3_posterior.py")
-    settle(at)
-    clean(at)
-    post = at.session_state["post"]
+    post = _posterior_page(at, data.meta["file"], api.load_checkpoint(kin[0]["path"]))
     assert post.n == 1 and post.truth is None
     at2 = new_app("central_mass")
     at2.switch_page("pages/1_data.py").run()
     assert not at2.get("file_uploader")[0].proto.multiple_files
     assert "map_reff" not in [w.key for w in at2.number_input]         # central_mass reads R_e from the DAP file
+
+
+def _posterior_page(at, label: str, model):
+    """Open the Posterior page on the data already in ``at``'s state (labelled ``label``) with ``model``; the
+    posterior it computed."""
+    at.session_state["data_label"] = label
+    at.session_state["model"] = model
+    at.session_state["model_label"] = "bundled"
+    at.switch_page("pages/3_posterior.py")
+    settle(at)
+    clean(at)
+    return at.session_state["post"]

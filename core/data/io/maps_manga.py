@@ -53,15 +53,7 @@ def read_manga_dap(path: str | os.PathLike, channels: Sequence[str] | None = Non
         raise GPSError("a DAP MAPS file has no such channel", source=name, field=", ".join(bad),
                        expected=", ".join(DAP_CHANNELS), found=", ".join(chans))
     bits = -1 if mask_bits is None else int(mask_bits)
-    try:
-        with warnings.catch_warnings():       # truncation is reported below as a GPSError
-            warnings.simplefilter("ignore")
-            hdul = fits.open(str(path), memmap=False)
-            hdul.verify("silentfix")
-            present = [h.name for h in hdul]
-    except (OSError, EOFError, ValueError) as err:
-        raise GPSError("cannot read as FITS (corrupt or truncated file?)", source=name,
-                       expected="a MaNGA DAP MAPS FITS file", found=f"{type(err).__name__}: {err}") from None
+    hdul, present = open_fits(path, name, "a MaNGA DAP MAPS FITS file")
     with hdul:
         notes: list[str] = []
         if chans is None:                 # default: every channel whose HDUs are all present
@@ -120,6 +112,22 @@ def read_manga_dap(path: str | os.PathLike, channels: Sequence[str] | None = Non
                      pixel_scale_arcsec=scale, reff_arcsec=reff, center_xy=np.array([center]),
                      headers=[header], ids=np.array([plateifu]), meta=meta)
     return stack.validate()
+
+
+def open_fits(path, name: str, expected: str):
+    """(the open HDU list, its HDU names) of a FITS map file; an unreadable file is refused as a GPSError naming
+    ``name`` and what was ``expected`` (truncation is reported by the caller, which knows the HDUs it needs)."""
+    from astropy.io import fits
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            hdul = fits.open(str(path), memmap=False)
+            hdul.verify("silentfix")
+            return hdul, [h.name for h in hdul]
+    except (OSError, EOFError, ValueError) as err:
+        raise GPSError("cannot read as FITS (corrupt or truncated file?)", source=name, expected=expected,
+                       found=f"{type(err).__name__}: {err}") from None
 
 
 def identify_manga_dap(path: str, head: bytes) -> bool:

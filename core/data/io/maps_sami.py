@@ -85,19 +85,11 @@ def read_sami_kinematics(path: str | os.PathLike, reff_arcsec: float | None = No
     from astropy.io import fits
 
     from core.data.catalog import file_sha256
-    from core.data.io.maps_manga import _truncated
+    from core.data.io.maps_manga import _truncated, open_fits
     from core.data.maps import MapStack
 
     name = Path(path).name
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            hdul = fits.open(str(path), memmap=False)
-            hdul.verify("silentfix")
-            present = [h.name for h in hdul]
-    except (OSError, EOFError, ValueError) as err:
-        raise GPSError("cannot read as FITS (corrupt or truncated file?)", source=name,
-                       expected="a SAMI stellar-kinematics FITS file", found=f"{type(err).__name__}: {err}") from None
+    hdul, present = open_fits(path, name, "a SAMI stellar-kinematics FITS file")
     with hdul:
         err_hdus = [h for h in _ERR_HDU if h in present]
         other = [h for h in _OTHER_ERR if h in present]
