@@ -121,14 +121,32 @@ def _task_spec(task):
 
 
 def _history_lines(hist: dict[str, Any]) -> list[str]:
-    """One line per training stage (two-stage models, e.g. the cVAE then its latent flow, keep one history each)."""
-    stages = [(k, hist[k]) for k in ("cvae", "flow") if isinstance(hist.get(k), dict)] or [("", hist)]
+    """One line per training stage: epoch histories (two-stage models keep one per stage: the cVAE and its latent
+    flow, or the photo-z VAE's ``stages``), step-based loss logs (the field models: a list of mean losses per
+    reporting interval, ``train_seconds``), or the values a fitted baseline chose."""
+    staged = hist.get("stages") if isinstance(hist.get("stages"), dict) else hist
+    order = ("cvae", "flow", "spectral", "photometry", "parameters")      # training order of the known stages
+    stages = sorted(((k, staged[k]) for k in staged if isinstance(staged[k], dict) and "epochs" in staged[k]),
+                    key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    if not stages and "epochs" in hist:
+        stages = [("", hist)]
     out = []
     for name, h in stages:
         label = f"{name}: " if name else ""
         out.append(f"- {label}{len(h.get('epochs', []))} epochs, best epoch {h.get('best_epoch', '?')}, "
                    f"stopped: {h.get('stopped_reason', '?')}, {float(h.get('seconds', 0) or 0):.0f} s")
-    if hist.get("n_train") is not None and stages[0][0]:
-        out.append(f"- {hist.get('n_train')} training maps, {hist.get('n_val', 0)} validation maps, "
-                   f"{hist.get('dropped_all_masked', 0)} all-masked maps dropped")
-    return out
+    if stages:
+        if hist.get("n_train") is not None and stages[0][0] and staged is hist:
+            out.append(f"- {hist.get('n_train')} training maps, {hist.get('n_val', 0)} validation maps, "
+                       f"{hist.get('dropped_all_masked', 0)} all-masked maps dropped")
+        return out
+    for k, v in hist.items():                                  # step-based training: loss logs
+        if isinstance(v, list) and v and all(isinstance(x, (int, float)) for x in v):
+            out.append(f"- {k}: {len(v)} loss reports, first {v[0]:.4g}, last {v[-1]:.4g}")
+    if "train_seconds" in hist:
+        out.append(f"- trained in {float(hist['train_seconds']):.0f} s on {hist.get('device', '?')}")
+    fitted = [f"{k} {v:.4g}" for k, v in hist.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+              and k != "train_seconds"]
+    if fitted:
+        out.append("- fitted: " + ", ".join(fitted))
+    return out or ["- no training history recorded"]
