@@ -78,7 +78,7 @@ def predict_file(
             source=str(out_path),
             field="--out",
             expected="a name ending in "
-            + " or ".join({"csv": ".csv", "fits": ".fits", "hdf5": ".h5/.hdf5"}[f] for f in writer.formats),
+            + " or ".join({"csv": ".csv", "fits": ".fits", "hdf5": ".h5/.hdf5"}.get(f, f) for f in writer.formats),
             found=Path(out_path).suffix or "no extension",
         )
     if save_samples and fmt not in writer.sample_formats:

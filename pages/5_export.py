@@ -43,7 +43,7 @@ with ui.guard("Export"):
             )
         ready = ui.ss().get("export_file")
         if ready is not None:
-            ext = {"csv": "csv", "fits": "fits", "hdf5": "h5", "npy": "npy"}[ready[0]]
+            ext = {"csv": "csv", "fits": "fits", "hdf5": "h5", "npy": "npy", "qp": "qp.hdf5"}[ready[0]]
             st.download_button(
                 f"Download posterior.{ext} ({len(ready[1]) / 1024:.0f} KiB)",
                 ready[1],

@@ -115,6 +115,40 @@ def test_writer_round_trip(tmp_path, fmt):
     assert set(["z_p16", "z_p84", "z_mode", "n_peaks"]) <= set(t.keys() if isinstance(t, dict) else t.colnames)
 
 
+def test_writer_qp_round_trip(tmp_path):
+    qp = pytest.importorskip("qp")
+    from core.tasks.photoz.writer import write
+
+    data = simulate(30, seed=5, config=CFG)
+    post = exact_posterior(data, CFG)
+    post.valid[4] = False  # a flagged galaxy: flat row, valid 0
+    grid = np.linspace(0, 1, 101)
+    path = tmp_path / "out.qp.hdf5"
+    write(post, data, path, "qp", provenance={"model": "exact"}, grid=grid)
+    ens = qp.read(str(path))
+    assert ens.npdf == 30
+    np.testing.assert_allclose(ens.metadata["xvals"].ravel(), grid)
+    from core.tasks.photoz.metrics import pz_on_grid
+
+    want = pz_on_grid(post, grid)
+    ok = np.arange(30) != 4
+    np.testing.assert_allclose(ens.objdata["yvals"][ok], want[ok], rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(ens.pdf(grid)[ok], want[ok], rtol=1e-4, atol=1e-6)  # qp evaluates the same p(z)
+    assert ens.ancil["valid"].tolist() == ok.astype(int).tolist()
+    np.testing.assert_allclose(ens.ancil["z_median"][ok], post.quantiles([0.5])[ok, 0, 0], rtol=1e-6)
+
+
+def test_writer_qp_absent_says_what_to_install(tmp_path, monkeypatch):
+    import core.tasks.photoz.writer as w
+
+    data = simulate(10, seed=5, config=CFG)
+    post = exact_posterior(data, CFG)
+    monkeypatch.setattr(w, "qp_available", lambda: False)
+    with pytest.raises(GPSError, match="qp-prob") as e:
+        w.write(post, data, tmp_path / "out.qp.hdf5", "qp")
+    assert "pip install" in str(e.value) and not (tmp_path / "out.qp.hdf5").exists()
+
+
 def test_figures_build_without_browser(sets):
     from core.tasks.photoz import viz
 

@@ -111,10 +111,10 @@ def _summary(post) -> dict:
 
 WRITER = ResultWriter(
     _writer,
-    formats=("csv", "fits", "hdf5"),
+    formats=("csv", "fits", "hdf5", "qp"),
     sample_formats=("fits", "hdf5"),
     summary=_summary,
-    what="per-galaxy summaries + p(z) on a grid (CSV, FITS or HDF5)",
+    what="per-galaxy summaries + p(z) on a grid (CSV, FITS or HDF5; LSST qp with qp-prob installed)",
 )
 
 
