@@ -235,28 +235,41 @@ def _dap_channel(c: str, a: dict, bits: int, hdul, notes: list[str]):
     return d, np.where(m, 0.0, iv), m
 
 
-def _dap_geometry(primary, data_hdr, shape, hdul, notes):
-    """(header string with the map WCS, pixel scale arcsec, (x, y) centre pixel)."""
-    from astropy.io import fits
+def map_wcs(primary, wcs_header, shape, default_scale: float):
+    """(header without the data-layout cards, pixel scale arcsec, celestial WCS or None, WCS unreadable?) of a map
+    whose celestial WCS is in ``wcs_header``; the scale is ``default_scale`` unless the WCS gives one."""
     from astropy.wcs import WCS
 
     header = primary.copy()
-    for k in ("SIMPLE", "BITPIX", "NAXIS", "EXTEND", "CHECKSUM", "DATASUM"):
+    for k in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "CHECKSUM", "DATASUM"):
         header.remove(k, ignore_missing=True, remove_all=True)
-    scale, center = 0.5, ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            w = WCS(data_hdr, naxis=2)
-        if w.has_celestial:
-            header.update(w.to_header())
-            scale = float(np.mean([q.to_value("arcsec") for q in w.proj_plane_pixel_scales()]))
-            ra, dec = primary.get("OBJRA"), primary.get("OBJDEC")
-            if ra is not None and dec is not None:
-                x, y = w.all_world2pix([[float(ra), float(dec)]], 0)[0]
-                if 0 <= x < shape[1] and 0 <= y < shape[0]:
-                    center = (float(x), float(y))
-    except Exception:  # a broken WCS leaves the defaults; noted below
+            w = WCS(wcs_header, naxis=2)
+    except Exception:  # a broken WCS leaves the defaults; the caller notes it
+        return header, default_scale, None, True
+    if not w.has_celestial:
+        return header, default_scale, None, False
+    header.update(w.to_header())
+    return header, float(np.mean([q.to_value("arcsec") for q in w.proj_plane_pixel_scales()])), w, False
+
+
+def _dap_geometry(primary, data_hdr, shape, hdul, notes):
+    """(header string with the map WCS, pixel scale arcsec, (x, y) centre pixel)."""
+    from astropy.io import fits
+
+    header, scale, w, broken = map_wcs(primary, data_hdr, shape, 0.5)
+    center = ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
+    ra, dec = primary.get("OBJRA"), primary.get("OBJDEC")
+    if w is not None and ra is not None and dec is not None:
+        try:
+            x, y = w.all_world2pix([[float(ra), float(dec)]], 0)[0]
+        except Exception:  # no convergence: the image centre stays
+            x = y = -1.0
+        if 0 <= x < shape[1] and 0 <= y < shape[0]:
+            center = (float(x), float(y))
+    if broken:
         notes.append("WCS unreadable: pixel scale 0.5 arcsec and image-centre galaxy centre assumed")
     header["NAXIS1"], header["NAXIS2"] = shape[1], shape[0]
     return fits.Header(header).tostring(sep="\n"), scale, center

@@ -284,28 +284,21 @@ def _catid(primary, name: str, notes: list[str]) -> tuple[str, dict]:
 def _geometry(primary, shape, notes) -> tuple[str, float, tuple[float, float]]:
     """(header string with the map WCS, pixel scale arcsec, (x, y) centre pixel = the WCS reference pixel)."""
     from astropy.io import fits
-    from astropy.wcs import WCS
 
-    header = primary.copy()
-    for k in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "EXTEND", "CHECKSUM", "DATASUM"):
-        header.remove(k, ignore_missing=True, remove_all=True)
-    scale, center = SAMI_PIXEL_SCALE, ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            w = WCS(primary, naxis=2)
-        if w.has_celestial:
-            header.update(w.to_header())
-            scale = float(np.mean([q.to_value("arcsec") for q in w.proj_plane_pixel_scales()]))
-            x, y = (float(c) - 1.0 for c in w.wcs.crpix)
-            if 0 <= x <= shape[1] - 1 and 0 <= y <= shape[0] - 1:
-                center = (x, y)
-            else:
-                notes.append("WCS reference pixel outside the map: the image centre is taken as the galaxy centre")
+    from core.data.io.maps_manga import map_wcs
+
+    header, scale, w, broken = map_wcs(primary, primary, shape, SAMI_PIXEL_SCALE)
+    center = ((shape[1] - 1) / 2.0, (shape[0] - 1) / 2.0)
+    if w is not None:
+        x, y = (float(c) - 1.0 for c in w.wcs.crpix)
+        if 0 <= x <= shape[1] - 1 and 0 <= y <= shape[0] - 1:
+            center = (x, y)
         else:
-            notes.append(f"no celestial WCS: {SAMI_PIXEL_SCALE} arcsec spaxels and the image centre assumed")
-    except Exception:  # a broken WCS leaves the defaults; noted
+            notes.append("WCS reference pixel outside the map: the image centre is taken as the galaxy centre")
+    elif broken:
         notes.append(f"WCS unreadable: {SAMI_PIXEL_SCALE} arcsec spaxels and the image centre assumed")
+    else:
+        notes.append(f"no celestial WCS: {SAMI_PIXEL_SCALE} arcsec spaxels and the image centre assumed")
     if not 0.05 < scale < 5.0:
         notes.append(f"WCS pixel scale {scale:.4g} arcsec is not SAMI's: {SAMI_PIXEL_SCALE} arcsec used")
         scale = SAMI_PIXEL_SCALE
