@@ -16,7 +16,11 @@ Stages (each its own :func:`core.inference.training.fit_module` run, loss curve 
    q(l | x) over-confident, so the frozen spectral decoder's reconstruction from q(l | x) is only *reported*
    (``recon_from_photometry`` in the stage history).
 3. ``parameters`` — the parameter decoder p(theta | l), theta = (z, log10 age, log M*, [Z/H], A_V), a diagonal
-   Gaussian (a conditional density, not a point), trained on l ~ q(l | x) with the photometry encoder frozen.
+   Gaussian (a conditional density, not a point), trained with the photometry encoder frozen by the likelihood of
+   the posterior the model samples: -log (1/K) sum_k p(theta | l_k), l_k ~ q(l | x), K = ``param_draws`` (8).
+   One draw per galaxy (K = 1, E_q[-log p(theta | l)]) fits each component to the whole blur of q and made the
+   mixture too wide: on the quick benchmark's mocks sigma_NMAD 1.29x the exact posterior's with K = 1, 1.21x
+   with K = 8, 1.22x with K = 32 (KL to exact 0.25, 0.22, 0.25).
    (A log-normal in z was tried: it biased the medians by -0.006 in dz/(1+z).) Mass below z = 0 is cut:
    draws are clipped at 1e-4 and :meth:`MmvaeModel.pz_grid` renormalizes on its grid.
 
@@ -67,6 +71,13 @@ class MmvaeConfig(Config):
         default=TrainConfig(epochs=40, batch_size=256, lr=2e-3, patience=6), metadata={"help": "Stage 3 optimisation"}
     )
     latent_draws: int = param(32, help="Latent draws per galaxy for p(z)", min=1, max=4096)
+    param_draws: int = param(
+        8,
+        help="Latent draws per galaxy in the parameter stage's loss: -log mean_k p(theta | l_k), l_k ~ q(l | x) "
+        "(the likelihood of the posterior the model samples; 1 = one draw, E_q[-log p(theta | l)])",
+        min=1,
+        max=256,
+    )
     calibrate: bool = param(True, help="Fit the temperature on validation data")
 
 
@@ -379,10 +390,18 @@ def _stage(nets, stage: str, cfg: MmvaeConfig):
 
         return nets, loss, ("x", "s"), list(nets.phot.parameters())
 
+    k = cfg.param_draws
+
     def loss(mod, x, t):
         with torch.no_grad():
             m, logv = mod.phot(x).chunk(2, dim=-1)
-        pm, plog = mod.par(sample(m, logv)).chunk(2, dim=-1)
-        return (0.5 * ((t - pm) / torch.exp(plog)) ** 2 + plog).sum(-1).mean()
+        if k == 1:
+            pm, plog = mod.par(sample(m, logv)).chunk(2, dim=-1)
+            return (0.5 * ((t - pm) / torch.exp(plog)) ** 2 + plog).sum(-1).mean()
+        # mixture likelihood over k latent draws: -log mean_k p(theta | l_k), l_k ~ q(l | x)
+        lat = m[:, None] + torch.exp(0.5 * logv)[:, None] * torch.randn((len(m), k, m.shape[1]), device=m.device)
+        pm, plog = mod.par(lat).chunk(2, dim=-1)
+        lp = -(0.5 * ((t[:, None] - pm) / torch.exp(plog)) ** 2 + plog).sum(-1)  # (n, k)
+        return -(torch.logsumexp(lp, dim=1) - np.log(k)).mean()
 
     return nets, loss, ("x", "t"), list(nets.par.parameters())
