@@ -198,3 +198,26 @@ def test_figures_build_without_browser(sets):
     assert len(viz.z_age_contours(np.random.rand(100), np.random.rand(100) + 1, truth=(0.5, 1.5)).data) == 2
     h = viz.pit_histogram(np.random.default_rng(0).uniform(size=1000), bins=10)
     assert abs(np.mean(h.data[0].y) - 1.0) < 1e-9
+
+
+def test_mmvae_draws_are_the_mixture_truncated_to_the_prior_support():
+    """Draws equal rejection sampling of the equal-weight mixture inside the box; nothing leaves the box, even for
+    a galaxy whose components all lie far outside it (out-of-distribution photometry)."""
+    from scipy.stats import ks_2samp
+
+    from core.tasks.photoz.models.mmvae import _truncated_mixture_draws
+
+    lo, hi = np.array([0.0, -1.0]), np.array([1.0, 1.0])
+    mu = np.array([[[0.05, 0.0], [0.9, 0.5]], [[40.0, 3.0], [55.0, 2.0]]])   # galaxy 1: every component far outside
+    sd = np.array([[[0.1, 0.3], [0.3, 2.0]], [[0.5, 0.1], [0.5, 0.1]]])
+    x = _truncated_mixture_draws(mu, sd, lo, hi, 20000, np.random.default_rng(0))
+    assert x.shape == (2, 20000, 2) and np.all(x >= lo) and np.all(x <= hi)
+    np.testing.assert_allclose(x[1], np.broadcast_to([1.0, 1.0], (20000, 2)))
+    rng = np.random.default_rng(1)
+    k = rng.integers(0, 2, 400000)
+    ref = mu[0, k] + sd[0, k] * rng.standard_normal((400000, 2))
+    ref = ref[np.all((ref >= lo) & (ref <= hi), axis=1)]
+    for j in range(2):
+        assert ks_2samp(x[0, :, j], ref[:20000, j]).pvalue > 0.01
+    # the heavier in-box component is picked in proportion to its in-box mass
+    assert np.mean(x[0, :, 0] < 0.4) == pytest.approx(np.mean(ref[:, 0] < 0.4), abs=0.015)
