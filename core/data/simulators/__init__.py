@@ -26,6 +26,7 @@ class SimulatorSpec:
     simulate: Callable[..., Any]                       # simulate(n, seed=0, config=None)
     exact_posterior_factory: Callable[..., Any] | None  # factory(config=None, features=None) -> .posterior(x)
     description: str
+    prior_correction: Callable[..., Any] | None = None  # prior_correction(config) -> dict | None (see below)
 
 
 SIMULATORS: Registry[SimulatorSpec] = Registry("simulator")
@@ -47,6 +48,20 @@ def exact_posterior(data):
     return spec.exact_posterior_factory(cfg, data.features).posterior(data.x)
 
 
+def prior_correction(data) -> dict | None:
+    """How to turn a posterior learned on ``data`` into one under the simulator's physical prior, when ``data`` were
+    drawn from a proposal (e.g. flat in log Mh, so that every mass is trained on): ``{"target": name, "grid": (g,),
+    "log_ratio": (g,) log p_physical - log p_proposal on the grid (zero outside it), "physical": simulator overrides
+    that give the physical prior}``; None when ``data`` follow the physical prior or are not simulated."""
+    meta = getattr(data, "meta", None) or {}
+    if meta.get("source") != "simulator" or meta.get("simulator") not in SIMULATORS:
+        return None
+    spec = SIMULATORS.get(meta["simulator"])
+    if spec.prior_correction is None:
+        return None
+    return spec.prior_correction(spec.config_cls.from_dict(meta.get("config", {})))
+
+
 def _lazy(module: str, attr: str) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
         return getattr(importlib.import_module(module), attr)(*args, **kwargs)
@@ -64,6 +79,7 @@ def _register_catalog() -> None:
         name="catalog", task="halo_mass", config_cls=CatalogSimConfig,
         simulate=_lazy("core.data.simulators.catalog", "simulate_catalog"),
         exact_posterior_factory=_lazy("core.data.simulators.catalog_posterior", "exact_posterior_factory"),
+        prior_correction=_lazy("core.data.simulators.catalog", "prior_correction"),
         description="Central galaxies from a Tinker08 halo mass function, an SHMR with scatter, quenching, "
                     "Speagle main sequence, bagpipes SPS colours, Petrosian concentration and xGASS gas "
                     "fractions, with an exact quadrature posterior of log M200c (simulators.md section 1)."))

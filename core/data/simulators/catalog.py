@@ -24,7 +24,7 @@ from core.errors import GPSError
 
 __all__ = ["CatalogSimConfig", "FEATURES", "CHUNK_SIZE", "simulate_catalog", "mean_obs_given_mstar", "cov_obs",
            "quench_logprob", "prior_logpdf", "intrinsic_sigmas", "shmr_components", "quench_components",
-           "component_mstar"]
+           "component_mstar", "prior_correction"]
 
 FEATURES = ("log_mstar", "log_sfr", "u_g", "g_r", "r_i", "i_z", "conc", "log_fgas")   # task input order
 CHUNK_SIZE = 1024            # objects per RNG child stream (prefix property)
@@ -326,6 +326,20 @@ def _simulate_chunk(rng: np.random.Generator, cfg: CatalogSimConfig) -> dict[str
     return {"h": h, "e": e, "q": q, "a": a, "log_mstar_true": mstar, "bt": P.bt_mean(mstar, q),
             "logz": P.mzr_logz(mstar), "x": x, "missing": missing, "relation": ci.astype(float),
             "quench_model": qi.astype(float)}
+
+
+def prior_correction(cfg: CatalogSimConfig, n_grid: int = 451) -> dict | None:
+    """A set drawn flat in log Mh is a *proposal*: a model trained on it learns p(Mh | x) under the flat prior; the
+    physical prior is the halo mass function (``prior="hmf"``, same mass range). Returns the log ratio
+    log p_hmf - log p_flat on ``n_grid`` nodes of [logmh_min, logmh_max] (None for an HMF set)."""
+    if cfg.prior != "flat":
+        return None
+    grid = np.linspace(cfg.logmh_min, cfg.logmh_max, n_grid)
+    fine, pdf = _prior_table_cached(cfg.logmh_min, cfg.logmh_max, "hmf", cfg.hmf, cfg.z, cfg.cosmology)
+    hmf = np.interp(grid, fine, pdf)
+    hmf = hmf / np.trapezoid(hmf, grid)
+    return {"target": "log_mh", "grid": grid, "log_ratio": np.log(hmf) + np.log(cfg.logmh_max - cfg.logmh_min),
+            "physical": {"prior": "hmf"}}
 
 
 def _prior_table(cfg: CatalogSimConfig) -> tuple[np.ndarray, np.ndarray]:
