@@ -92,6 +92,7 @@ def cmd_train(args) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     train_s = time.perf_counter() - t0
+    test = _physical_prior_test(api, args, model, data, test)
     if args.eval_n and len(test) > args.eval_n:
         test = test.subset(np.arange(args.eval_n))
     metrics, typ = _test_scores(api, model, test, args)
@@ -240,6 +241,21 @@ def test_metrics(ev: dict, n_test: int) -> dict[str, Any]:
 
 def argv_is_cli() -> bool:
     return Path(sys.argv[0]).name in ("__main__.py", "gps", "core")
+
+
+def _physical_prior_test(api, args, model, data, test):
+    """A model trained on a proposal set (e.g. flat in log Mh) and reweighted to the physical prior is scored on as
+    many fresh objects drawn from the physical prior (another seed): the proposal's held-out rows would make a
+    correct posterior look biased."""
+    from core.data.simulators import prior_correction
+
+    corr = prior_correction(data)
+    if corr is None or not model.physical_prior:
+        return test
+    overrides = {**parse_overrides(getattr(args, "sim_set", None)), **corr["physical"]}
+    print(f"note: trained on a proposal set; scored on {len(test)} objects simulated under the physical prior "
+          f"({', '.join(f'{k}={v}' for k, v in corr['physical'].items())}, seed {args.seed + 1})", file=sys.stderr)
+    return api.simulate(args.task, len(test), args.seed + 1, overrides)
 
 
 def _load_data(args, require_target: bool):

@@ -31,6 +31,7 @@ __all__ = [
     "task_obj",
     "simulate",
     "demo_data",
+    "prior_caveat",
     "read_table",
     "read_data",
     "prepare",
@@ -158,6 +159,19 @@ def train(
     if dist:
         m.card["input_distribution"] = dist
     return m
+
+
+def prior_caveat(model, data) -> str | None:
+    """A warning when ``data`` were drawn from a proposal (e.g. flat in log Mh) but ``model`` gives posteriors under
+    the physical prior: scores on such data are not calibration tests (None when nothing to say)."""
+    from core.data.simulators import prior_correction
+
+    corr = prior_correction(data)
+    if corr is None or not getattr(model, "physical_prior", False):
+        return None
+    phys = ", ".join(f"{k}={v}" for k, v in corr["physical"].items())
+    return (f"These objects were simulated from a proposal prior, but the model's posteriors use the physical prior "
+            f"({phys}): coverage and bias here are not calibration tests. Simulate data with {phys} to evaluate it.")
 
 
 def provenance_of(data) -> dict:

@@ -24,4 +24,9 @@ with ui.guard("Evaluation"):
                 else "(all of the current data; the model was not trained on them here)."
             )
         )
+        from core.api import prior_caveat
+
+        caveat = prior_caveat(m, ev)
+        if caveat:
+            st.warning(caveat)
         view_for(spec).evaluation_page(spec, cat, m, ev)

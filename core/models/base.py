@@ -45,6 +45,10 @@ class PosteriorModel:
     missing_policy: ClassVar[Literal["marginalize", "amortize", "refuse"]] = "refuse"
     #: True when ``fit`` accepts ``warm_start=True`` (set automatically from the subclass's ``fit`` signature)
     supports_warm_start: ClassVar[bool] = False
+    #: True when this trained model gives posteriors under the simulator's physical prior although its training set
+    #: was drawn from a proposal (see :func:`core.data.simulators.prior_correction`); held-out scores then need a
+    #: test set drawn from the physical prior
+    physical_prior: bool = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

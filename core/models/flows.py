@@ -254,6 +254,10 @@ class FlowModel(PosteriorModel):
         self.prior_log_ratio = (np.asarray(tensors["prior_log_ratio"], np.float64) if "prior_grid" in tensors
                                 else None)
 
+    @property
+    def physical_prior(self) -> bool:  # type: ignore[override]
+        return self.prior_grid is not None
+
     # -- private -----------------------------------------------------------------------------------
     def _set_prior_correction(self, train: CatalogData) -> None:
         """Keep the simulator's proposal -> physical prior ratio for this target (config ``prior='physical'``), or

@@ -107,17 +107,21 @@ def _score_methods(train_cfg, test_cfg, real, methods, size, seed, device, *, la
     test = test.select_features(features)
     truth = test.y[:, 0]
     out: dict[str, Any] = {"n_test": len(test), "features": list(features), "methods": {}}
-    train = None
+    from core.tasks.halo_mass.bench import PROPOSALS
+
+    sets: dict[str, tuple] = {}
     for name in methods:
         t0 = time.perf_counter()
         if name in ("exact", "exact_single"):
             cfg = train_cfg if name == "exact" else CatalogSimConfig(shmr="moster13")
             post = ExactPosterior(cfg, features).posterior(test.x)
         else:
-            if train is None:
-                train = api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=train_cfg)
-                train = train.select_features(features)
-                tr, va = api.split(train, (0.9, 0.1), seed=seed)
+            key = name if name in PROPOSALS else ""
+            if key not in sets:   # the flow learns from a proposal set (flat in log Mh), as in bench halo_mass
+                cfg = train_cfg.replace(**PROPOSALS[name]) if key else train_cfg
+                train = api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=cfg)
+                sets[key] = api.split(train.select_features(features), (0.9, 0.1), seed=seed)
+            tr, va = sets[key]
             config = {"train": {"seed": seed, "epochs": size["epochs"]}} if name == "flow" else {"seed": seed}
             model = api.train("halo_mass", name, tr, config, val=va, device=device)
             post = api.posterior(model, test, n_samples=1000, seed=seed)

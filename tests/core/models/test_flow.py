@@ -216,3 +216,14 @@ def test_flat_proposal_flow_is_reweighted_to_the_hmf_prior():
     assert m.prior_grid is None
     with pytest.raises(GPSError, match="prior"):
         FlowConfig(prior="flat")
+
+
+def test_prior_caveat_when_a_physical_prior_model_meets_proposal_data(trained):
+    from core import api
+    from core.data.simulators.catalog import CatalogSimConfig, simulate_catalog
+
+    flat = simulate_catalog(50, seed=3, config=CatalogSimConfig(prior="flat"))
+    hmf = simulate_catalog(50, seed=3, config=CatalogSimConfig())
+    m = _reweighted_copy(trained, MU0, 1.0)
+    assert "not calibration tests" in api.prior_caveat(m, flat) and "prior=hmf" in api.prior_caveat(m, flat)
+    assert api.prior_caveat(m, hmf) is None and api.prior_caveat(trained, flat) is None
