@@ -92,9 +92,9 @@ def cmd_train(args) -> int:
     if not args.quiet:
         print(file=sys.stderr)
     train_s = time.perf_counter() - t0
-    test = _physical_prior_test(api, args, model, data, test)
     if args.eval_n and len(test) > args.eval_n:
         test = test.subset(np.arange(args.eval_n))
+    test = _physical_prior_test(api, args, model, data, test)
     metrics, typ = _test_scores(api, model, test, args)
     if init is not None:                  # the same held-out rows scored with the checkpoint before fine-tuning
         metrics["before_finetune"] = {k: v for k, v in _test_scores(api, init, test, args)[0].items()

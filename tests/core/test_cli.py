@@ -117,7 +117,7 @@ def test_train_on_a_flat_proposal_is_scored_under_the_physical_prior(tmp_path, c
                  "--set", "train.epochs=2", "--set", "hidden=[16]", "--eval-n", "200", "--quiet",
                  "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "scored on 300 objects simulated under the physical prior (prior=hmf" in err
+    assert "scored on 200 objects simulated under the physical prior (prior=hmf" in err
     m = api.load_checkpoint(out)
     assert m.physical_prior and m.prior_grid[0] == 10.5 and m.prior_grid[-1] == 15.0
     assert main(["train", "--task", "halo_mass", "--model", "flow", "--simulate", "3000", "--sim-set", "prior=flat",
