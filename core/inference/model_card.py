@@ -60,6 +60,8 @@ def model_card_markdown(meta: dict[str, Any], command: str | None = None) -> str
                      f"{prov.get('n_objects', '?')} objects).")
     if prov.get("note"):                       # fine-tuned from <checkpoint> on <file> / trained from scratch on
         lines += ["", f"Provenance: {prov['note']}."]
+    if hist.get("prior"):                      # trained on a proposal set, posteriors under the physical prior
+        lines += ["", f"Prior: {hist['prior']}."]
     tm = meta.get("test_metrics") or {}
     if tm:
         lines += ["", f"## Held-out test metrics (n = {tm.get('n_test', tm.get('n', '?'))})", ""]

@@ -162,7 +162,8 @@ class FlowModel(PosteriorModel):
         self.flow.to("cpu").eval()
         self.history = hist.to_dict()
         if self.prior_grid is not None:
-            self.history["prior"] = "trained on a proposal set, reweighted to the simulator's physical prior"
+            self.history["prior"] = ("trained on a proposal set, posteriors reweighted to the simulator's physical "
+                                     "prior (the CLI scores them on objects simulated under it)")
         if warm_start:
             self.history.update(warm_start=True, val_loss_before=before)
             if not hist.best_val_loss < before:     # no epoch improved on the checkpoint: keep its weights
