@@ -36,16 +36,21 @@ def get_simulator(name: str) -> SimulatorSpec:
     return SIMULATORS.get(name)
 
 
-def exact_posterior(data):
-    """The exact posterior of ``data`` when they were simulated by a simulator that has one, else None."""
+def _simulated_by(data, hook: str):
+    """(spec, config) of the registered simulator that made ``data`` when it has the ``hook``, else None."""
     meta = getattr(data, "meta", None) or {}
     if meta.get("source") != "simulator" or meta.get("simulator") not in SIMULATORS:
         return None
     spec = SIMULATORS.get(meta["simulator"])
-    if spec.exact_posterior_factory is None:
+    if getattr(spec, hook) is None:
         return None
-    cfg = spec.config_cls.from_dict(meta.get("config", {}))
-    return spec.exact_posterior_factory(cfg, data.features).posterior(data.x)
+    return spec, spec.config_cls.from_dict(meta.get("config", {}))
+
+
+def exact_posterior(data):
+    """The exact posterior of ``data`` when they were simulated by a simulator that has one, else None."""
+    found = _simulated_by(data, "exact_posterior_factory")
+    return None if found is None else found[0].exact_posterior_factory(found[1], data.features).posterior(data.x)
 
 
 def prior_correction(data) -> dict | None:
@@ -53,13 +58,8 @@ def prior_correction(data) -> dict | None:
     drawn from a proposal (e.g. flat in log Mh, so that every mass is trained on): ``{"target": name, "grid": (g,),
     "log_ratio": (g,) log p_physical - log p_proposal on the grid (zero outside it), "physical": simulator overrides
     that give the physical prior}``; None when ``data`` follow the physical prior or are not simulated."""
-    meta = getattr(data, "meta", None) or {}
-    if meta.get("source") != "simulator" or meta.get("simulator") not in SIMULATORS:
-        return None
-    spec = SIMULATORS.get(meta["simulator"])
-    if spec.prior_correction is None:
-        return None
-    return spec.prior_correction(spec.config_cls.from_dict(meta.get("config", {})))
+    found = _simulated_by(data, "prior_correction")
+    return None if found is None else found[0].prior_correction(found[1])
 
 
 def _lazy(module: str, attr: str) -> Callable[..., Any]:
