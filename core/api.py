@@ -170,8 +170,10 @@ def prior_caveat(model, data) -> str | None:
     if corr is None or not getattr(model, "physical_prior", False):
         return None
     phys = ", ".join(f"{k}={v}" for k, v in corr["physical"].items())
-    return (f"These objects were simulated from a proposal prior, but the model's posteriors use the physical prior "
-            f"({phys}): coverage and bias here are not calibration tests. Simulate data with {phys} to evaluate it.")
+    return (
+        f"These objects were simulated from a proposal prior, but the model's posteriors use the physical prior "
+        f"({phys}): coverage and bias here are not calibration tests. Simulate data with {phys} to evaluate it."
+    )
 
 
 def provenance_of(data) -> dict:

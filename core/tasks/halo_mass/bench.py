@@ -88,8 +88,9 @@ def run(
     sets = {"": api.split(train, (0.9, 0.1), seed=seed)}
     for name, sim in PROPOSALS.items():
         if name in methods:
-            sets[name] = api.split(api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=sim), (0.9, 0.1),
-                                   seed=seed)
+            sets[name] = api.split(
+                api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=sim), (0.9, 0.1), seed=seed
+            )
     big = test.subset(np.resize(np.arange(len(test)), size["n_throughput"]))
     for name in methods:
         print(f"[bench] {name} ...", flush=True)

@@ -117,7 +117,7 @@ def _score_methods(train_cfg, test_cfg, real, methods, size, seed, device, *, la
             post = ExactPosterior(cfg, features).posterior(test.x)
         else:
             key = name if name in PROPOSALS else ""
-            if key not in sets:   # the flow learns from a proposal set (flat in log Mh), as in bench halo_mass
+            if key not in sets:  # the flow learns from a proposal set (flat in log Mh), as in bench halo_mass
                 cfg = train_cfg.replace(**PROPOSALS[name]) if key else train_cfg
                 train = api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=cfg)
                 sets[key] = api.split(train.select_features(features), (0.9, 0.1), seed=seed)

@@ -357,12 +357,12 @@ def _truncated_mixture_draws(
     from scipy.special import ndtr, ndtri
 
     n, k, p = mu.shape
-    a, b = (lo - mu) / sd, (hi - mu) / sd                      # (n, k, p) standardized bounds
-    flip = a > 0                                               # box above the mean: work in the mirrored tail
-    a2, b2 = np.where(flip, -b, a), np.where(flip, -a, b)      # a2 <= 0 or mirrored so Phi(a2) is small
+    a, b = (lo - mu) / sd, (hi - mu) / sd  # (n, k, p) standardized bounds
+    flip = a > 0  # box above the mean: work in the mirrored tail
+    a2, b2 = np.where(flip, -b, a), np.where(flip, -a, b)  # a2 <= 0 or mirrored so Phi(a2) is small
     fa, fb = ndtr(a2), ndtr(b2)
     mass = np.clip(fb - fa, 0.0, 1.0)
-    logw = np.log(np.maximum(mass, 1e-300)).sum(-1)            # log mass of each component in the box (n, k)
+    logw = np.log(np.maximum(mass, 1e-300)).sum(-1)  # log mass of each component in the box (n, k)
     top = logw.max(1, keepdims=True)
     dead = top[:, 0] < np.log(1e-12)
     w = np.exp(logw - top)
@@ -378,8 +378,8 @@ def _truncated_mixture_draws(
     v = fa_ + rng.random(m.shape) * (fb_ - fa_)
     e = ndtri(np.clip(v, 1e-300, 1 - 1e-16))
     x = m + s * np.where(fl, -e, e)
-    x = np.clip(x, lo, hi)                                     # round-off at the edges
-    if dead.any():                                             # nothing inside the box: nearest point of it
+    x = np.clip(x, lo, hi)  # round-off at the edges
+    if dead.any():  # nothing inside the box: nearest point of it
         x[dead] = np.clip(m[dead], lo, hi)
     return x
 
