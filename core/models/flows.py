@@ -37,6 +37,7 @@ from core.config import Config, param
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
+from core.inference.prior_reweight import PriorReweighting, check_prior_choice, draw_from_cell_masses, prior_param
 from core.inference.training import TrainConfig
 from core.models.base import (PosteriorModel, check_missing, random_input_mask, refuse_missing, require_warm_state,
                               set_torch_state)
@@ -70,9 +71,7 @@ class FlowConfig(Config):
                                   advanced=True)
     warm_lr: float = param(2e-4, help="Learning rate when continuing from a checkpoint (warm start, fine-tuning)",
                            min=1e-7, max=1.0)
-    prior: str = param("physical", help="Prior of the posterior when the training set was drawn from a proposal "
-                       "(e.g. flat in log Mh): 'physical' reweights the flow to the simulator's physical prior (the "
-                       "halo mass function), 'training' keeps the proposal's")
+    prior: str = prior_param()
 
     def validate(self) -> None:
         if not self.hidden or any(h < 1 for h in self.hidden):
@@ -81,15 +80,13 @@ class FlowConfig(Config):
         if self.activation not in _ACTIVATIONS:
             raise GPSError("unknown activation", source="FlowConfig", field="activation",
                            expected=" | ".join(_ACTIVATIONS), found=repr(self.activation))
-        if self.prior not in ("physical", "training"):
-            raise GPSError("unknown prior choice", source="FlowConfig", field="prior",
-                           expected="physical | training", found=repr(self.prior))
+        check_prior_choice(self.prior, "FlowConfig")
         if self.mask_keep_low > self.mask_keep_high:
             raise GPSError("mask_keep_low must not exceed mask_keep_high", source="FlowConfig",
                            field="mask_keep_low", expected=f"<= {self.mask_keep_high}", found=str(self.mask_keep_low))
 
 
-class FlowModel(PosteriorModel):
+class FlowModel(PriorReweighting, PosteriorModel):
     """Amortized flow posterior q(y | x_S) for one scalar target (e.g. log Mh) and any subset S of the inputs."""
 
     name = "flow"
@@ -109,8 +106,6 @@ class FlowModel(PosteriorModel):
         self.y_std = 1.0
         self._set_masked(self.config.input_masks)
         self.activation = self.config.activation
-        self.prior_grid: np.ndarray | None = None        # proposal -> physical prior: log ratio on a target grid
-        self.prior_log_ratio: np.ndarray | None = None
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, train: CatalogData, val: CatalogData | None = None, *, callbacks: Sequence[Callable] = (),
@@ -238,8 +233,7 @@ class FlowModel(PosteriorModel):
         tensors["x_mean"], tensors["x_std"] = self.x_mean.copy(), self.x_std.copy()
         extra = {"y_mean": self.y_mean, "y_std": self.y_std, "features": list(self.features),
                  "history": self.history, "input_masks": self.masked, "activation": self.activation}
-        if self.prior_grid is not None:
-            tensors["prior_grid"], tensors["prior_log_ratio"] = self.prior_grid.copy(), self.prior_log_ratio.copy()
+        tensors.update(self._prior_tensors())
         return tensors, extra
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
@@ -251,28 +245,9 @@ class FlowModel(PosteriorModel):
         self.x_std = np.asarray(tensors["x_std"], dtype=np.float64)
         self.y_mean, self.y_std = float(extra["y_mean"]), float(extra["y_std"])
         self.history = dict(extra.get("history", {}))
-        self.prior_grid = np.asarray(tensors["prior_grid"], np.float64) if "prior_grid" in tensors else None
-        self.prior_log_ratio = (np.asarray(tensors["prior_log_ratio"], np.float64) if "prior_grid" in tensors
-                                else None)
-
-    @property
-    def physical_prior(self) -> bool:  # type: ignore[override]
-        return self.prior_grid is not None
+        self._load_prior_tensors(tensors)
 
     # -- private -----------------------------------------------------------------------------------
-    def _set_prior_correction(self, train: CatalogData) -> None:
-        """Keep the simulator's proposal -> physical prior ratio for this target (config ``prior='physical'``), or
-        none: a set that follows its physical prior, a file (fine-tuning learns that file's own prior), or
-        ``prior='training'``."""
-        from core.data.simulators import prior_correction
-
-        corr = prior_correction(train) if self.config.prior == "physical" else None
-        if corr is not None and corr["target"] == self.targets[0]:
-            self.prior_grid = np.asarray(corr["grid"], np.float64)
-            self.prior_log_ratio = np.asarray(corr["log_ratio"], np.float64)
-        else:
-            self.prior_grid = self.prior_log_ratio = None
-
     def _sample_reweighted(self, x: np.ndarray, n_samples: int, seed: int,
                            progress: Callable[[int, int], None] | None) -> np.ndarray:
         g, lr = self.prior_grid, self.prior_log_ratio
@@ -283,9 +258,7 @@ class FlowModel(PosteriorModel):
             sl = slice(start, min(start + chunk, len(x)))
             lp = self._log_prob_raw(g, x[sl]) + lr
             p = np.exp(lp - lp.max(axis=1, keepdims=True))
-            cdf = np.concatenate([np.zeros((len(p), 1)), np.cumsum(0.5 * (p[:, 1:] + p[:, :-1]) * np.diff(g), 1)], 1)
-            cdf /= cdf[:, -1:]
-            _draw_from_quantiles(_quantile_table(cdf, g), rng, out[sl])
+            draw_from_cell_masses(0.5 * (p[:, 1:] + p[:, :-1]) * np.diff(g), g, rng, out[sl])
             if progress is not None:
                 progress(sl.stop, len(x))
         return out
@@ -386,44 +359,6 @@ def _log_trapezoid(lp: np.ndarray, g: np.ndarray) -> np.ndarray:
     """log of the trapezoid integral over ``g`` of exp(lp) per row, stable."""
     m = lp.max(axis=1, keepdims=True)
     return np.log(np.trapezoid(np.exp(lp - m), g, axis=1)) + m[:, 0]
-
-
-_Z_MAX, _Z_LEVELS = 6.0, 193
-_Z_GRID = np.linspace(-_Z_MAX, _Z_MAX, _Z_LEVELS)
-
-
-def _quantile_table(cdf: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Each row's quantile function (n, L) at the normal-score levels Phi(z), z = -6 .. 6 in 193 steps, from CDFs
-    ``cdf`` (n, G) tabulated on ``g`` (linear between nodes). In normal scores a unimodal posterior's quantile
-    function is nearly linear, so reading it linearly is accurate into the far tails (a table uniform in u is
-    not: its end cells spread the outer 0.05% of draws evenly over several sigma)."""
-    from scipy.special import ndtr
-
-    n, G = cdf.shape
-    lv = ndtr(_Z_GRID)
-    off = 2.0 * np.arange(n)[:, None]               # rows apart (cdf in [0, 1]): one sorted search for all rows
-    k = np.searchsorted((cdf + off).ravel(), (lv[None, :] + off).ravel(), side="right").reshape(n, -1)
-    k = np.clip(k - G * np.arange(n)[:, None] - 1, 0, G - 2)
-    rows = np.arange(n)[:, None]
-    c0, c1 = cdf[rows, k], cdf[rows, k + 1]
-    t = np.clip((lv - c0) / np.where(c1 > c0, c1 - c0, 1.0), 0.0, 1.0)
-    return g[k] + t * (g[k + 1] - g[k])
-
-
-def _draw_from_quantiles(q: np.ndarray, rng: np.random.Generator, out: np.ndarray) -> None:
-    """Draws into ``out`` (n, s): z ~ N(0, 1) (clipped at 6 sigma), read linearly from the quantile tables ``q``."""
-    n, L = q.shape
-    q32 = q.astype(np.float32)
-    slope = np.diff(q32, axis=1)
-    z = rng.standard_normal(out.shape, dtype=np.float32)
-    np.clip(z, -_Z_MAX, _Z_MAX * (1 - 1e-6), out=z)
-    z += _Z_MAX
-    z *= (L - 1) / (2 * _Z_MAX)
-    k = z.astype(np.int32)
-    z -= k                                          # fraction within the cell
-    k += (np.arange(n, dtype=np.int32) * (L - 1))[:, None]
-    out[:] = np.take(q32[:, :-1].ravel(), k)
-    out += z * np.take(slope.ravel(), k)
 
 
 def sample_rows(cap: int, n_samples: int) -> int:

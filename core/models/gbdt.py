@@ -41,6 +41,7 @@ from core.config import Config, param
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
+from core.inference.prior_reweight import PriorReweighting, check_prior_choice, draw_from_cell_masses, prior_param
 from core.models.base import (PosteriorModel, check_missing, random_input_mask, refuse_missing,
                               require_warm_state)
 
@@ -77,8 +78,10 @@ class LightGBMConfig(Config):
                                  "and mask_keep_high", min=0.0, max=1.0, advanced=True)
     mask_keep_high: float = param(0.9, help="Upper end of the keep probability of masked rows", min=0.0, max=1.0,
                                   advanced=True)
+    prior: str = prior_param()
 
     def validate(self) -> None:
+        check_prior_choice(self.prior, "LightGBMConfig")
         q = self.quantiles
         if len(q) < 2 or any(not 0.0 < a < 1.0 for a in q) or len(set(q)) != len(q):
             raise GPSError("quantile levels must be at least two distinct numbers strictly between 0 and 1",
@@ -86,7 +89,7 @@ class LightGBMConfig(Config):
                            found=repr(q))
 
 
-class LightGBMModel(PosteriorModel):
+class LightGBMModel(PriorReweighting, PosteriorModel):
     """Gradient-boosted point estimate plus quantile models, for any subset of the inputs (NaN = missing)."""
 
     name = "lightgbm"
@@ -120,6 +123,7 @@ class LightGBMModel(PosteriorModel):
         else:
             self._set_masked(c.input_masks)
         x, y = self._xy(train, "training data")
+        self._set_prior_correction(train)
         rng = np.random.default_rng(c.seed)
         if val is None:
             perm = rng.permutation(len(x))
@@ -169,6 +173,9 @@ class LightGBMModel(PosteriorModel):
         hist["stopped_reason"] = "stopped by user" if state["stopped"] else "early stopping / round limit"
         hist["device"] = "cpu"
         hist["input_masks"] = self.masked
+        if self.prior_grid is not None:
+            hist["prior"] = ("trained on a proposal set, posteriors reweighted to the simulator's physical prior "
+                             "(the CLI scores them on objects simulated under it)")
         if warm_start:
             hist["warm_start"] = True
         self.history = hist
@@ -183,13 +190,34 @@ class LightGBMModel(PosteriorModel):
         point = self.predict_point(x)
         q = self.predict_quantiles(x)
         rng = np.random.default_rng(seed)
-        samples = np.stack([quantile_function_samples(self.levels, q[:, :, j], n_samples, rng)
-                            for j in range(len(self.targets))], axis=-1)
+        if self.prior_grid is not None:    # proposal-trained: reweighted to the physical prior on its grid
+            samples = self._reweighted_samples(q[:, :, 0], n_samples, rng)[..., None]
+            point = samples.mean(axis=1)
+            q = np.moveaxis(np.quantile(samples, self.levels, axis=1), 0, 1)
+        else:
+            samples = np.stack([quantile_function_samples(self.levels, q[:, :, j], n_samples, rng)
+                                for j in range(len(self.targets))], axis=-1)
         if progress is not None:
             progress(len(x), len(x))
         return Posterior(params=self.targets, units=self.param_units(), samples=samples, method=self.name,
                          info={"point": point, "quantile_levels": list(self.levels), "quantiles": q,
                                "n_samples": n_samples, "seed": seed})
+
+    def _reweighted_samples(self, q: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws (n, n_samples) of the sorted-quantile distribution times the prior ratio on the grid: cell masses
+        from its CDF on the grid (all mass beyond the grid: the end cell on that side)."""
+        g, lr = self.prior_grid, self.prior_log_ratio
+        knots_t, knots_q = _quantile_knots(self.levels, q)
+        cdf = np.empty((len(q), g.size))
+        for i in range(len(q)):
+            cdf[i] = np.interp(g, knots_q[i], knots_t)
+        mass = np.diff(cdf, axis=1) * np.exp(0.5 * (lr[1:] + lr[:-1]) - lr.max())
+        empty = ~(mass.sum(axis=1) > 0)
+        mass[empty] = 0.0
+        mass[empty, np.where(q[empty, q.shape[1] // 2] < g[0], 0, g.size - 2)] = 1.0
+        out = np.empty((len(q), n_samples))
+        draw_from_cell_masses(mass, g, rng, out)
+        return out
 
     def predict_point(self, x: np.ndarray) -> np.ndarray:
         """L2 point estimates (n, p) for complete inputs ``x`` (n, d) in the model's feature order."""
@@ -222,7 +250,7 @@ class LightGBMModel(PosteriorModel):
                                  "boosters": sorted(self.boosters), "input_masks": self.masked}
         for key, b in self.boosters.items():
             extra[f"lgb_{key}"] = b.model_to_string()
-        return {}, extra
+        return self._prior_tensors(), extra
 
     def set_state(self, tensors: dict[str, np.ndarray], extra: dict[str, Any]) -> None:
         import lightgbm as lgb
@@ -250,6 +278,7 @@ class LightGBMModel(PosteriorModel):
         self.boosters = boosters
         self.history = dict(extra.get("history", {}))
         self._set_masked(bool(extra.get("input_masks", False)))    # checkpoints before masks refuse NaN inputs
+        self._load_prior_tensors(tensors)
 
     # -- private -----------------------------------------------------------------------------------
     def _params(self, alpha: float | None) -> dict:
@@ -318,13 +347,8 @@ def _val_metric(pred: np.ndarray, y: np.ndarray, alpha: float | None) -> float:
     return float(np.mean(np.maximum(alpha * r, (alpha - 1.0) * r)))
 
 
-def quantile_function_samples(levels: Sequence[float], quantiles: np.ndarray, n_samples: int,
-                              rng: np.random.Generator) -> np.ndarray:
-    """Inverse-transform draws (n, n_samples) from sorted quantiles ``quantiles`` (n, K) at ``levels`` (K,).
-
-    Linear interpolation of the quantile function between the knots, linear extrapolation with the outermost
-    slopes to tau = 0 and tau = 1 (uniform tails; see the module docstring).
-    """
+def _quantile_knots(levels: Sequence[float], quantiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots (K + 2,), (n, K + 2) of the piecewise-linear quantile function with its linear tails to 0 and 1."""
     tau = np.asarray(levels, dtype=float)
     q = np.sort(np.asarray(quantiles, dtype=float), axis=1)
     lo_slope = (q[:, 1] - q[:, 0]) / (tau[1] - tau[0])
@@ -332,7 +356,18 @@ def quantile_function_samples(levels: Sequence[float], quantiles: np.ndarray, n_
     knots_t = np.concatenate([[0.0], tau, [1.0]])
     knots_q = np.concatenate([(q[:, 0] - tau[0] * lo_slope)[:, None], q,
                               (q[:, -1] + (1.0 - tau[-1]) * hi_slope)[:, None]], axis=1)
-    u = rng.random((q.shape[0], n_samples))
+    return knots_t, knots_q
+
+
+def quantile_function_samples(levels: Sequence[float], quantiles: np.ndarray, n_samples: int,
+                              rng: np.random.Generator) -> np.ndarray:
+    """Inverse-transform draws (n, n_samples) from sorted quantiles ``quantiles`` (n, K) at ``levels`` (K,).
+
+    Linear interpolation of the quantile function between the knots, linear extrapolation with the outermost
+    slopes to tau = 0 and tau = 1 (uniform tails; see the module docstring).
+    """
+    knots_t, knots_q = _quantile_knots(levels, quantiles)
+    u = rng.random((knots_q.shape[0], n_samples))
     k = np.clip(np.searchsorted(knots_t, u, side="right") - 1, 0, knots_t.size - 2)
     t0, t1 = knots_t[k], knots_t[k + 1]
     q0 = np.take_along_axis(knots_q, k, axis=1)

@@ -233,7 +233,7 @@ def test_quantile_table_sampler_is_exact_into_the_tails():
     """Draws from tabulated Gaussian CDFs (0.01 dex grid) follow the Gaussian, including its 0.1% quantiles."""
     from scipy.stats import kstest, norm
 
-    from core.models.flows import _draw_from_quantiles, _quantile_table
+    from core.inference.prior_reweight import draw_from_quantiles as _draw_from_quantiles, quantile_table as _quantile_table
 
     g = np.linspace(10.5, 15.0, 451)
     mu, sd = np.array([[11.8], [12.8], [14.6]]), np.array([[0.15], [0.3], [0.08]])
