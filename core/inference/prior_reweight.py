@@ -18,10 +18,13 @@ import numpy as np
 from core.config import param
 from core.errors import GPSError
 
-__all__ = ["PRIOR_CHOICES", "prior_param", "check_prior_choice", "PriorReweighting", "draw_from_cell_masses",
+__all__ = ["PRIOR_CHOICES", "PRIOR_NOTE", "prior_param", "check_prior_choice", "PriorReweighting", "draw_from_cell_masses",
            "quantile_table", "draw_from_quantiles"]
 
 PRIOR_CHOICES = ("physical", "training")
+#: ``history["prior"]`` of a model that applies the correction (shown on its model card)
+PRIOR_NOTE = ("trained on a proposal set, posteriors reweighted to the simulator's physical prior (the CLI scores "
+              "them on objects simulated under it)")
 
 
 def prior_param() -> Any:
@@ -77,7 +80,8 @@ def draw_from_cell_masses(mass: np.ndarray, g: np.ndarray, rng: np.random.Genera
     within a cell). A row with no mass at all is refused."""
     total = mass.sum(axis=1, keepdims=True)
     if not np.all(total > 0):
-        raise GPSError("a posterior has no mass inside the prior's support", field="prior_grid",
+        raise GPSError("a posterior has no mass inside the prior's support", source="prior reweighting",
+                       field="prior_grid",
                        expected=f"mass in [{g[0]:g}, {g[-1]:g}]", found="none")
     cdf = np.concatenate([np.zeros((len(mass), 1)), np.cumsum(mass, axis=1)], axis=1) / total
     draw_from_quantiles(quantile_table(cdf, g), rng, out)

@@ -37,7 +37,8 @@ from core.config import Config, param
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
-from core.inference.prior_reweight import PriorReweighting, check_prior_choice, draw_from_cell_masses, prior_param
+from core.inference.prior_reweight import (PRIOR_NOTE, PriorReweighting, check_prior_choice, draw_from_cell_masses,
+                                          prior_param)
 from core.inference.training import TrainConfig
 from core.models.base import (PosteriorModel, check_missing, random_input_mask, refuse_missing, require_warm_state,
                               set_torch_state)
@@ -157,8 +158,7 @@ class FlowModel(PriorReweighting, PosteriorModel):
         self.flow.to("cpu").eval()
         self.history = hist.to_dict()
         if self.prior_grid is not None:
-            self.history["prior"] = ("trained on a proposal set, posteriors reweighted to the simulator's physical "
-                                     "prior (the CLI scores them on objects simulated under it)")
+            self.history["prior"] = PRIOR_NOTE
         if warm_start:
             self.history.update(warm_start=True, val_loss_before=before)
             if not hist.best_val_loss < before:     # no epoch improved on the checkpoint: keep its weights
@@ -206,13 +206,15 @@ class FlowModel(PriorReweighting, PosteriorModel):
     def log_prob(self, y_grid: np.ndarray, x: np.ndarray) -> np.ndarray:
         """log q(y | x) in 1/[target unit] for ``y_grid`` (g,) or (n, g) and inputs ``x`` (n, d): shape (n, g)
         (under the physical prior when the flow carries a prior correction: -inf outside its grid)."""
-        lp = self._log_prob_raw(y_grid, x)
         if self.prior_grid is None:
-            return lp
+            return self._log_prob_raw(y_grid, x)
         g, lr = self.prior_grid, self.prior_log_ratio
+        on_grid = self._log_prob_raw(g, x)
+        same = np.shape(y_grid) == g.shape and np.array_equal(y_grid, g)
+        lp = on_grid if same else self._log_prob_raw(y_grid, x)
         y = np.broadcast_to(np.asarray(y_grid, dtype=np.float64), lp.shape)
         inside = (y >= g[0]) & (y <= g[-1])
-        log_z = _log_trapezoid(self._log_prob_raw(g, x) + lr, g)            # normalisation on the grid (n,)
+        log_z = _log_trapezoid(on_grid + lr, g)            # normalisation on the grid (n,)
         with np.errstate(divide="ignore"):
             return np.where(inside, lp + np.interp(y, g, lr) - log_z[:, None], -np.inf)
 
@@ -221,9 +223,13 @@ class FlowModel(PriorReweighting, PosteriorModel):
         x = np.asarray(x, dtype=float)
         self._check_x(x, "input data")
         y_grid = np.asarray(y_grid, dtype=np.float64)
-        ys = (np.broadcast_to(y_grid, (len(x), y_grid.shape[-1])) - self.y_mean) / self.y_std
-        knots = self._knots(x)
-        lp = np.asarray(_log_prob_kernel(knots, ys.astype(np.float32)), dtype=np.float64)
+        ys = ((np.broadcast_to(y_grid, (len(x), y_grid.shape[-1])) - self.y_mean) / self.y_std).astype(np.float32)
+        lp = np.empty(ys.shape, dtype=np.float64)
+        for a in range(0, len(x), LOG_PROB_ROWS):   # chunks padded to few row counts: JAX compiles few shapes
+            m = min(LOG_PROB_ROWS, len(x) - a)
+            size = LOG_PROB_ROWS if m == LOG_PROB_ROWS else min(LOG_PROB_ROWS, _bucket(m))
+            knots = self._knots(_pad_rows(x[a:a + m], size))
+            lp[a:a + m] = np.asarray(_log_prob_kernel(knots, _pad_rows(ys[a:a + m], size)))[:m]
         return lp - math.log(self.y_std)
 
     # -- state -------------------------------------------------------------------------------------
@@ -253,7 +259,7 @@ class FlowModel(PriorReweighting, PosteriorModel):
         g, lr = self.prior_grid, self.prior_log_ratio
         rng = np.random.default_rng(seed)
         out = np.empty((len(x), n_samples), dtype=np.float64)
-        chunk = max(1, min(self.config.sample_chunk, 1024))      # a chunk's tables and draws stay in cache
+        chunk = max(1, min(self.config.sample_chunk, LOG_PROB_ROWS))   # tables and draws stay in cache
         for start in range(0, len(x), chunk):
             sl = slice(start, min(start + chunk, len(x)))
             lp = self._log_prob_raw(g, x[sl]) + lr
@@ -353,6 +359,7 @@ class FlowModel(PriorReweighting, PosteriorModel):
 
 
 SAMPLE_CELLS = 1 << 19
+LOG_PROB_ROWS = 1024     # galaxies per log-density chunk (last chunk padded to a power of two)
 
 
 def _log_trapezoid(lp: np.ndarray, g: np.ndarray) -> np.ndarray:

@@ -41,7 +41,8 @@ from core.config import Config, param
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
-from core.inference.prior_reweight import PriorReweighting, check_prior_choice, draw_from_cell_masses, prior_param
+from core.inference.prior_reweight import (PRIOR_NOTE, PriorReweighting, check_prior_choice, draw_from_cell_masses,
+                                          prior_param)
 from core.models.base import (PosteriorModel, check_missing, random_input_mask, refuse_missing,
                               require_warm_state)
 
@@ -174,8 +175,7 @@ class LightGBMModel(PriorReweighting, PosteriorModel):
         hist["device"] = "cpu"
         hist["input_masks"] = self.masked
         if self.prior_grid is not None:
-            hist["prior"] = ("trained on a proposal set, posteriors reweighted to the simulator's physical prior "
-                             "(the CLI scores them on objects simulated under it)")
+            hist["prior"] = PRIOR_NOTE
         if warm_start:
             hist["warm_start"] = True
         self.history = hist

@@ -29,9 +29,9 @@ __all__ = ["run", "markdown", "SIZES"]
 
 METHODS = ("exact", "vae_hmc", "flow", "shmr", "lightgbm")
 # training sets drawn from a proposal (same size and seed): flow and lightgbm learn every halo mass from a set flat
-# in log Mh and are reweighted to the HMF prior (config prior = "physical"). Measured (scripts/halo_family_checks.py
-# --tail): their median offset from the exact posterior at log M200c 13-15 went from -0.2..-0.6 dex (HMF-drawn
-# set) to within 0.05 dex; the flow's KL to exact (own density, quick run) from 0.030 to 0.018
+# in log Mh and are reweighted to the HMF prior (config prior = "physical"). scripts/halo_family_checks.py --tail
+# (here and at commit d0d3a24, HMF-drawn sets): their median offset from the exact posterior at log M200c 13-15
+# went from -0.20..-0.62 dex (flow) and up to -0.48 (lightgbm) to within 0.05 dex
 PROPOSALS = {"flow": {"prior": "flat"}, "lightgbm": {"prior": "flat"}}
 #: input subsets scored for the any-subset methods (name -> inputs kept); "tng": what an IllustrisTNG table has
 SUBSETS = {"tng": ("log_mstar", "log_sfr", "g_r", "r_i", "i_z")}
