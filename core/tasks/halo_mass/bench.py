@@ -33,6 +33,13 @@ METHODS = ("exact", "vae_hmc", "flow", "shmr", "lightgbm")
 # (here and at commit d0d3a24, HMF-drawn sets): their median offset from the exact posterior at log M200c 13-15
 # went from -0.20..-0.62 dex (flow) and up to -0.48 (lightgbm) to within 0.05 dex
 PROPOSALS = {"flow": {"prior": "flat"}, "lightgbm": {"prior": "flat"}}
+
+
+def proposal_key(name: str) -> str:
+    """The training set a method uses: "" (the HMF set) or its proposal's settings."""
+    return ",".join(f"{k}={v}" for k, v in sorted(PROPOSALS.get(name, {}).items()))
+
+
 #: input subsets scored for the any-subset methods (name -> inputs kept); "tng": what an IllustrisTNG table has
 SUBSETS = {"tng": ("log_mstar", "log_sfr", "g_r", "r_i", "i_z")}
 _SUBSET_KEYS = ("rmse", "bias", "coverage_68", "coverage_95", "crps", "kl_to_exact", "w1_to_exact")
@@ -86,10 +93,11 @@ def run(
         "kde_floor_kl": _kde_floor(exact, truth, seed),
         "methods": {},
     }
-    sets = {"": api.split(train, (0.9, 0.1), seed=seed)}
+    sets = {"": api.split(train, (0.9, 0.1), seed=seed)}  # one split per proposal, shared by its methods
     for name, sim in PROPOSALS.items():
-        if name in methods:
-            sets[name] = api.split(
+        key = proposal_key(name)
+        if name in methods and key not in sets:
+            sets[key] = api.split(
                 api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=sim), (0.9, 0.1), seed=seed
             )
     big = test.subset(np.resize(np.arange(len(test)), size["n_throughput"]))
@@ -100,7 +108,7 @@ def run(
             post, train_s, infer_s = exact, None, exact_seconds
         else:
             config = _config(name, size, seed)
-            tr, va = sets.get(name, sets[""])
+            tr, va = sets[proposal_key(name)]
             row["training_prior"] = "flat in log Mh, reweighted to the HMF" if name in PROPOSALS else "HMF"
             t0 = time.perf_counter()
             model = api.train("halo_mass", name, tr, config, val=va, device=device)

@@ -107,7 +107,7 @@ def _score_methods(train_cfg, test_cfg, real, methods, size, seed, device, *, la
     test = test.select_features(features)
     truth = test.y[:, 0]
     out: dict[str, Any] = {"n_test": len(test), "features": list(features), "methods": {}}
-    from core.tasks.halo_mass.bench import PROPOSALS
+    from core.tasks.halo_mass.bench import PROPOSALS, proposal_key
 
     sets: dict[str, tuple] = {}
     for name in methods:
@@ -116,8 +116,8 @@ def _score_methods(train_cfg, test_cfg, real, methods, size, seed, device, *, la
             cfg = train_cfg if name == "exact" else CatalogSimConfig(shmr="moster13")
             post = ExactPosterior(cfg, features).posterior(test.x)
         else:
-            key = name if name in PROPOSALS else ""
-            if key not in sets:  # the flow learns from a proposal set (flat in log Mh), as in bench halo_mass
+            key = proposal_key(name)
+            if key not in sets:  # flow, lightgbm learn from a proposal set (flat in log Mh), as in bench halo_mass
                 cfg = train_cfg.replace(**PROPOSALS[name]) if key else train_cfg
                 train = api.simulate("halo_mass", size["n_train"], seed=seed + 1, config=cfg)
                 sets[key] = api.split(train.select_features(features), (0.9, 0.1), seed=seed)
