@@ -13,10 +13,11 @@ WHAT=${1:-all}
 
 if [[ $WHAT == all || $WHAT == halo_mass ]]; then
 T="$PY -m core train --task halo_mass --simulate 100000 --seed 1 --quiet"
-# flow, lightgbm: trained on a set drawn flat in log Mh (every mass learned), reweighted to the HMF prior
-$T --model flow --sim-set prior=flat --set train.epochs=40 --out checkpoints/halo_mass_flow.gps
+# flow, lightgbm: trained on a set drawn flat in log Mh (every mass learned), reweighted to the HMF prior; the flat
+# set starts 0.5 dex below the HMF's lower edge (flat_below), so the learned density has no edge where the HMF cuts it
+$T --model flow --sim-set prior=flat --sim-set flat_below=0.5 --set train.epochs=40 --out checkpoints/halo_mass_flow.gps
 $T --model vae_hmc --set train.epochs=40 --eval-n 200 --out checkpoints/halo_mass_vae_hmc.gps
-$T --model lightgbm --sim-set prior=flat --set num_leaves=15 --set n_estimators=400 --out checkpoints/halo_mass_lightgbm.gps
+$T --model lightgbm --sim-set prior=flat --sim-set flat_below=0.5 --set num_leaves=15 --set n_estimators=400 --out checkpoints/halo_mass_lightgbm.gps
 $T --model shmr --out checkpoints/halo_mass_shmr.gps
 $T --model exact --out checkpoints/halo_mass_exact.gps
 fi

@@ -40,6 +40,10 @@ class CatalogSimConfig(Config):
     logmh_max: float = param(15.0, help="Upper edge of log10(M200c/Msun)", min=11.0, max=15.5, step=0.1)
     prior: Literal["hmf", "flat"] = param("hmf", help="Halo-mass prior: the mass function (realistic) or flat "
                                                        "in log Mh (class-balanced training set)")
+    flat_below: float = param(0.0, help="Flat prior only: draw log Mh flat from logmh_min - flat_below [dex]. A "
+                              "proposal reaching below the physical prior's lower edge lets a model learn the "
+                              "posterior there without an edge; reweighting to the halo mass function cuts it at "
+                              "logmh_min", min=0.0, max=1.0, step=0.1)
     hmf: Literal["tinker08", "sheth99"] = param("tinker08", help="Halo mass function (Tinker08 M200c; "
                                                                  "Sheth-Tormen uses FoF masses)")
     cosmology: Literal["planck18", "planck15", "WMAP9"] = param("planck18", help="colossus cosmology")
@@ -114,6 +118,11 @@ class CatalogSimConfig(Config):
                             min=0.001, max=0.05, advanced=True)
     n_a: int = param(12, help="Exact posterior: Gauss-Hermite nodes in the assembly latent", min=4, max=32,
                      advanced=True)
+
+    def logmh_range(self) -> tuple[float, float]:
+        """Support [lo, hi] of the halo-mass prior of the set (a flat proposal reaches ``flat_below`` lower)."""
+        lo = self.logmh_min - (self.flat_below if self.prior == "flat" else 0.0)
+        return lo, self.logmh_max
 
     def validate(self) -> None:
         if self.logmh_max - self.logmh_min < 0.5:
@@ -277,11 +286,12 @@ def quench_logprob(h, cfg: CatalogSimConfig, a=None) -> tuple[np.ndarray, np.nda
 
 
 def prior_logpdf(h, cfg: CatalogSimConfig) -> np.ndarray:
-    """log p(h) [per dex] of the halo-mass prior on [logmh_min, logmh_max] (-inf outside)."""
+    """log p(h) [per dex] of the halo-mass prior on its support ``cfg.logmh_range()`` (-inf outside)."""
     fine, pdf = _prior_table(cfg)
     h = np.asarray(h, float)
     out = np.interp(h, fine, np.log(pdf))
-    return np.where((h >= cfg.logmh_min) & (h <= cfg.logmh_max), out, -np.inf)
+    lo, hi = cfg.logmh_range()
+    return np.where((h >= lo) & (h <= hi), out, -np.inf)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -330,20 +340,22 @@ def _simulate_chunk(rng: np.random.Generator, cfg: CatalogSimConfig) -> dict[str
 
 def prior_correction(cfg: CatalogSimConfig, n_grid: int = 451) -> dict | None:
     """A set drawn flat in log Mh is a *proposal*: a model trained on it learns p(Mh | x) under the flat prior; the
-    physical prior is the halo mass function (``prior="hmf"``, same mass range). Returns the log ratio
-    log p_hmf - log p_flat on ``n_grid`` nodes of [logmh_min, logmh_max] (None for an HMF set)."""
+    physical prior is the halo mass function (``prior="hmf"``) on [logmh_min, logmh_max]. Returns the log ratio
+    log p_hmf - log p_flat on ``n_grid`` nodes of [logmh_min, logmh_max] (None for an HMF set); the grid is the
+    physical support, so a proposal reaching lower (``flat_below``) is cut at logmh_min by the reweighting."""
     if cfg.prior != "flat":
         return None
     grid = np.linspace(cfg.logmh_min, cfg.logmh_max, n_grid)
     fine, pdf = _prior_table_cached(cfg.logmh_min, cfg.logmh_max, "hmf", cfg.hmf, cfg.z, cfg.cosmology)
     hmf = np.interp(grid, fine, pdf)
     hmf = hmf / np.trapezoid(hmf, grid)
-    return {"target": "log_mh", "grid": grid, "log_ratio": np.log(hmf) + np.log(cfg.logmh_max - cfg.logmh_min),
+    lo, hi = cfg.logmh_range()
+    return {"target": "log_mh", "grid": grid, "log_ratio": np.log(hmf) + np.log(hi - lo),
             "physical": {"prior": "hmf"}}
 
 
 def _prior_table(cfg: CatalogSimConfig) -> tuple[np.ndarray, np.ndarray]:
-    return _prior_table_cached(cfg.logmh_min, cfg.logmh_max, cfg.prior, cfg.hmf, cfg.z, cfg.cosmology)
+    return _prior_table_cached(*cfg.logmh_range(), cfg.prior, cfg.hmf, cfg.z, cfg.cosmology)
 
 
 def _prior_table_cached(lo: float, hi: float, prior: str, hmf: str, z: float, cosmo: str):

@@ -36,8 +36,8 @@ _MAX_ELEMENTS = 4_000_000     # rows x log M* nodes evaluated at once (~32 MB pe
 class ExactPosterior:
     """Exact posterior of log Mh [dex(Msun)] for catalogues with the features ``features`` (any subset/order).
 
-    ``grid`` (n_h,) spans [logmh_min, logmh_max]; ``posterior(x)`` takes x (n, d) in ``features`` order (NaN =
-    missing, marginalised) and returns a grid :class:`Posterior` with ``pdf`` (n, n_h), trapezoid-normalised.
+    ``grid`` (n_h,) spans the support of the prior ``config.logmh_range()``; ``posterior(x)`` takes x (n, d) in
+    ``features`` order (NaN = missing, marginalised) and returns a grid :class:`Posterior` with ``pdf`` (n, n_h), trapezoid-normalised.
     Rows are processed in chunks of at most ``chunk`` objects (fewer when the quadrature is large), so memory
     stays bounded (~100 MB) for any n.
     """
@@ -53,7 +53,7 @@ class ExactPosterior:
                            found=", ".join(self.features))
         self.chunk = int(chunk)
         self._cols = np.array([FEATURES.index(f) for f in self.features], dtype=int)
-        self.grid = np.linspace(cfg.logmh_min, cfg.logmh_max, cfg.n_h)
+        self.grid = np.linspace(*cfg.logmh_range(), cfg.n_h)
         lp = prior_logpdf(self.grid, cfg)
         self.log_prior = lp - np.log(np.trapezoid(np.exp(lp), self.grid))        # normalised on this grid
         self._build_tables()

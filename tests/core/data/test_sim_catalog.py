@@ -158,6 +158,25 @@ def test_flat_prior_and_other_shmr_calibrated():
     assert _pit_ks(post, d.y[:, 0]) > 0.01
 
 
+def test_flat_proposal_reaches_below_the_physical_edge():
+    """``flat_below``: the flat proposal starts below logmh_min (its exact posterior and prior on the wider support),
+    while the prior correction's grid is the physical support [logmh_min, logmh_max] and the ratio times the flat
+    density is the HMF normalised there; an HMF set ignores the setting."""
+    from core.data.simulators import prior_correction
+
+    cfg = CatalogSimConfig(prior="flat", flat_below=0.5, logmh_max=14.0)
+    d = simulate_catalog(3000, seed=505, config=cfg)
+    h = d.y[:, 0]
+    assert 10.0 <= h.min() < 10.05 and h.max() <= 14.0
+    assert np.mean(h < 10.5) == pytest.approx(0.5 / 4.0, abs=0.02)
+    post = ExactPosterior(cfg).posterior(d.x)
+    assert post.grid[0] == 10.0 and _pit_ks(post, h) > 0.01
+    corr = prior_correction(d)
+    assert corr["grid"][0] == 10.5 and corr["grid"][-1] == 14.0 and corr["physical"] == {"prior": "hmf"}
+    assert np.trapezoid(np.exp(corr["log_ratio"]) / 4.0, corr["grid"]) == pytest.approx(1.0, rel=1e-6)
+    assert CatalogSimConfig(flat_below=0.5).logmh_range() == (10.5, 15.0)
+
+
 def test_assembly_latent_calibrated():
     cfg = CatalogSimConfig(shmr="moster13", assembly_latent=True, n_a=8, n_h=141)
     d = simulate_catalog(1000, seed=404, config=cfg)
