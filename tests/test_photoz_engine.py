@@ -59,6 +59,49 @@ def test_simulate_deterministic_prefix_and_selection():
     assert not np.array_equal(simulate(300, seed=4, config=FAST).x, a.x)
 
 
+def test_formed_mass_prior_has_a_schechter_like_cutoff():
+    """log M_formed follows p ~ exp(-10^(log M - logm_cut)) on [logm_min, logm_max] (drawn before the selection),
+    and logm_cut = 0 gives the flat prior."""
+    from scipy import stats
+
+    from core.tasks.photoz.simulator import logm_from_uniform
+
+    cfg = PhotozSimConfig()
+    m = logm_from_uniform(np.random.default_rng(0).uniform(size=20000), cfg)
+    fine = np.linspace(cfg.logm_min, cfg.logm_max, 20001)
+    cdf = np.cumsum(np.exp(-(10.0 ** (fine - cfg.logm_cut))))
+    assert stats.kstest(m, lambda v: np.interp(v, fine, cdf / cdf[-1])).pvalue > 0.01
+    assert np.mean(m > 11.5) < 0.02 and m.max() <= cfg.logm_max
+    flat = PhotozSimConfig(logm_cut=0.0, logm_max=11.5)
+    np.testing.assert_allclose(logm_from_uniform(np.array([0.0, 0.5, 1.0]), flat), [8.0, 9.75, 11.5])
+
+
+def test_amplitude_integral_matches_quadrature():
+    """The exact posterior's analytic mass integral (cutoff prior, bounded log M) equals a direct quadrature of
+    int dlogM p(log M) prod_b N(F_b; 10^(log M - 10) T_b, sigma_b^2) up to one constant, for the most massive mock."""
+    from core.tasks.photoz.exact import fluxes_of, log_weights
+    from core.tasks.photoz.simulator import grid_for, theta_log_prior, z_prior
+
+    d = simulate(40, seed=5, config=FAST)
+    flux, sigma = fluxes_of(d, FAST)
+    grid = grid_for(FAST)
+    i = int(np.argmax(d.extra["logm_formed"]))
+    prior = theta_log_prior(FAST, grid) + np.log(z_prior(FAST, grid.z))[None, :]
+    with np.errstate(invalid="ignore"):
+        lw = np.where(np.isfinite(prior), log_weights(flux[i : i + 1], sigma[i : i + 1], FAST)[0] - prior, -np.inf)
+    m = np.linspace(FAST.logm_min, FAST.logm_max, 20001)
+    log_pm = -(10.0 ** (m - FAST.logm_cut))
+    amp = 10.0 ** (m - 10.0)
+    top = np.argsort(lw.ravel())[::-1][:30]
+    num = []
+    for k in top:
+        t, kz = np.unravel_index(k, lw.shape)
+        ll = -0.5 * (((flux[i] - amp[:, None] * grid.flux[t, kz]) / sigma[i]) ** 2).sum(axis=1) + log_pm
+        num.append(np.log(np.trapezoid(np.exp(ll - ll.max()), m)) + ll.max())
+    diff = lw.ravel()[top] - np.array(num)
+    assert np.ptp(diff) < 0.01      # (the analytic weights also carry the error model's Jacobian, ~1e-3 here)
+
+
 @pytest.fixture(scope="module")
 def mock_exact():
     data = simulate(2000, seed=11, config=FAST)

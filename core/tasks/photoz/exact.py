@@ -59,6 +59,16 @@ def fluxes_of(data: CatalogData, config: PhotozSimConfig) -> tuple[np.ndarray, n
     return f, e * np.sqrt(f**2 + 4 * b**2) / (2.5 / np.log(10))
 
 
+def amplitude_cut_shift(a_star, b, config: PhotozSimConfig) -> tuple:
+    """(shift of the amplitude's Gaussian mean, log factor) from the formed-mass prior's cutoff exp(-A / A_cut):
+    N(A; a*, 1/b) exp(-A / A_cut) = exp(-a* / A_cut + 1 / (2 b A_cut^2)) N(A; a* - 1 / (b A_cut), 1/b).
+    (0, 0) without a cutoff."""
+    if not config.logm_cut:
+        return 0.0, 0.0
+    inv = 10.0 ** (10.0 - config.logm_cut)  # 1 / A_cut
+    return inv / b, -a_star * inv + 0.5 * inv * inv / b
+
+
 def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
     """Unnormalized log posterior weights (n, M, Nz) of every (template, grid redshift) for fluxes (n, B)."""
     grid = grid_for(config)
@@ -75,8 +85,12 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
     c2 = (ds / sigma) @ t.T
     with np.errstate(divide="ignore", invalid="ignore"):
         a_star = a / b
-        r2 = a * a_star
-        chi2 = c - r2
+        chi2 = c - a * a_star
+        # the mass prior's exponential cutoff exp(-A / A_cut) times the Gaussian in A is a Gaussian shifted by
+        # -V / A_cut (V = 1 / b) times exp(-a* / A_cut + V / (2 A_cut^2)): exact, it only moves the mean
+        cut = amplitude_cut_shift(a_star, b, config)
+        a_star = a_star - cut[0]
+        r2 = a_star * a_star * b
         sq = np.sqrt(b)
         lo, hi = 10 ** (config.logm_min - 10.0), 10 ** (config.logm_max - 10.0)
         mass = ndtr((hi - a_star) * sq) - ndtr((lo - a_star) * sq)
@@ -84,6 +98,7 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
         lw = (
             -0.5 * chi2
             - 0.5 * np.log(b)
+            + cut[1]
             - np.log(a_star)
             + np.log1p(1 / r2 + 3 / r2**2)
             + np.log(mass)
@@ -131,7 +146,7 @@ def exact_posterior(
         if joint is not None:
             for i, r in enumerate(rows):
                 if not bad[i]:
-                    joint[r] = _joint_draws(lw[i], pdf[r], flux[r], sigma[r], grid, n_samples, rng)
+                    joint[r] = _joint_draws(lw[i], pdf[r], flux[r], sigma[r], grid, n_samples, rng, config)
         if progress is not None:
             progress(min(start + chunk, idx.size), idx.size)
     pdf[~valid] = np.nan
@@ -150,7 +165,14 @@ def exact_posterior(
 
 
 def _joint_draws(
-    lw: np.ndarray, pdf: np.ndarray, flux: np.ndarray, sigma: np.ndarray, grid, s: int, rng: np.random.Generator
+    lw: np.ndarray,
+    pdf: np.ndarray,
+    flux: np.ndarray,
+    sigma: np.ndarray,
+    grid,
+    s: int,
+    rng: np.random.Generator,
+    config: PhotozSimConfig,
 ) -> np.ndarray:
     zg = grid.z
     cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(zg))])
@@ -170,6 +192,7 @@ def _joint_draws(
         w = 1 / sigma**2
         b = (t**2 * w).sum(axis=1)
         a_star = (t * flux * w).sum(axis=1) / b
+        a_star = a_star - amplitude_cut_shift(a_star, b, config)[0]
         amp = np.maximum(a_star + rng.standard_normal(sel.size) / np.sqrt(b), 1e-6 * a_star)
         out[sel, 1] = grid.age[tm]
         out[sel, 2] = np.log10(amp * 1e10 * grid.living[tm])

@@ -8,7 +8,13 @@ Generative model (every choice is a :class:`PhotozSimConfig` field; the exact po
 * theta = (age, Z, A_V[, tau]) on the discrete template grid: Z uniform on {0.2, 0.4, 1, 2.5} Zsun, A_V on
   ``av_grid`` with weights exp(-A_V / av_mean) (truncated exponential, discretised), tau uniform over the SFH's
   variants, age uniform over the grid ages younger than the Universe at z (so p(age | z) depends on z);
-* formed mass: log10 M ~ U(logm_min, logm_max), i.e. p(A) ~ 1/A for the flux amplitude A = M / 1e10;
+* formed mass: p(log10 M) ~ exp(-M / M_cut) on [logm_min, logm_max] (flat in log M below the cutoff, then the
+  exponential fall-off of a Schechter (1976) mass function, M_cut = 10^logm_cut; ``logm_cut = 0``: flat with a hard
+  upper bound), i.e. p(A) ~ exp(-A / A_cut) / A for the flux amplitude A = M / 1e10. The default cutoff,
+  10^11.0 formed (about 10^10.8 living) mass, sits near the characteristic mass of the local stellar mass function
+  (10^10.66, Baldry et al. 2012, GAMA). A hard bound at 10^11.5 truncated the posterior in z sharply for massive
+  galaxies (where the implied mass crosses it): 13% of the test galaxies' exact medians moved by > 0.005 (1 + z)
+  when it was lifted, and no learned model could follow that cliff;
 * noise: sigma_b(F) = sqrt((F_lim,b / 5)^2 + (calib_floor F)^2) (F_lim from the 5-sigma depth) evaluated at the
   *observed* flux is the reported error, and (F_obs - F_true) / sigma(F_obs) ~ N(0, 1) (:func:`observe` solves
   that quadratic). The reported error is then a function of the observables only: it cannot leak the noiseless
@@ -73,7 +79,14 @@ class PhotozSimConfig(Config):
     z_max: float = param(0.0, help="Upper end of the redshift grid (0 = 1.0 for SDSS, 3.0 for HSC)", min=0.0, max=6.0)
     dz: float = param(0.0, help="Redshift grid step (0 = 0.0025 for SDSS, 0.005 for HSC)", min=0.0, max=0.1)
     logm_min: float = param(8.0, help="Lower bound of log10 formed mass", min=5.0, max=13.0)
-    logm_max: float = param(11.5, help="Upper bound of log10 formed mass", min=5.0, max=13.0)
+    logm_max: float = param(12.5, help="Upper bound of log10 formed mass", min=5.0, max=13.0)
+    logm_cut: float = param(
+        11.0,
+        help="Exponential cutoff of the formed-mass prior: p(log M) ~ exp(-10^(log M - "
+        "logm_cut)) (Schechter-like high-mass end; 0 = flat up to logm_max)",
+        min=0.0,
+        max=13.0,
+    )
     av_grid: tuple[float, ...] = param((0.0, 0.15, 0.3, 0.5, 0.8, 1.2), help="A_V grid (Calzetti) [mag]")
     av_mean: float = param(0.3, help="Mean of the exponential A_V prior [mag]", min=0.01, max=5.0)
     selection_mag: float = param(
@@ -286,6 +299,17 @@ def _z_cdf(config_json: str) -> tuple[np.ndarray, np.ndarray]:
     return fine, c / c[-1]
 
 
+def logm_from_uniform(u: np.ndarray, cfg: PhotozSimConfig) -> np.ndarray:
+    """log10 formed mass from uniform deviates ``u`` by the inverse CDF of p(log M) ~ exp(-10^(log M - logm_cut)) on
+    [logm_min, logm_max] (tabulated on 4,001 nodes, linear between them; flat when ``logm_cut`` is 0)."""
+    if not cfg.logm_cut:
+        return cfg.logm_min + (cfg.logm_max - cfg.logm_min) * u
+    fine = np.linspace(cfg.logm_min, cfg.logm_max, 4001)
+    p = np.exp(-(10.0 ** (fine - cfg.logm_cut)))
+    c = np.concatenate([[0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(fine))])
+    return np.interp(u, c / c[-1], fine)
+
+
 def _chunk(cfg: PhotozSimConfig, grid: TemplateGrid, rng: np.random.Generator) -> dict[str, np.ndarray]:
     fine, cdf = _z_cdf(cfg.to_json())
     z = np.interp(rng.uniform(size=_CHUNK), cdf, fine)
@@ -297,7 +321,7 @@ def _chunk(cfg: PhotozSimConfig, grid: TemplateGrid, rng: np.random.Generator) -
     p /= p.sum(axis=1, keepdims=True)
     u = rng.uniform(size=(_CHUNK, 1))
     tmpl = np.minimum((np.cumsum(p, axis=1) < u).sum(axis=1), grid.n_templates - 1)
-    logm = rng.uniform(cfg.logm_min, cfg.logm_max, size=_CHUNK)
+    logm = logm_from_uniform(rng.uniform(size=_CHUNK), cfg)
     true = grid.interp(tmpl, z) * 10 ** (logm - 10.0)[:, None]
     flux = observe(true, rng.standard_normal(true.shape), cfg)
     sigma = error_model(flux, cfg)
