@@ -74,6 +74,8 @@ def test_formed_mass_prior_has_a_schechter_like_cutoff():
     assert np.mean(m > 11.5) < 0.02 and m.max() <= cfg.logm_max
     flat = PhotozSimConfig(logm_cut=0.0, logm_max=11.5)
     np.testing.assert_allclose(logm_from_uniform(np.array([0.0, 0.5, 1.0]), flat), [8.0, 9.75, 11.5])
+    with pytest.raises(GPSError, match="logm_cut"):     # exp(-10^(8 - 5)): no mass left anywhere (NaN masses)
+        PhotozSimConfig(logm_cut=5.0)
 
 
 def test_amplitude_integral_matches_quadrature():

@@ -56,8 +56,9 @@ def exact_posterior(data):
 def prior_correction(data) -> dict | None:
     """How to turn a posterior learned on ``data`` into one under the simulator's physical prior, when ``data`` were
     drawn from a proposal (e.g. flat in log Mh, so that every mass is trained on): ``{"target": name, "grid": (g,),
-    "log_ratio": (g,) log p_physical - log p_proposal on the grid (the grid spans the physical prior's support; a proposal may reach beyond it), "physical":
-    simulator overrides that give the physical prior}``; None when ``data`` follow the physical prior or are not simulated."""
+    "log_ratio": (g,) log p_physical - log p_proposal on the grid, "physical": simulator overrides that give the
+    physical prior}``; the grid spans the physical prior's support (a proposal may reach beyond it: the reweighting
+    cuts there). None when ``data`` follow the physical prior or are not simulated."""
     found = _simulated_by(data, "prior_correction")
     return None if found is None else found[0].prior_correction(found[1])
 

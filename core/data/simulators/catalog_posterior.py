@@ -37,7 +37,8 @@ class ExactPosterior:
     """Exact posterior of log Mh [dex(Msun)] for catalogues with the features ``features`` (any subset/order).
 
     ``grid`` (n_h,) spans the support of the prior ``config.logmh_range()``; ``posterior(x)`` takes x (n, d) in
-    ``features`` order (NaN = missing, marginalised) and returns a grid :class:`Posterior` with ``pdf`` (n, n_h), trapezoid-normalised.
+    ``features`` order (NaN = missing, marginalised) and returns a grid :class:`Posterior` with ``pdf`` (n, n_h),
+    trapezoid-normalised.
     Rows are processed in chunks of at most ``chunk`` objects (fewer when the quadrature is large), so memory
     stays bounded (~100 MB) for any n.
     """

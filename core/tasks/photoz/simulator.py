@@ -14,7 +14,7 @@ Generative model (every choice is a :class:`PhotozSimConfig` field; the exact po
   10^11.0 formed (about 10^10.8 living) mass, sits near the characteristic mass of the local stellar mass function
   (10^10.66, Baldry et al. 2012, GAMA). A hard bound at 10^11.5 truncated the posterior in z sharply for massive
   galaxies (where the implied mass crosses it): 13% of the test galaxies' exact medians moved by > 0.005 (1 + z)
-  when it was lifted, and no learned model could follow that cliff;
+  when it was lifted (``scripts/prior_edge_checks.py --photoz``), and no learned model could follow that cliff;
 * noise: sigma_b(F) = sqrt((F_lim,b / 5)^2 + (calib_floor F)^2) (F_lim from the 5-sigma depth) evaluated at the
   *observed* flux is the reported error, and (F_obs - F_true) / sigma(F_obs) ~ N(0, 1) (:func:`observe` solves
   that quadratic). The reported error is then a function of the observables only: it cannot leak the noiseless
@@ -105,6 +105,14 @@ class PhotozSimConfig(Config):
                 field="depths",
                 expected="5 numbers",
                 found=str(len(self.depths)),
+            )
+        if self.logm_cut and self.logm_cut <= self.logm_min - 1.0:
+            raise GPSError(
+                "the formed-mass cutoff leaves no mass in the prior",
+                source="PhotozSimConfig",
+                field="logm_cut",
+                expected=f"0 (no cutoff) or > logm_min - 1 = {self.logm_min - 1.0}",
+                found=str(self.logm_cut),
             )
         if self.logm_max <= self.logm_min:
             raise GPSError(
@@ -304,10 +312,16 @@ def logm_from_uniform(u: np.ndarray, cfg: PhotozSimConfig) -> np.ndarray:
     [logm_min, logm_max] (tabulated on 4,001 nodes, linear between them; flat when ``logm_cut`` is 0)."""
     if not cfg.logm_cut:
         return cfg.logm_min + (cfg.logm_max - cfg.logm_min) * u
-    fine = np.linspace(cfg.logm_min, cfg.logm_max, 4001)
-    p = np.exp(-(10.0 ** (fine - cfg.logm_cut)))
+    fine, cdf = _logm_cdf(cfg.logm_min, cfg.logm_max, cfg.logm_cut)
+    return np.interp(u, cdf, fine)
+
+
+@lru_cache(maxsize=4)
+def _logm_cdf(lo: float, hi: float, cut: float) -> tuple[np.ndarray, np.ndarray]:
+    fine = np.linspace(lo, hi, 4001)
+    p = np.exp(-(10.0 ** (fine - cut)))
     c = np.concatenate([[0.0], np.cumsum(0.5 * (p[1:] + p[:-1]) * np.diff(fine))])
-    return np.interp(u, c / c[-1], fine)
+    return fine, c / c[-1]
 
 
 def _chunk(cfg: PhotozSimConfig, grid: TemplateGrid, rng: np.random.Generator) -> dict[str, np.ndarray]:
