@@ -16,7 +16,7 @@ from core.tasks.photoz.simulator import PhotozSimConfig, asinh_flux, asinh_mag, 
 from core.tasks.photoz.templates import BANDS, TABLE_DIR, load_table, template_grid, verify_table
 
 DATA = Path(__file__).parent / "data"
-FAST = PhotozSimConfig(dz=0.005, av_grid=(0.0, 0.3, 0.8))       # coarse grid: same physics, 4x cheaper
+FAST = PhotozSimConfig(dz=0.005, av_grid=(0.0, 0.3, 0.8), n_age=12)  # coarse grid: same physics, ~40x cheaper
 
 
 def test_template_table_checksum_and_config():
@@ -32,7 +32,7 @@ def test_template_table_checksum_and_config():
 def test_ssp_sanity_r_magnitude():
     # simulators.md T27 [V-run]: 0.1 Gyr burst, log M = 10, z = 0.05, solar -> r ~ 14.5 AB
     g = template_grid(BANDS["sdss"], np.array([0.05, 0.06]), av_grid=(0.0,))
-    i = np.flatnonzero((np.abs(g.age - 0.1049) < 1e-3) & (g.met == 1.0))[0]
+    i = np.flatnonzero((np.abs(g.age[:, 0] - 0.1049) < 1e-3) & (g.met == 1.0))[0]
     r = -2.5 * np.log10(g.flux[i, 0, 2] * 1e-6 / 3631)
     assert abs(r - 14.5) < 0.25
     # dust dims and redshift dims: fainter with A_V, fainter with z
@@ -88,7 +88,7 @@ def test_amplitude_integral_matches_quadrature():
     flux, sigma = fluxes_of(d, FAST)
     grid = grid_for(FAST)
     i = int(np.argmax(d.extra["logm_formed"]))
-    prior = theta_log_prior(FAST, grid) + np.log(z_prior(FAST, grid.z))[None, :]
+    prior = theta_log_prior(FAST, grid)[:, None] + np.log(z_prior(FAST, grid.z))[None, :]
     with np.errstate(invalid="ignore"):
         lw = np.where(np.isfinite(prior), log_weights(flux[i : i + 1], sigma[i : i + 1], FAST)[0] - prior, -np.inf)
     m = np.linspace(FAST.logm_min, FAST.logm_max, 20001)
@@ -102,6 +102,43 @@ def test_amplitude_integral_matches_quadrature():
         num.append(np.log(np.trapezoid(np.exp(ll - ll.max()), m)) + ll.max())
     diff = lw.ravel()[top] - np.array(num)
     assert np.ptp(diff) < 0.01      # (the analytic weights also carry the error model's Jacobian, ~1e-3 here)
+
+
+def test_age_prior_is_a_fraction_of_the_universe_age():
+    """age / t_univ(z) ~ U(age_frac_min, 1) (simulators.md 3.5) on log-spaced nodes, the same prior at every z, no
+    galaxy older than the Universe."""
+    from astropy.cosmology import Planck18
+
+    from core.tasks.photoz.simulator import grid_for, theta_log_prior
+
+    cfg = PhotozSimConfig()
+    grid = grid_for(cfg)
+    p = np.exp(theta_log_prior(cfg, grid))
+    assert p.shape == (grid.n_templates,) and abs(p.sum() - 1) < 1e-9
+    f = grid.age[:, 0] / Planck18.age(grid.z[0]).to_value("Gyr")
+    nodes = np.unique(f)
+    for j in (5, 20, 30, 38):                  # prior CDF of f at cell edges (geometric midpoints) = uniform
+        edge = np.sqrt(nodes[j] * nodes[j + 1])
+        np.testing.assert_allclose(p[f <= nodes[j]].sum(), (edge - nodes[0]) / (1 - nodes[0]), atol=1e-6)
+    d = simulate(3000, seed=1, config=cfg.replace(selection_mag=99.0))
+    t_univ = Planck18.age(d.y[:, 0]).to_value("Gyr")
+    frac = d.y[:, 1] / t_univ
+    assert frac.max() <= 1.0 + 1e-5 and frac.min() >= cfg.age_frac_min - 1e-5  # (ages linear in z between nodes)
+    assert abs(np.median(frac) - 0.51) < 0.04 and abs(np.mean(frac < 0.25) - 0.235) < 0.03
+    # every template keeps its fraction at every z (a fixed 13 Gyr template dropped out of the prior at z = 0.06)
+    t_grid = Planck18.age(grid.z).to_value("Gyr")
+    np.testing.assert_allclose(grid.age, f[:, None] * t_grid[None, :], rtol=1e-9)
+
+
+def test_pruned_weights_match_the_full_sum(monkeypatch):
+    """Pruning (template, z) pairs more than _PRUNE nats below a galaxy's best changes no p(z)."""
+    import core.tasks.photoz.exact as ex
+
+    d = simulate(64, seed=8, config=FAST)
+    pruned = exact_posterior(d, FAST).pdf
+    monkeypatch.setattr(ex, "_PRUNE", np.inf)
+    full = exact_posterior(d, FAST).pdf
+    assert np.max(np.abs(pruned - full)) < 1e-8 * np.max(full)
 
 
 @pytest.fixture(scope="module")

@@ -21,19 +21,31 @@ The density between grid nodes is linear (the grid pdf); the simulator's fluxes 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable, Literal  # noqa: F401  (Literal: type hints of the inherited config fields)
 
+import json
+
 import numpy as np
-from scipy.special import logsumexp, ndtr
+from scipy.special import ndtr
 
 from core.data.catalog import CatalogData
 from core.errors import GPSError
 from core.inference.posterior import Posterior
 from core.tasks.photoz.simulator import SHORT, TARGETS, PhotozSimConfig, asinh_flux, grid_for, theta_log_prior, z_prior
 
-__all__ = ["exact_posterior", "exact_posterior_factory", "fluxes_of", "log_weights", "ExactConfig", "ExactModel"]
+__all__ = [
+    "exact_posterior",
+    "exact_posterior_factory",
+    "fluxes_of",
+    "log_weights",
+    "sparse_log_weights",
+    "ExactConfig",
+    "ExactModel",
+]
 
 _R_MIN = 5.0
+_PRUNE = 60.0  # nats
 
 
 def fluxes_of(data: CatalogData, config: PhotozSimConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -70,22 +82,46 @@ def amplitude_cut_shift(a_star, b, config: PhotozSimConfig) -> tuple:
 
 
 def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) -> np.ndarray:
-    """Unnormalized log posterior weights (n, M, Nz) of every (template, grid redshift) for fluxes (n, B)."""
+    """Unnormalized log posterior weights (n, M, Nz) of every (template, grid redshift) for fluxes (n, B);
+    pairs pruned by :func:`sparse_log_weights` are -inf."""
+    m, nz, _ = grid_for(config).flux.shape
+    rows, cols, lw = sparse_log_weights(flux, sigma, config)
+    out = np.full((flux.shape[0], m * nz), -np.inf)
+    out[rows, cols] = lw
+    return out.reshape(-1, m, nz)
+
+
+def sparse_log_weights(
+    flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(galaxy, template * Nz + z node, log weight) of the (template, z) pairs that matter.
+
+    A first pass in float32 scores every pair by prior + A*^2 / 2V (= prior - chi2_min / 2 up to a per-galaxy
+    constant); only pairs within _PRUNE nats of a galaxy's best get the exact weight in float64 with the
+    remaining factors (amplitude prior, mass bounds, Jacobian: among templates that fit they move a weight by far
+    less than _PRUNE nats). On the default grid that keeps about 1% of the pairs."""
     grid = grid_for(config)
     m, nz, nb = grid.flux.shape
     t = grid.flux.reshape(m * nz, nb)
+    t32, t2_32, prior = _pruning_tables(config)
     w = 1.0 / sigma**2
-    a = (flux * w) @ t.T
-    b = w @ (t**2).T
-    c = np.sum(flux**2 * w, axis=1, keepdims=True)
+    a = (flux * w).astype(np.float32) @ t32
+    with np.errstate(divide="ignore", invalid="ignore"):
+        score = np.where(a > 0, prior + 0.5 * a * a / (w.astype(np.float32) @ t2_32), -np.inf)
+    rows, cols = np.nonzero(score > score.max(axis=1, keepdims=True) - _PRUNE)
+    tk = t[cols]
+    wk = w[rows]
+    a = np.sum(flux[rows] * wk * tk, axis=1)
+    b = np.sum(wk * tk * tk, axis=1)
+    c = np.sum(flux**2 * w, axis=1)[rows]
+    a_star = a / b
+    chi2 = c - a * a_star
     # Jacobian of eps = (F - F_true) / sigma(F): prod_b |1 - eps_b sigma'_b| ~ 1 - sum_b eps_b sigma'_b, linear in A,
     # so its Gaussian expectation is its value at A*; sigma' = floor^2 F / sigma
     ds = config.calib_floor**2 * flux / sigma
-    c1 = np.sum(ds * flux / sigma, axis=1, keepdims=True)
-    c2 = (ds / sigma) @ t.T
+    c1 = np.sum(ds * flux / sigma, axis=1)[rows]
+    c2 = np.sum((ds / sigma)[rows] * tk, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        a_star = a / b
-        chi2 = c - a * a_star
         # the mass prior's exponential cutoff exp(-A / A_cut) times the Gaussian in A is a Gaussian shifted by
         # -V / A_cut (V = 1 / b) times exp(-a* / A_cut + V / (2 A_cut^2)): exact, it only moves the mean
         cut = amplitude_cut_shift(a_star, b, config)
@@ -103,10 +139,24 @@ def log_weights(flux: np.ndarray, sigma: np.ndarray, config: PhotozSimConfig) ->
             + np.log1p(1 / r2 + 3 / r2**2)
             + np.log(mass)
             + np.log(np.maximum(jac, 1e-3))
+            + prior[cols]
         )
-    lw = np.where((a_star > 0) & (r2 > _R_MIN**2) & (mass > 0), lw, -np.inf)
-    prior = theta_log_prior(config, grid) + np.log(z_prior(config, grid.z))[None, :]
-    return lw.reshape(-1, m, nz) + prior[None]
+    ok = (a_star > 0) & (r2 > _R_MIN**2) & (mass > 0)
+    return rows[ok], cols[ok], lw[ok]
+
+
+@lru_cache(maxsize=2)
+def _pruning_tables_cached(config_json: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    config = PhotozSimConfig.from_dict(json.loads(config_json))
+    grid = grid_for(config)
+    t = grid.flux.reshape(-1, grid.flux.shape[-1])
+    prior = (theta_log_prior(config, grid)[:, None] + np.log(z_prior(config, grid.z))[None, :]).ravel()
+    return t.T.astype(np.float32), (t * t).T.astype(np.float32), prior.astype(np.float32)
+
+
+def _pruning_tables(config: PhotozSimConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float32 (B, K) tables of T and T^2 and the (K,) log prior of the flattened (template, z) pairs."""
+    return _pruning_tables_cached(config.to_json())
 
 
 def exact_posterior(
@@ -134,11 +184,15 @@ def exact_posterior(
     joint = np.full((n, n_samples, len(TARGETS)), np.nan) if n_samples else None
     rng = np.random.default_rng(seed)
     idx = np.flatnonzero(valid)
+    m, nz = grid.flux.shape[:2]
     for start in range(0, idx.size, chunk):
         rows = idx[start : start + chunk]
-        lw = log_weights(flux[rows], sigma[rows], config)  # (c, M, Nz)
-        lz = logsumexp(lw, axis=1)  # (c, Nz)
-        p = np.exp(lz - lz.max(axis=1, keepdims=True))
+        gal, col, lw = sparse_log_weights(flux[rows], sigma[rows], config)
+        top = np.full(rows.size, -np.inf)
+        np.maximum.at(top, gal, lw)
+        with np.errstate(invalid="ignore"):
+            wt = np.exp(lw - top[gal])
+        p = np.bincount(gal * nz + col % nz, wt, minlength=rows.size * nz).reshape(rows.size, nz)
         norm = np.trapezoid(p, grid.z, axis=1)
         bad = ~(norm > 0)
         valid[rows[bad]] = False
@@ -146,7 +200,11 @@ def exact_posterior(
         if joint is not None:
             for i, r in enumerate(rows):
                 if not bad[i]:
-                    joint[r] = _joint_draws(lw[i], pdf[r], flux[r], sigma[r], grid, n_samples, rng, config)
+                    dense = np.full(m * nz, -np.inf)
+                    dense[col[gal == i]] = lw[gal == i]
+                    joint[r] = _joint_draws(
+                        dense.reshape(m, nz), pdf[r], flux[r], sigma[r], grid, n_samples, rng, config
+                    )
         if progress is not None:
             progress(min(start + chunk, idx.size), idx.size)
     pdf[~valid] = np.nan
@@ -194,8 +252,8 @@ def _joint_draws(
         a_star = (t * flux * w).sum(axis=1) / b
         a_star = a_star - amplitude_cut_shift(a_star, b, config)[0]
         amp = np.maximum(a_star + rng.standard_normal(sel.size) / np.sqrt(b), 1e-6 * a_star)
-        out[sel, 1] = grid.age[tm]
-        out[sel, 2] = np.log10(amp * 1e10 * grid.living[tm])
+        out[sel, 1] = grid.age[tm, kk]
+        out[sel, 2] = np.log10(amp * 1e10 * grid.living[tm, kk])
         out[sel, 3] = np.log10(grid.met[tm])
         out[sel, 4] = grid.av[tm]
     return out

@@ -52,7 +52,9 @@ _MPC_CM = 3.0856775814913673e24
 @dataclass(frozen=True)
 class TemplateGrid:
     """Fluxes ``flux`` (M, Nz, B) [uJy per 1e10 Msun formed] on ``z`` (Nz,) for M templates with parameters
-    ``age`` [Gyr], ``met`` (Z/Zsun), ``tau`` [Gyr; 0 = burst], ``av`` [mag] and ``living`` (M*/M_formed)."""
+    ``age`` (M, Nz) [Gyr], ``met`` (Z/Zsun), ``tau`` [Gyr; 0 = burst], ``av`` [mag] and ``living`` (M, Nz)
+    (M*/M_formed). Age and living fraction are per redshift node: a template whose age is a fraction of the
+    Universe's age has a different age at every z (:func:`template_grid` with ``age_fracs``)."""
 
     z: np.ndarray
     flux: np.ndarray
@@ -69,9 +71,20 @@ class TemplateGrid:
 
     def interp(self, idx: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Fluxes (n, B) of templates ``idx`` (n,) at continuous redshifts ``z`` (n,) (linear in z)."""
+        return self._lerp(self.flux, idx, z)
+
+    def age_at(self, idx: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Ages [Gyr] (n,) of templates ``idx`` at redshifts ``z`` (linear in z, like the fluxes)."""
+        return self._lerp(self.age[..., None], idx, z)[:, 0]
+
+    def living_at(self, idx: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Living-mass fractions (n,) of templates ``idx`` at redshifts ``z``."""
+        return self._lerp(self.living[..., None], idx, z)[:, 0]
+
+    def _lerp(self, table: np.ndarray, idx: np.ndarray, z: np.ndarray) -> np.ndarray:
         k = np.clip(np.searchsorted(self.z, z) - 1, 0, self.z.size - 2)
         t = ((z - self.z[k]) / (self.z[k + 1] - self.z[k]))[:, None]
-        return (1 - t) * self.flux[idx, k] + t * self.flux[idx, k + 1]
+        return (1 - t) * table[idx, k] + t * table[idx, k + 1]
 
 
 def verify_table(path: Path | None = None) -> str:
@@ -141,11 +154,19 @@ def template_grid(
     *,
     sfh: str = "burst",
     av_grid: tuple[float, ...] = (0.0, 0.15, 0.3, 0.5, 0.8, 1.2),
+    age_fracs: np.ndarray | None = None,
 ) -> TemplateGrid:
     """Template fluxes on redshift grid ``z`` for the named speclite bands (or a {name: (wave, resp)} dict).
 
     Templates are the product of the SFH's (tau, age) x metallicity x ``av_grid``; order (sfh-variant, age,
-    met, av) flattened. ``z`` must be > 0 (D_L = 0 at z = 0).
+    met, av) flattened. ``z`` must be > 0 (D_L = 0 at z = 0). Ages are the table's 16 (the same at every z)
+    or, with ``age_fracs``, the fractions f of the Universe's age t_univ(z) (Planck18): the template of node f
+    at z_k has age f t_univ(z_k), its band fluxes and living fraction interpolated between the two bracketing
+    table ages linearly in log age (log flux for the fluxes), outside the table's range [0.05, 13] Gyr
+    extrapolated from its end intervals (13 Gyr -> t_univ(0) = 13.8 Gyr is 0.026 dex; old populations redden by
+    about 0.01 mag per 0.03 dex there). A template's age then never exceeds the Universe's, and its prior weight
+    does not depend on z (a fixed grid of ages would lose its oldest members one by one as z grows, a step in
+    every old galaxy's p(z)).
     """
     if sfh not in SFH_INDEX:
         raise GPSError("unknown star-formation history", field="sfh", expected=" | ".join(SFH_INDEX), found=sfh)
@@ -175,15 +196,55 @@ def template_grid(
         np.arange(len(s_idx)), np.arange(spec.shape[1]), np.arange(spec.shape[2]), np.arange(av.size), indexing="ij"
     )
     si, ai, mi, vi = (g.ravel() for g in grids)
+    living = tab["living_frac"][np.asarray(s_idx)[si], ai, mi]
+    if age_fracs is None:
+        return TemplateGrid(
+            z=z,
+            flux=flux,
+            age=np.repeat(tab["ages"][ai][:, None], z.size, axis=1),
+            met=tab["mets"][mi],
+            tau=tab["taus"][np.asarray(s_idx)[si]],
+            av=av[vi],
+            living=np.repeat(living[:, None], z.size, axis=1),
+            bands=tuple(curves),
+        )
+    return _fraction_grid(
+        z, flux, living, tab, s_idx, spec.shape[2], av, np.asarray(age_fracs, dtype=float), tuple(curves)
+    )
+
+
+def _fraction_grid(z, flux, living, tab, s_idx, n_met, av, fracs, bands) -> TemplateGrid:
+    """Re-index a table-age grid (S*A*Z*V, Nz, B) to ages f t_univ(z) (see :func:`template_grid`)."""
+    from astropy.cosmology import Planck18
+
+    n_s, n_a, n_v, nb = len(s_idx), tab["ages"].size, av.size, flux.shape[-1]
+    log_tab = np.log(tab["ages"])
+    lf = np.log(np.maximum(flux, 1e-300)).reshape(n_s, n_a, n_met, n_v, z.size, nb)
+    liv = living.reshape(n_s, n_a, n_met, n_v)[..., 0]  # dust does not change the living fraction
+    t_univ = np.asarray(Planck18.age(z).to_value("Gyr"))
+    ages = fracs[:, None] * t_univ[None, :]  # (F, Nz)
+    la = np.log(ages)
+    k = np.clip(np.searchsorted(log_tab, la) - 1, 0, n_a - 2)  # (F, Nz), end intervals extrapolate
+    w = np.clip((la - log_tab[k]) / (log_tab[k + 1] - log_tab[k]), -0.5, 1.5)
+    iz = np.arange(z.size)[None, :]
+    lo, hi = lf[:, k, :, :, iz, :], lf[:, k + 1, :, :, iz, :]  # (F, Nz, S, Z, V, B)
+    out = np.exp((1 - w)[..., None, None, None, None] * lo + w[..., None, None, None, None] * hi)
+    out = np.transpose(out, (2, 0, 3, 4, 1, 5))  # (S, F, Z, V, Nz, B)
+    wl = w[None, :, :, None]
+    lv = (1 - wl) * liv[:, k, :] + wl * liv[:, k + 1, :]  # (S, F, Nz, Z)
+    lv = np.clip(lv, 0.0, 1.0)
+    n_f = fracs.size
+    grids = np.meshgrid(np.arange(n_s), np.arange(n_f), np.arange(n_met), np.arange(n_v), indexing="ij")
+    si, fi, mi, vi = (g.ravel() for g in grids)
     return TemplateGrid(
         z=z,
-        flux=flux,
-        age=tab["ages"][ai],
+        flux=out.reshape(-1, z.size, nb),
+        age=ages[fi],
         met=tab["mets"][mi],
         tau=tab["taus"][np.asarray(s_idx)[si]],
         av=av[vi],
-        living=tab["living_frac"][np.asarray(s_idx)[si], ai, mi],
-        bands=tuple(curves),
+        living=lv[si, fi, :, mi],
+        bands=bands,
     )
 
 

@@ -101,7 +101,7 @@ def spectra_for(data: CatalogData, n_bands: int = 32) -> np.ndarray:
             found="a catalogue without them",
         )
     cfg = PhotozSimConfig.from_dict(data.meta.get("config") or {})
-    grid = template_grid(tophat_bands(n_bands), cfg.z_grid, sfh=cfg.sfh, av_grid=cfg.av_grid)
+    grid = template_grid(tophat_bands(n_bands), cfg.z_grid, sfh=cfg.sfh, av_grid=cfg.av_grid, age_fracs=cfg.age_fracs)
     f = grid.interp(data.extra["tmpl"].astype(int), data.y[:, 0]) * 10 ** (data.extra["logm_formed"] - 10)[:, None]
     return asinh_mag(f, 1e-3)
 
