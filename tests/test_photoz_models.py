@@ -12,7 +12,7 @@ from core.tasks.photoz.metrics import score
 from core.tasks.photoz.models.common import INPUTS
 from core.tasks.photoz.simulator import PhotozSimConfig, simulate
 
-CFG = PhotozSimConfig(dz=0.005, av_grid=(0.0, 0.3, 0.8))
+CFG = PhotozSimConfig(dz=0.005, av_grid=(0.0, 0.3, 0.8), n_age=12)
 TINY = {"epochs": 5, "batch_size": 256, "lr": 3e-3, "patience": 6}
 
 

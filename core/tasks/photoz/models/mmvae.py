@@ -314,6 +314,9 @@ class MmvaeModel(PosteriorModel):
                 eps = torch.randn((len(m), n_latent, m.shape[1]), generator=gen)
                 lat = m[:, None] + temperature * torch.exp(0.5 * logv)[:, None] * eps
                 pm, plog = self.nets.par(lat).chunk(2, dim=-1)
+                # inputs far outside the training set (real photometry many sigma off the mocks) can drive the
+                # decoder to |mean| ~ 1e5 with zero width, i.e. NaN draws: bound both (standardized units)
+                pm, plog = pm.clamp(-50.0, 50.0), plog.clamp(-12.0, 4.0)
                 mus.append(pm.numpy())
                 sds.append((temperature * torch.exp(plog)).numpy())
         t_mean, t_std = self.norm["t_mean"], self.norm["t_std"]
