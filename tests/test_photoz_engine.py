@@ -57,6 +57,8 @@ def test_simulate_deterministic_prefix_and_selection():
     assert np.all(b.column("mag_r") < 17.77)
     assert a.targets == ("z", "age", "log_mstar", "met", "av")
     assert not np.array_equal(simulate(300, seed=4, config=FAST).x, a.x)
+    with pytest.raises(GPSError, match="selection keeps almost no galaxies"):
+        simulate(10, seed=1, config=FAST.replace(selection_mag=5.0))
 
 
 def test_formed_mass_prior_has_a_schechter_like_cutoff():
