@@ -133,6 +133,7 @@ def _set_number(page, label: str, value: str) -> None:
 
 
 CALIFA = ROOT / "tests" / "data" / "NGC4047_cut.pipe3d.hdf5"   # trimmed copy of the CALIFA Pipe3D file (tests/data/README.md)
+SDSS_MGS = ROOT / "tests" / "data" / "photoz_SDSS_MGS_head40.train"  # first 40 rows of the MLZ SDSS MGS file
 
 
 def test_exsitu_map_demo_and_real_file_in_chromium(server):
@@ -175,6 +176,53 @@ def test_exsitu_map_demo_and_real_file_in_chromium(server):
             print(f"screenshots: {ARTIFACTS}/exsitu_demo.png, exsitu_califa_posterior.png")
         except Exception:
             page.screenshot(path=str(ARTIFACTS / "browser_failure_maps.png"), full_page=True)
+            raise
+        finally:
+            browser.close()
+
+
+def test_photoz_demo_and_real_table_in_chromium(server):
+    """Pick the photo-z task, Load demo (p(z) with the exact p(z) overlaid, z-age contours), upload a real SDSS MGS
+    table (MLZ '#'-header format), see its p(z) and the z_phot - z_spec evaluation."""
+    import re
+
+    from core import api
+
+    if not api.bundled_checkpoints("photoz"):
+        pytest.skip("no bundled photoz checkpoint")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            page.goto(server)
+            page.get_by_role("button", name="Load demo").wait_for(timeout=60_000)
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Task").click()
+            page.get_by_role("option", name=re.compile("^photoz")).click()
+            t0 = time.perf_counter()
+            page.get_by_role("button", name="Load demo").click()
+            page.get_by_text("First posterior on screen").wait_for(timeout=120_000)
+            print(f"\nphotoz: click 'Load demo' -> first p(z) on screen: {time.perf_counter() - t0:.2f} s")
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            time.sleep(1)
+            assert page.locator(".stException").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "photoz_demo.png"), full_page=True)
+
+            page.get_by_role("link", name="Data").first.click()
+            page.locator("input[type=file]").first.set_input_files(str(SDSS_MGS))
+            page.get_by_text(f"Current catalogue: {SDSS_MGS.name}").wait_for(timeout=60_000)
+            page.get_by_role("link", name="Posterior").first.click()
+            page.get_by_text("No exact p(z)").wait_for(timeout=120_000)
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            assert page.locator(".stException").count() == 0
+            page.get_by_role("link", name="Evaluation").first.click()
+            page.get_by_text("Per redshift bin and galaxy type").wait_for(timeout=120_000)
+            assert page.locator(".stException").count() == 0
+            page.screenshot(path=str(ARTIFACTS / "photoz_sdss_evaluation.png"), full_page=True)
+            print(f"screenshots: {ARTIFACTS}/photoz_demo.png, photoz_sdss_evaluation.png")
+        except Exception:
+            page.screenshot(path=str(ARTIFACTS / "browser_failure_photoz.png"), full_page=True)
             raise
         finally:
             browser.close()

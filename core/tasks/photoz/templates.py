@@ -187,6 +187,7 @@ def template_grid(
     dusty = spec[..., None, :] * dust[None, None, None]  # (S, A, Z, V, W)
     flat = dusty.reshape(-1, wave.size)
     curves = bands if isinstance(bands, dict) else {b: (tab[f"filt_{b}_wave"], tab[f"filt_{b}_resp"]) for b in bands}
+    curves = {b: _resample(np.asarray(lam, float), np.asarray(resp, float)) for b, (lam, resp) in curves.items()}
     dl = _lum_dist_cm(z)
     scale = MASS_UNIT * 1e29 / (4 * np.pi * dl**2 * (1 + z))  # -> uJy per MASS_UNIT
     flux = np.empty((flat.shape[0], z.size, len(curves)))
@@ -249,6 +250,20 @@ def _fraction_grid(z, flux, living, tab, s_idx, n_met, av, fracs, bands) -> Temp
 
 
 # -- private -------------------------------------------------------------------------------------------------
+_FILTER_STEP = 2.0  # A
+
+
+def _resample(lam: np.ndarray, resp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The response on a 2 A grid (linear). The band integral is a sum over the response's wavelengths; with the
+    speclite curves' 80-250 points (~12 A apart) against a spectrum sampled every ~14 A, spectral features slid
+    between the sample points as z changed, and the colours of a template jittered by ~0.006 mag from one z node
+    to the next (second differences; 7e-5 on the 2 A grid), which put a sawtooth into the exact p(z)."""
+    if lam.size < 2 or np.median(np.diff(lam)) <= _FILTER_STEP:
+        return lam, resp
+    fine = np.arange(lam[0], lam[-1] + _FILTER_STEP / 2, _FILTER_STEP)
+    return fine, np.interp(fine, lam, resp)
+
+
 def _band_matrix(wave: np.ndarray, lam: np.ndarray, resp: np.ndarray, z: np.ndarray) -> np.ndarray:
     """Dense (Nz, W) weights: f_nu(z) = spectrum(W) . row, as <f_lambda lam R> / <c R / lam> (AB, photon)."""
     dlam = np.gradient(lam)
