@@ -33,10 +33,15 @@ def cache_dir() -> Path:
 
 
 def cache_path(name: str, config: Config, n: int, seed: int) -> Path:
-    """File name ``{name}_{confighash}_n{n}_s{seed}_v{version}.h5`` inside :func:`cache_dir`."""
+    """File name ``{name}_{confighash}_n{n}_s{seed}_v{version}[_c{CACHE_VERSION}].h5`` inside :func:`cache_dir`.
+
+    A simulator whose output changes for the same configuration (a numerical fix) bumps its config class's
+    ``CACHE_VERSION``, so that no stale set is loaded."""
     import core
 
-    return cache_dir() / f"{name}_{config.config_hash()}_n{int(n)}_s{int(seed)}_v{core.__version__}.h5"
+    tag = getattr(type(config), "CACHE_VERSION", 0)
+    suffix = f"_c{tag}" if tag else ""
+    return cache_dir() / f"{name}_{config.config_hash()}_n{int(n)}_s{int(seed)}_v{core.__version__}{suffix}.h5"
 
 
 def cached(name: str, config: Config, n: int, seed: int, build: Callable[[], Any]) -> Any:

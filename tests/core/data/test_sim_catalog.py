@@ -208,3 +208,17 @@ def test_registry_and_cache_round_trip(tmp_path, monkeypatch):
                 tmp_path / "m.h5")
     arr, meta = load_arrays(tmp_path / "m.h5")
     assert arr["maps"].shape == (2, 3, 4) and list(arr["names"]) == ["a", "bc"] and meta == {"k": [1, 2]}
+
+
+def test_cache_key_follows_the_simulator_cache_version(tmp_path, monkeypatch):
+    """A simulator whose output changed for the same config (photoz: filters resampled to 2 A) bumps CACHE_VERSION;
+    a set cached before must not be loaded."""
+    from core.tasks.photoz.simulator import PhotozSimConfig
+
+    monkeypatch.setenv("GPS_CACHE_DIR", str(tmp_path))
+    cfg = PhotozSimConfig()
+    now = cache_path("photoz", cfg, 10, 1)
+    assert now.name.endswith("_c2.h5")
+    monkeypatch.setattr(PhotozSimConfig, "CACHE_VERSION", 3)
+    assert cache_path("photoz", cfg, 10, 1) != now
+    assert "_c" not in cache_path("catalog", CatalogSimConfig(), 10, 1).name.split("_v")[-1]
