@@ -14,10 +14,10 @@ Generative model (every choice is a :class:`PhotozSimConfig` field; the exact po
   errors of 0.03) the template posterior could tell which of the 384 colour tracks a mock galaxy came from, which no
   learned model picks up from a training set we can afford: on such a grid an exact posterior on a 2x finer grid
   (which does not know the lattice) has a 3.6% larger sigma_NMAD (0.0214 vs 0.0206); on the default grid (40 x 16 x
-  4 = 2,560 templates) none (0.0206 vs 0.0208 on its own) (``scripts/prior_edge_checks.py --lattice``, 1,500 galaxies). The
-  learned models' sigma_NMAD went from 1.13-1.24x the exact's to LEARNED (``bench photoz --quick``). Ages as a
-  fraction of t_univ(z) also remove the step a fixed age grid had in p(z): its oldest ages dropped out one by one as
-  t_univ(z) fell below them;
+  4 = 2,560 templates) none (0.0206 vs 0.0208 on its own) (``scripts/prior_edge_checks.py --lattice``, 1,500
+  galaxies). The learned models' sigma_NMAD went from 1.13-1.24x the exact's to 1.02-1.09x (``bench photoz
+  --quick``). Ages as a fraction of t_univ(z) also remove the step a fixed age grid had in p(z): its oldest ages
+  dropped out one by one as t_univ(z) fell below them;
 * formed mass: p(log10 M) ~ exp(-M / M_cut) on [logm_min, logm_max] (flat in log M below the cutoff, then the
   exponential fall-off of a Schechter (1976) mass function, M_cut = 10^logm_cut; ``logm_cut = 0``: flat with a hard
   upper bound), i.e. p(A) ~ exp(-A / A_cut) / A for the flux amplitude A = M / 1e10. The default cutoff,
