@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -136,14 +137,16 @@ CALIFA = ROOT / "tests" / "data" / "NGC4047_cut.pipe3d.hdf5"   # trimmed copy of
 SDSS_MGS = ROOT / "tests" / "data" / "photoz_SDSS_MGS_head40.train"  # first 40 rows of the MLZ SDSS MGS file
 
 
-def test_exsitu_map_demo_and_real_file_in_chromium(server):
-    """Pick the ex-situ map task, Load demo (posterior maps), upload the real CALIFA Pipe3D file, see its maps."""
+@contextmanager
+def _task_demo(server: str, task: str, ready_text: str, what: str, failure_png: str):
+    """A Chromium page on the app with ``task`` picked and its Load demo clicked (first posterior on screen, no
+    exception box); prints the click-to-posterior time, screenshots ``failure_png`` if the body raises."""
     import re
 
     from core import api
 
-    if not api.bundled_checkpoints("exsitu_map"):
-        pytest.skip("no bundled exsitu_map checkpoint")
+    if not api.bundled_checkpoints(task):
+        pytest.skip(f"no bundled {task} checkpoint")
     sync_api = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as p:
@@ -153,76 +156,53 @@ def test_exsitu_map_demo_and_real_file_in_chromium(server):
             page.goto(server)
             page.get_by_role("button", name="Load demo").wait_for(timeout=60_000)
             page.locator('[data-testid="stSelectbox"]').filter(has_text="Task").click()
-            page.get_by_role("option", name=re.compile("^exsitu_map")).click()
-            page.get_by_text("ex-situ", exact=False).first.wait_for(timeout=30_000)
+            page.get_by_role("option", name=re.compile(f"^{task}")).click()
+            page.get_by_text(ready_text, exact=False).first.wait_for(timeout=30_000)  # the task's description
             t0 = time.perf_counter()
             page.get_by_role("button", name="Load demo").click()
             page.get_by_text("First posterior on screen").wait_for(timeout=120_000)
-            print(f"\nexsitu_map: click 'Load demo' -> posterior maps drawn: {time.perf_counter() - t0:.2f} s")
+            print(f"\n{task}: click 'Load demo' -> {what}: {time.perf_counter() - t0:.2f} s")
             page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
             time.sleep(1)
             assert page.locator(".stException").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "exsitu_demo.png"), full_page=True)
-
-            page.get_by_role("link", name="Data").first.click()
-            page.locator("input[type=file]").first.set_input_files(str(CALIFA))
-            page.get_by_text(f"Current data: {CALIFA.name}").wait_for(timeout=60_000)
-            page.get_by_role("link", name="Posterior").first.click()
-            page.get_by_text("regridded onto the model grid").wait_for(timeout=120_000)
-            page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
-            assert page.locator(".stException").count() == 0
-            assert page.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "exsitu_califa_posterior.png"), full_page=True)
-            print(f"screenshots: {ARTIFACTS}/exsitu_demo.png, exsitu_califa_posterior.png")
+            yield page
         except Exception:
-            page.screenshot(path=str(ARTIFACTS / "browser_failure_maps.png"), full_page=True)
+            page.screenshot(path=str(ARTIFACTS / failure_png), full_page=True)
             raise
         finally:
             browser.close()
+
+
+def test_exsitu_map_demo_and_real_file_in_chromium(server):
+    """Pick the ex-situ map task, Load demo (posterior maps), upload the real CALIFA Pipe3D file, see its maps."""
+    with _task_demo(server, "exsitu_map", "ex-situ", "posterior maps drawn", "browser_failure_maps.png") as page:
+        page.screenshot(path=str(ARTIFACTS / "exsitu_demo.png"), full_page=True)
+        page.get_by_role("link", name="Data").first.click()
+        page.locator("input[type=file]").first.set_input_files(str(CALIFA))
+        page.get_by_text(f"Current data: {CALIFA.name}").wait_for(timeout=60_000)
+        page.get_by_role("link", name="Posterior").first.click()
+        page.get_by_text("regridded onto the model grid").wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
+        assert page.locator(".stException").count() == 0
+        assert page.locator('[data-testid="stAlert"]').filter(has_text="error").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "exsitu_califa_posterior.png"), full_page=True)
+        print(f"screenshots: {ARTIFACTS}/exsitu_demo.png, exsitu_califa_posterior.png")
 
 
 def test_photoz_demo_and_real_table_in_chromium(server):
     """Pick the photo-z task, Load demo (p(z) with the exact p(z) overlaid, z-age contours), upload a real SDSS MGS
     table (MLZ '#'-header format), see its p(z) and the z_phot - z_spec evaluation."""
-    import re
-
-    from core import api
-
-    if not api.bundled_checkpoints("photoz"):
-        pytest.skip("no bundled photoz checkpoint")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            page.goto(server)
-            page.get_by_role("button", name="Load demo").wait_for(timeout=60_000)
-            page.locator('[data-testid="stSelectbox"]').filter(has_text="Task").click()
-            page.get_by_role("option", name=re.compile("^photoz")).click()
-            t0 = time.perf_counter()
-            page.get_by_role("button", name="Load demo").click()
-            page.get_by_text("First posterior on screen").wait_for(timeout=120_000)
-            print(f"\nphotoz: click 'Load demo' -> first p(z) on screen: {time.perf_counter() - t0:.2f} s")
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-            time.sleep(1)
-            assert page.locator(".stException").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "photoz_demo.png"), full_page=True)
-
-            page.get_by_role("link", name="Data").first.click()
-            page.locator("input[type=file]").first.set_input_files(str(SDSS_MGS))
-            page.get_by_text(f"Current catalogue: {SDSS_MGS.name}").wait_for(timeout=60_000)
-            page.get_by_role("link", name="Posterior").first.click()
-            page.get_by_text("No exact p(z)").wait_for(timeout=120_000)
-            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-            assert page.locator(".stException").count() == 0
-            page.get_by_role("link", name="Evaluation").first.click()
-            page.get_by_text("Per redshift bin and galaxy type").wait_for(timeout=120_000)
-            assert page.locator(".stException").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "photoz_sdss_evaluation.png"), full_page=True)
-            print(f"screenshots: {ARTIFACTS}/photoz_demo.png, photoz_sdss_evaluation.png")
-        except Exception:
-            page.screenshot(path=str(ARTIFACTS / "browser_failure_photoz.png"), full_page=True)
-            raise
-        finally:
-            browser.close()
+    with _task_demo(server, "photoz", "ugriz magnitudes", "first p(z) on screen", "browser_failure_photoz.png") as page:
+        page.screenshot(path=str(ARTIFACTS / "photoz_demo.png"), full_page=True)
+        page.get_by_role("link", name="Data").first.click()
+        page.locator("input[type=file]").first.set_input_files(str(SDSS_MGS))
+        page.get_by_text(f"Current catalogue: {SDSS_MGS.name}").wait_for(timeout=60_000)
+        page.get_by_role("link", name="Posterior").first.click()
+        page.get_by_text("No exact p(z)").wait_for(timeout=120_000)
+        page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+        assert page.locator(".stException").count() == 0
+        page.get_by_role("link", name="Evaluation").first.click()
+        page.get_by_text("Per redshift bin and galaxy type").wait_for(timeout=120_000)
+        assert page.locator(".stException").count() == 0
+        page.screenshot(path=str(ARTIFACTS / "photoz_sdss_evaluation.png"), full_page=True)
+        print(f"screenshots: {ARTIFACTS}/photoz_demo.png, photoz_sdss_evaluation.png")
