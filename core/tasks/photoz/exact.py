@@ -22,7 +22,7 @@ The density between grid nodes is linear (the grid pdf); the simulator's fluxes 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Callable, Literal  # noqa: F401  (Literal: type hints of the inherited config fields)
+from typing import Callable, ClassVar, Literal  # noqa: F401  (ClassVar, Literal: type hints of inherited config fields)
 
 import json
 
