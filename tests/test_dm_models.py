@@ -59,9 +59,11 @@ def test_two_phase_learns_the_oracle_ranking_and_round_trips(sets, tmp_path):
 def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
     from core.inference.checkpoints import load_checkpoint, save_checkpoint
 
-    train, _, test = sets
+    from core.tasks.dm_to_galaxies.metrics import pr_auc, threshold_for_best_f1
+
+    train, val, test = sets
     model = _build("vdm", base=8, steps=60, batch=8, sample_steps=10, max_count=2)
-    hist = model.fit(train)
+    hist = model.fit(train, val)
     first, last = np.sum(hist["loss"][0]), np.sum(hist["loss"][-1])
     assert np.isfinite(last) and last < first
     assert hist["gamma_0"] < hist["gamma_1"]
@@ -69,6 +71,16 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
     post = model.posterior(sub, n_samples=2, seed=5)
     assert post.samples.shape == (4, 2, 16, 16) and post.samples.min() >= 0 and post.samples.max() <= 2
     assert post.samples.mean() < 0.5                                     # sparse fields, not noise
+    # Rao-Blackwellized P(N >= 1): a probability that ranks like the sample frequencies, mean E[N] near theirs
+    assert 0 <= post.prob.min() and post.prob.max() <= 1 and (post.expected >= 0).all()
+    whole = model.posterior(test, n_samples=1, seed=5)
+    occ = test.galaxies > 0
+    assert pr_auc(whole.prob, occ) > 1.5 * occ.mean()
+    assert post.expected.mean() == pytest.approx(post.samples.mean(), rel=0.5)
+    # the yes/no operating point is the best F1 on the validation fields
+    vp = model.posterior(val, n_samples=1, seed=1)
+    assert hist["threshold"] == pytest.approx(threshold_for_best_f1(vp.prob, val.galaxies > 0)[0])
+    np.testing.assert_array_equal(post.occupied, post.prob >= hist["threshold"])
     again = load_checkpoint(save_checkpoint(model, tmp_path / "vdm.gps"))
     np.testing.assert_array_equal(again.posterior(sub, n_samples=2, seed=5).samples, post.samples)
 

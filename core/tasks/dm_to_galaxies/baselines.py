@@ -25,7 +25,7 @@ from core.config import Config, param
 from core.errors import GPSError
 from core.models.base import PosteriorModel
 from core.tasks.dm_to_galaxies.data import FieldData, FieldPosterior
-from core.tasks.dm_to_galaxies.metrics import classification_metrics, poisson_deviance
+from core.tasks.dm_to_galaxies.metrics import poisson_deviance, threshold_for_best_f1
 
 __all__ = ["OracleConfig", "OracleModel", "HodConfig", "HodModel", "ThresholdConfig", "ThresholdModel", "find_peaks"]
 
@@ -230,11 +230,8 @@ class ThresholdModel(_FieldModel):
         cnt = np.bincount(b, minlength=self.config.n_bins).clip(1)
         self.table_mean = np.bincount(b, g, minlength=self.config.n_bins) / cnt
         self.table_prob = np.bincount(b, (g > 0).astype(float), minlength=self.config.n_bins) / cnt
-        vd, vt = val.dm.ravel(), val.galaxies.ravel() > 0
-        cands = np.quantile(vd, np.linspace(0.5, 0.9999, 400))
-        f1 = [classification_metrics(vd >= c, vt)["f1"] for c in cands]
-        self.threshold = float(cands[int(np.argmax(f1))])
-        self.history = {"threshold_rho": self.threshold, "val_f1": float(np.max(f1))}
+        self.threshold, f1 = threshold_for_best_f1(val.dm, val.galaxies > 0)
+        self.history = {"threshold_rho": self.threshold, "val_f1": f1}
         return self.history
 
     def posterior(

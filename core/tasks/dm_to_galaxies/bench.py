@@ -1,7 +1,9 @@
 """dm_to_galaxies benchmark: two_phase, vdm, hod, threshold and the exact oracle on one test set, one run.
 
 ``python -m core bench dm_to_galaxies [--quick] --out F.json``. One simulated training set, one validation set
-(operating points: recall 0.95 for two_phase and the oracle, best F1 for threshold) and one independent test set.
+(operating points: recall 0.95 held with 90% confidence for two_phase and the oracle, best F1 for threshold and
+vdm) and one independent test set of 96 fields: with the 24 used before, the exact oracle's own samples scored
+pk_ratio_mean_abs_dev 0.10 against the truth (the noise of 24 true fields), on 96 they score 0.05.
 Like with like: precision / recall / F1 / MCC are at each method's own operating point, and ``f1_max`` (the best
 F1 over thresholds of its score on the test set, the same optimistic tuning for every method) compares rankings;
 P(k) metrics use each method's natural output, named in ``pk_field``: samples for the generative ones (vdm,
@@ -30,8 +32,8 @@ SIZES = {
         "dim": 2,
         "n_grid": 64,
         "n_train": 96,
-        "n_val": 16,
-        "n_test": 24,
+        "n_val": 64,
+        "n_test": 96,
         "two_phase": {"base": 8, "depth": 2, "steps": 400, "reg_steps": 200},
         "vdm": {"base": 16, "depth": 2, "steps": 400, "sample_steps": 16},
         "samples": 2,
@@ -116,7 +118,7 @@ def run(
         fit_s = time.perf_counter() - t0
         if name == "oracle":  # the seed's operating point, set on validation like two_phase's
             vp = model.posterior(val, n_samples=0)
-            model.config = model.config.replace(threshold=threshold_for_recall(vp.prob, val.galaxies > 0, 0.95))
+            model.config = model.config.replace(threshold=threshold_for_recall(vp.prob, val.galaxies > 0, 0.95, 0.9))
         t0 = time.perf_counter()
         post = model.posterior(test, n_samples=size["samples"], seed=seed + 7, device=str(dev))
         pred_s = time.perf_counter() - t0
@@ -128,9 +130,8 @@ def run(
             "two_phase": (post.expected, "mean"),
             "threshold": (post.occupied.astype(np.float32), "yes/no map"),
         }[name]
-        occupied = post.occupied if name != "vdm" else post.prob > 0
         m = field_metrics(
-            truth=truth, box_size=cfg.box_size, prob=post.prob, occupied=occupied, expected=post.expected, pk_field=None
+            truth=truth, box_size=cfg.box_size, prob=post.prob, occupied=post.occupied, expected=post.expected
         )
         pk = transfer_and_correlation(pk_field, truth, cfg.box_size)
         m.update(pk_summary(pk))
@@ -146,7 +147,7 @@ def run(
         )
         if name == "vdm":
             m["n_parameters"] = model.history.get("n_parameters")
-            m["operating_point"] = f"occupied in any of {size['samples']} samples"
+            m["operating_point"] = "best F1 on validation of P(N >= 1), Rao-Blackwellized over the reverse steps"
         if name == "oracle":
             oracle_prob = post.prob
             mean_pk = pk_summary(transfer_and_correlation(post.expected, truth, cfg.box_size))

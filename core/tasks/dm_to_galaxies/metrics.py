@@ -16,6 +16,7 @@ __all__ = [
     "pr_curve",
     "pr_auc",
     "threshold_for_recall",
+    "threshold_for_best_f1",
     "precision_at_recall",
     "poisson_deviance",
     "total_count_error",
@@ -70,11 +71,32 @@ def pr_auc(score: np.ndarray, truth: np.ndarray) -> float:
     return float(np.sum(np.diff(np.r_[0.0, rec]) * prec))
 
 
-def threshold_for_recall(score: np.ndarray, truth: np.ndarray, recall: float) -> float:
-    """The highest threshold whose recall ("score >= threshold") reaches ``recall``."""
+def threshold_for_recall(score: np.ndarray, truth: np.ndarray, recall: float, confidence: float = 0.0) -> float:
+    """The highest threshold whose recall ("score >= threshold") reaches ``recall``.
+
+    With ``confidence`` c > 0 the recall that must reach ``recall`` is the one-sided Clopper-Pearson lower bound at
+    level c of the recall on these voxels (TP successes out of the positives), so that the recall on new fields
+    reaches the target with probability about c instead of about one half. Voxels are treated as independent
+    trials; clustered satellites make the true spread somewhat larger.
+    """
     _, rec, thr = pr_curve(score, truth)
+    if confidence > 0:
+        from scipy.stats import beta
+
+        pos = max(int(np.sum(np.asarray(truth, bool))), 1)
+        tp = np.rint(rec * pos)
+        rec = np.where(tp > 0, beta.ppf(1.0 - confidence, np.maximum(tp, 1.0), pos - tp + 1.0), 0.0)
+        rec = np.maximum.accumulate(np.nan_to_num(rec))
     i = int(np.searchsorted(rec, recall, side="left"))
     return float(thr[min(i, len(thr) - 1)])
+
+
+def threshold_for_best_f1(score: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(threshold, F1) of the operating point "score >= threshold" with the highest F1 over all distinct scores."""
+    prec, rec, thr = pr_curve(score, truth)
+    f1 = 2 * prec * rec / np.clip(prec + rec, 1e-12, None)
+    i = int(np.argmax(f1))
+    return float(thr[i]), float(f1[i])
 
 
 def precision_at_recall(score: np.ndarray, truth: np.ndarray, recall: float) -> float:
