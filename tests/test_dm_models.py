@@ -181,9 +181,12 @@ def test_benchmark_runs_end_to_end_on_a_tiny_budget(monkeypatch, tmp_path):
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["task"] == "dm_to_galaxies" and saved["grid"] == [16, 16] and saved["n_test"] == 8
     for name in ("two_phase", "vdm", "hod", "threshold", "oracle"):
-        for key in ("precision", "recall", "f1", "pr_auc", "mcc", "poisson_deviance", "pk_ratio_mean_abs_dev",
-                    "r_k_mean", "train_seconds", "fields_per_second"):
+        for key in ("precision", "recall", "f1", "f1_val_best", "pr_auc", "mcc", "poisson_deviance",
+                    "pk_ratio_mean_abs_dev", "r_k_mean", "train_seconds", "fields_per_second"):
             assert key in saved["methods"][name], (name, key)
+    # the threshold baseline's own operating point is the best F1 on validation: the same point as f1_val_best
+    thr = saved["methods"]["threshold"]
+    assert thr["f1_val_best"] == pytest.approx(thr["f1"])
     assert saved["methods"]["two_phase"]["recall"] >= 0.5
     assert "| two_phase |" in (tmp_path / "b.md").read_text()
     assert set(res["bars"]) >= {"two_phase_recall>=0.95", "vdm_pk_ratio_mean_abs_dev<=0.1"}
