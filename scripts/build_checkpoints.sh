@@ -63,8 +63,9 @@ P=(env OMP_NUM_THREADS=1 "$PY" -m core train --task photoz --simulate 20000 --se
 fi
 if [[ $WHAT == all || $WHAT == dm_to_galaxies ]]; then
 # 96 simulated 64^2 DM slabs with galaxy counts (default FieldSimConfig), split 80/10/10 (seed 1); two_phase (the
-# default: R2U-Net classifier at recall 0.95 on validation, then the count regressor), 600 + 300 steps of batch 8 on
-# one torch thread (~2 min). The demo (Home) uses it; the oracle needs no checkpoint (exact, simulated data only).
+# default: R2U-Net classifier at recall 0.95, held with 90% confidence on validation, then the count regressor),
+# 600 + 300 steps of batch 8 on one torch thread (~2 min). The demo (Home) uses it; the oracle needs no checkpoint
+# (exact, simulated data only).
 OMP_NUM_THREADS=1 "$PY" -m core train --task dm_to_galaxies --model two_phase --simulate 96 --seed 1 --quiet \
     --set steps=600 --set reg_steps=300 --out checkpoints/dm_to_galaxies_two_phase.gps
 fi

@@ -84,6 +84,9 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
     np.testing.assert_array_equal(post.occupied, post.prob >= hist["threshold"])
     again = load_checkpoint(save_checkpoint(model, tmp_path / "vdm.gps"))
     np.testing.assert_array_equal(again.posterior(sub, n_samples=2, seed=5).samples, post.samples)
+    tensors, extra = model.get_state()
+    with pytest.raises(Exception, match="predates"):                    # a state without the version is refused
+        again.set_state(tensors, {k: v for k, v in extra.items() if k != "version"})
 
 
 def test_baselines_threshold_hod_oracle(sets):

@@ -30,8 +30,9 @@ SIZES = {
     # quick, on 2 CPU cores with the benchmark's one torch thread: ~0.15 CPU-s per two_phase step, ~0.55 per vdm
     # step (batch 8, base 16, 17 count levels), ~0.014 per field per sampling step, ~0.02 per simulated field:
     # 600 x 0.15 + 800 x 0.55 + 96 x 2 x 64 x 0.014 + 544 x 0.02 ~ 720 s. The VDM learns the satellites' clustering
-    # mostly from more fields, not more steps: on 96 training fields 400 steps gave pk_ratio_mean_abs_dev 0.28 and
-    # 1200 steps 0.19, on 384 fields 400 steps gave 0.16 (one run each); 64 sampling steps 0.14 where 16 gave 0.16.
+    # from more fields more than from more steps (/tmp runs, one each, pk_ratio_mean_abs_dev with 16 sampling steps):
+    # 96 training fields: 0.28 at 400 steps, 0.19 at 1200; 384 fields: 0.16 at 400, 0.13 at 800 (without the
+    # denoiser's factorized-posterior inputs 0.24 at both).
     True: {
         "dim": 2,
         "n_grid": 64,

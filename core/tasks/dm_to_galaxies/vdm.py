@@ -18,6 +18,10 @@
   also trained with an auxiliary class-weighted cross-entropy on the true levels, like the two-phase classifier,
   the weights removed again from its logits, so that it is calibrated from the first steps)
   and a correction U-Net on (z_t, DM, t) that starts at zero and carries the spatial correlations (satellites).
+  Besides z_t and the DM field the correction U-Net sees each voxel's level posterior on its own (prior and
+  z_t alone: P(N >= 1) and E[x]), from which it learns how the galaxies emerging in neighbouring voxels change a
+  voxel's level. On the quick bench's 384 training fields (one run each) these inputs took pk_ratio_mean_abs_dev
+  from 0.24 to 0.16 at 400 steps and from 0.24 to 0.13 at 800.
   The model is trained on the VLB plus that auxiliary term (reported separately as ``level_ce``).
 * Sampling: ancestral sampling on ``sample_steps`` equal time steps *through the level posterior*: at each step
   x ~ p(x | z_t) (the denoiser's distribution over levels) and z_s ~ q(z_s | z_t, x), then a draw from
@@ -100,7 +104,7 @@ def _build(cfg: VDMConfig, dim: int):
             super().__init__()
             k = cfg.max_count + 1
             self.prior = UNet(dim=dim, c_in=1, c_out=k, base=max(cfg.base // 2, 2), depth=cfg.depth, n_rec=cfg.n_rec)
-            self.unet = UNet(dim=dim, c_in=2, c_out=k, base=cfg.base, depth=cfg.depth, n_rec=cfg.n_rec, emb=cfg.emb)
+            self.unet = UNet(dim=dim, c_in=4, c_out=k, base=cfg.base, depth=cfg.depth, n_rec=cfg.n_rec, emb=cfg.emb)
             nn.init.zeros_(self.unet.out.weight)
             nn.init.zeros_(self.unet.out.bias)
             self.mlp = nn.Sequential(nn.Linear(cfg.emb, cfg.emb), nn.SiLU(), nn.Linear(cfg.emb, cfg.emb))
@@ -122,7 +126,10 @@ def _build(cfg: VDMConfig, dim: int):
             s = torch.sqrt(torch.sigmoid(gamma)).reshape(shape)
             v = torch.linspace(-1.0, 1.0, cfg.max_count + 1, device=z.device).reshape((1, -1) + (1,) * (z.ndim - 2))
             prior_logits = self.level_prior(cond) if prior_logits is None else prior_logits
-            logits = prior_logits + self._logits(torch.cat([z, cond], 1), gamma) - 0.5 * ((z - a * v) / s) ** 2
+            base = prior_logits - 0.5 * ((z - a * v) / s) ** 2  # each voxel's level posterior on its own
+            p0 = torch.softmax(base.detach(), 1)
+            feats = torch.cat([z, cond, 1.0 - p0[:, :1], (p0 * v).sum(1, keepdim=True)], 1)
+            logits = base + self._logits(feats, gamma)
             probs = torch.softmax(logits, 1)
             if gen is None:
                 x = (probs * v).sum(1, keepdim=True)
@@ -282,9 +289,17 @@ class VDMModel(PosteriorModel):
         )
 
     def get_state(self):
-        return torch_state(self.net), {"norm": list(self.norm), "dim": self.dim, "threshold": self.threshold}
+        extra = {"norm": list(self.norm), "dim": self.dim, "threshold": self.threshold, "version": 2}
+        return torch_state(self.net), extra
 
     def set_state(self, tensors, extra):
+        if int(extra.get("version", 1)) < 2:
+            raise GPSError(
+                "this VDM checkpoint predates the denoiser's factorized-posterior inputs; retrain it",
+                field="checkpoint",
+                expected="a VDM saved by this version (state version 2)",
+                found=f"state version {extra.get('version', 1)}",
+            )
         self.norm, self.dim = tuple(extra["norm"]), int(extra["dim"])
         self.threshold = float(extra.get("threshold", 0.5))
         self.net = _build(self.config, self.dim)
