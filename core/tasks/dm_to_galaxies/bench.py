@@ -31,8 +31,9 @@ SIZES = {
     # step (batch 8, base 16, 17 count levels), ~0.014 per field per sampling step, ~0.02 per simulated field:
     # 600 x 0.15 + 800 x 0.55 + 96 x 2 x 64 x 0.014 + 544 x 0.02 ~ 720 s. The VDM learns the satellites' clustering
     # from more fields more than from more steps (/tmp runs, one each, pk_ratio_mean_abs_dev with 16 sampling steps):
-    # 96 training fields: 0.28 at 400 steps, 0.19 at 1200; 384 fields: 0.16 at 400, 0.13 at 800 (without the
-    # denoiser's factorized-posterior inputs 0.24 at both).
+    # 96 training fields: 0.28 at 400 steps, 0.19 at 1200; 384 fields: 0.16 at 400 (0.24 without the denoiser's
+    # factorized-posterior inputs), 0.13 at 800 (0.24 without them, with 64 sampling steps). Between data seeds
+    # the same budget gave 0.10 and 0.24 (bench seeds 0 and 1): the CPU budget is not enough for the P(k) bar.
     True: {
         "dim": 2,
         "n_grid": 64,
