@@ -24,6 +24,7 @@ class GPSError(Exception):
         elif found is not None:
             text += f" (found {found})"
         super().__init__(text)
+        self.message = message
         self.source = source
         self.field = field
         self.expected = expected

@@ -71,6 +71,7 @@ def photoz() -> None:
 
 
 def lattice() -> None:
+    from core.metrics.point import sigma_nmad
     from core.tasks.photoz.exact import exact_posterior
     from core.tasks.photoz.simulator import PhotozSimConfig, simulate
 
@@ -85,8 +86,7 @@ def lattice() -> None:
         z = test.y[:, 0]
         out = []
         for c in (cfg, finer(cfg)):
-            dz = (exact_posterior(test, c).median()[:, 0] - z) / (1 + z)
-            out.append(1.4826 * np.median(np.abs(dz - np.median(dz))))
+            out.append(sigma_nmad(exact_posterior(test, c).median()[:, 0], z, scale=1 + z))
         print(f"{name}: exact sigma_NMAD on its own grid {out[0]:.5f}, on a 2x finer grid {out[1]:.5f} "
               f"(ratio {out[1] / out[0]:.3f})", flush=True)
 

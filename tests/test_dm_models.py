@@ -87,6 +87,10 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
     tensors, extra = model.get_state()
     with pytest.raises(Exception, match="predates"):                    # a state without the version is refused
         again.set_state(tensors, {k: v for k, v in extra.items() if k != "version"})
+    model.get_state = lambda: (tensors, {k: v for k, v in extra.items() if k != "version"})
+    old = save_checkpoint(model, tmp_path / "old_vdm.gps")
+    with pytest.raises(Exception, match=r"old_vdm\.gps.*predates"):        # ... naming the file
+        load_checkpoint(old)
 
 
 def test_baselines_threshold_hod_oracle(sets):

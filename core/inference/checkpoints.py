@@ -176,8 +176,10 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO, *, expected_ta
                        field="metadata.json:config") from None
     try:
         model.set_state(tensors, extra)
-    except GPSError:
-        raise
+    except GPSError as e:  # a model's own refusal: name the file unless it already names one
+        if e.source:
+            raise
+        raise GPSError(e.message, source=label, field=e.field, expected=e.expected, found=e.found) from None
     except Exception as e:  # shape mismatch, missing keys
         raise GPSError(f"weights do not fit the model described by the metadata: {e}", source=label,
                        field="weights.safetensors") from None

@@ -173,14 +173,19 @@ def _task_demo(server: str, task: str, ready_text: str, what: str, failure_png: 
             browser.close()
 
 
+def _upload_then_posterior(page, path, loaded_text: str) -> None:
+    """On Data, upload ``path`` and wait for ``loaded_text``; then open the Posterior page."""
+    page.get_by_role("link", name="Data").first.click()
+    page.locator("input[type=file]").first.set_input_files(str(path))
+    page.get_by_text(loaded_text).wait_for(timeout=60_000)
+    page.get_by_role("link", name="Posterior").first.click()
+
+
 def test_exsitu_map_demo_and_real_file_in_chromium(server):
     """Pick the ex-situ map task, Load demo (posterior maps), upload the real CALIFA Pipe3D file, see its maps."""
     with _task_demo(server, "exsitu_map", "ex-situ", "posterior maps drawn", "browser_failure_maps.png") as page:
         page.screenshot(path=str(ARTIFACTS / "exsitu_demo.png"), full_page=True)
-        page.get_by_role("link", name="Data").first.click()
-        page.locator("input[type=file]").first.set_input_files(str(CALIFA))
-        page.get_by_text(f"Current data: {CALIFA.name}").wait_for(timeout=60_000)
-        page.get_by_role("link", name="Posterior").first.click()
+        _upload_then_posterior(page, CALIFA, f"Current data: {CALIFA.name}")
         page.get_by_text("regridded onto the model grid").wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").nth(1).wait_for(timeout=60_000)
         assert page.locator(".stException").count() == 0
@@ -194,10 +199,7 @@ def test_photoz_demo_and_real_table_in_chromium(server):
     table (MLZ '#'-header format), see its p(z) and the z_phot - z_spec evaluation."""
     with _task_demo(server, "photoz", "ugriz magnitudes", "first p(z) on screen", "browser_failure_photoz.png") as page:
         page.screenshot(path=str(ARTIFACTS / "photoz_demo.png"), full_page=True)
-        page.get_by_role("link", name="Data").first.click()
-        page.locator("input[type=file]").first.set_input_files(str(SDSS_MGS))
-        page.get_by_text(f"Current catalogue: {SDSS_MGS.name}").wait_for(timeout=60_000)
-        page.get_by_role("link", name="Posterior").first.click()
+        _upload_then_posterior(page, SDSS_MGS, f"Current catalogue: {SDSS_MGS.name}")
         page.get_by_text("No exact p(z)").wait_for(timeout=120_000)
         page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
         assert page.locator(".stException").count() == 0

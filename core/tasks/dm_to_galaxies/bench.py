@@ -3,7 +3,8 @@
 ``python -m core bench dm_to_galaxies [--quick] --out F.json``. One simulated training set, one validation set
 (operating points: recall 0.95 held with 90% confidence for two_phase and the oracle, best F1 for threshold and
 vdm) and one independent test set of 96 fields: with the 24 used before, the exact oracle's own samples scored
-pk_ratio_mean_abs_dev 0.10 against the truth (the noise of 24 true fields), on 96 they score 0.05.
+pk_ratio_mean_abs_dev 0.10 against the truth (the noise of 24 true fields), on 96 they score 0.05
+(``scripts/dm_field_checks.py --noise``).
 Like with like: precision / recall / F1 / MCC are at each method's own operating point (F1 at recall 0.95 is low
 for any method, the oracle included, since most voxels a galaxy may occupy are empty); ``f1_val_best`` is the test
 F1 at the threshold with the best F1 on the validation fields, the same out-of-sample tuning for every method, and
@@ -30,10 +31,9 @@ SIZES = {
     # quick, on 2 CPU cores with the benchmark's one torch thread: ~0.15 CPU-s per two_phase step, ~0.55 per vdm
     # step (batch 8, base 16, 17 count levels), ~0.014 per field per sampling step, ~0.02 per simulated field:
     # 600 x 0.15 + 800 x 0.55 + 96 x 2 x 64 x 0.014 + 544 x 0.02 ~ 720 s. The VDM learns the satellites' clustering
-    # from more fields more than from more steps (/tmp runs, one each, pk_ratio_mean_abs_dev with 16 sampling steps):
-    # 96 training fields: 0.28 at 400 steps, 0.19 at 1200; 384 fields: 0.16 at 400 (0.24 without the denoiser's
-    # factorized-posterior inputs), 0.13 at 800 (0.24 without them, with 64 sampling steps). Between data seeds
-    # the same budget gave 0.10 and 0.24 (bench seeds 0 and 1): the CPU budget is not enough for the P(k) bar.
+    # from more fields more than from more steps (``scripts/dm_field_checks.py --vdm N STEPS``, 16 sampling steps):
+    # 96 training fields: 0.28 at 400 steps, 0.19 at 1200; 384 fields: 0.16 at 400, 0.13 at 800. Between data
+    # seeds the same budget gave 0.10 and 0.24 (bench seeds 0 and 1): the CPU budget is not enough for the P(k) bar.
     True: {
         "dim": 2,
         "n_grid": 64,

@@ -2,7 +2,8 @@
 
 * Data: counts clipped at ``max_count`` K, mapped to K + 1 levels x in [-1, 1] (x = 2 c / K - 1). K must hold the
   cluster voxels: the power of delta = N / N_bar - 1 is dominated by them, and the true 64^2 quick-bench fields
-  clipped at K = 4 have T(k) = 0.85-0.95 (pk_ratio_mean_abs_dev 0.12), at K = 8 0.03, at K = 16 none lost.
+  clipped at K = 4 have T(k) = 0.86-0.95 (pk_ratio_mean_abs_dev 0.11), at K = 8 0.03, at K = 16 none lost
+  (``scripts/dm_field_checks.py --clip``).
 * Forward process: z_t = alpha_t x + sigma_t eps, alpha_t^2 = sigmoid(-gamma(t)), sigma_t^2 = sigmoid(gamma(t)),
   with a *learned* monotone noise schedule gamma(t) = gamma_0 + (gamma_1 - gamma_0) l~(t): l~ is a monotone MLP
   (positive weights) rescaled to l~(0) = 0, l~(1) = 1, and the endpoints gamma_0, gamma_1 are learned too.
@@ -20,9 +21,9 @@
   and a correction U-Net on (z_t, DM, t) that starts at zero and carries the spatial correlations (satellites).
   Besides z_t and the DM field the correction U-Net sees each voxel's level posterior on its own (prior and
   z_t alone: P(N >= 1) and E[x]), from which it learns how the galaxies emerging in neighbouring voxels change a
-  voxel's level. On the quick bench's 384 training fields (one run each, 16 sampling steps) these inputs took
-  pk_ratio_mean_abs_dev from 0.24 to 0.16 at 400 steps; at 800 steps it was 0.13 with them and 0.24 without
-  (the latter with 64 sampling steps).
+  voxel's level. With them, 384 training fields and 400 steps give pk_ratio_mean_abs_dev 0.16
+  (``scripts/dm_field_checks.py --vdm 384 400``); without them it was 0.24 in a one-off run before they were made
+  the only design.
   The model is trained on the VLB plus that auxiliary term (reported separately as ``level_ce``).
 * Sampling: ancestral sampling on ``sample_steps`` equal time steps *through the level posterior*: at each step
   x ~ p(x | z_t) (the denoiser's distribution over levels) and z_s ~ q(z_s | z_t, x), then a draw from
