@@ -64,8 +64,9 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
     train, val, test = sets
     model = _build("vdm", base=8, steps=60, batch=8, sample_steps=10, max_count=2)
     hist = model.fit(train, val)
-    first, last = np.sum(hist["loss"][0]), np.sum(hist["loss"][-1])
-    assert np.isfinite(last) and last < first
+    # every term finite (60 steps are too few for a reliable drop of the noisy importance-weighted VLB; that the
+    # model learned is asserted below, on the PR-AUC of its P(N >= 1) on the test fields)
+    assert len(hist["loss"][-1]) == len(hist["loss_terms"]) and np.isfinite(hist["loss"]).all()
     assert hist["gamma_0"] < hist["gamma_1"]
     sub = test.subset(np.arange(4))
     post = model.posterior(sub, n_samples=2, seed=5)
@@ -91,6 +92,23 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
     old = save_checkpoint(model, tmp_path / "old_vdm.gps")
     with pytest.raises(Exception, match=r"old_vdm\.gps.*predates"):        # ... naming the file
         load_checkpoint(old)
+
+
+@pytest.mark.parametrize("focus", [0.0, 0.5])
+def test_vdm_time_draws_are_importance_weighted_without_bias(focus):
+    """E_q[w f(t)] equals the integral of f over [0, 1] (the VLB stays unbiased) while a fraction ``focus`` more
+    of the draws lands in the window."""
+    from core.tasks.dm_to_galaxies.vdm import draw_times
+
+    rng = np.random.default_rng(0)
+    t, w = map(np.concatenate, zip(*(draw_times(8, rng, focus, (0.3, 0.5)) for _ in range(4000))))
+    assert t.dtype == w.dtype == np.float32 and ((t >= 0) & (t <= 1)).all()
+    inside = (t >= 0.3) & (t <= 0.5)
+    assert inside.mean() == pytest.approx(focus + (1 - focus) * 0.2, abs=0.01)
+    assert np.mean(w) == pytest.approx(1.0, abs=0.01)
+    assert np.mean(w * t**2) == pytest.approx(1 / 3, abs=0.01)
+    assert np.mean(w * inside) == pytest.approx(0.2, abs=0.01)
+    assert np.mean(w * np.sin(7 * t)) == pytest.approx((1 - np.cos(7)) / 7, abs=0.01)
 
 
 def test_baselines_threshold_hod_oracle(sets):
