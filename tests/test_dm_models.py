@@ -205,6 +205,8 @@ def test_benchmark_runs_end_to_end_on_a_tiny_budget(monkeypatch, tmp_path):
     res = run_benchmark("dm_to_galaxies", quick=True, out=tmp_path / "b.json")
     saved = json.loads((tmp_path / "b.json").read_text())
     assert saved["task"] == "dm_to_galaxies" and saved["grid"] == [16, 16] and saved["n_test"] == 8
+    # every model's whole config is recorded, defaults included
+    assert saved["model_configs"]["vdm"]["steps"] == 10 and "posterior_ce" in saved["model_configs"]["vdm"]
     for name in ("two_phase", "vdm", "hod", "threshold", "oracle"):
         for key in ("precision", "recall", "f1", "f1_val_best", "pr_auc", "mcc", "poisson_deviance",
                     "pk_ratio_mean_abs_dev", "r_k_mean", "train_seconds", "fields_per_second"):

@@ -121,6 +121,7 @@ def run(
     oracle_prob = None
     for name in methods:
         model = build_model("dm_to_galaxies", name, configs.get(name), ("dm",), ("galaxies",))
+        res.setdefault("model_configs", {})[name] = model.config.to_dict()
         t0 = time.perf_counter()
         model.fit(train, val, device=str(dev))
         fit_s = time.perf_counter() - t0

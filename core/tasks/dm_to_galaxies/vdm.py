@@ -164,9 +164,10 @@ def _build(cfg: VDMConfig, dim: int):
             self.register_buffer("log_w", torch.zeros(k))  # class weights of the auxiliary CE (log)
             self.register_buffer("levels", torch.tensor(level_values(cfg), dtype=torch.float32), persistent=False)
 
-        def level_prior(self, cond):
-            """Calibrated log prior over levels given the DM field (weighted-CE logits minus log w)."""
-            return self.prior(cond) - self.log_w.reshape((1, -1) + (1,) * (cond.ndim - 2))
+        def level_prior(self, cond, raw=None):
+            """Calibrated log prior over levels given the DM field (weighted-CE logits ``raw`` minus log w)."""
+            raw = self.prior(cond) if raw is None else raw
+            return raw - self.log_w.reshape((1, -1) + (1,) * (cond.ndim - 2))
 
         def level_logits(self, z, cond, gamma, prior_logits=None):
             """Logits of the level posterior p(x | z_t, DM), (B, K + 1, *grid), and alpha_t, sigma_t, the levels."""
@@ -389,7 +390,8 @@ class VDMModel(PosteriorModel):
         g_t = g_t.view(shape)
         eps = torch.randn_like(x)
         z_t = torch.sqrt(torch.sigmoid(-g_t)) * x + torch.sqrt(torch.sigmoid(g_t)) * eps
-        logits, a_t, s_t, v = net.eps.level_logits(z_t, cond, g_t.reshape(-1))
+        raw_prior = net.eps.prior(cond)  # one pass for the VLB's level prior and the auxiliary level_ce
+        logits, a_t, s_t, v = net.eps.level_logits(z_t, cond, g_t.reshape(-1), net.eps.level_prior(cond, raw_prior))
         eps_hat = (z_t - a_t * (torch.softmax(logits, 1) * v).sum(1, keepdim=True)) / s_t
         n_vox = x[0].numel()
         diffusion = 0.5 * (wt.view(shape) * dg.view(shape) * (eps - eps_hat) ** 2).sum() / (b * n_vox)
@@ -401,7 +403,7 @@ class VDMModel(PosteriorModel):
         idx = self._level_index(x)
         recon = -self._decoder_logp(z0, a0, s0).gather(-1, idx).mean()
         idx = idx[..., 0][:, 0]
-        level_ce = torch.nn.functional.cross_entropy(net.eps.prior(cond), idx, weight=torch.exp(net.eps.log_w))
+        level_ce = torch.nn.functional.cross_entropy(raw_prior, idx, weight=torch.exp(net.eps.log_w))
         posterior_ce = self.config.posterior_ce * torch.nn.functional.cross_entropy(logits, idx)
         return {
             "prior": prior,
