@@ -94,6 +94,15 @@ def test_vdm_trains_samples_and_round_trips(sets, tmp_path):
         load_checkpoint(old)
 
 
+@pytest.mark.parametrize("base", [3, 12, 24])
+def test_unet_builds_for_any_base_width(base):
+    """Widths that 8 does not divide (the VDM's prior net is base // 2 wide) get fewer norm groups, not a crash."""
+    from core.tasks.dm_to_galaxies.unet import UNet
+
+    net = UNet(dim=2, c_in=2, c_out=3, base=base, depth=2, n_rec=1)
+    assert net(torch.zeros(1, 2, 16, 16)).shape == (1, 3, 16, 16)
+
+
 @pytest.mark.parametrize("focus", [0.0, 0.5])
 def test_vdm_time_draws_are_importance_weighted_without_bias(focus):
     """E_q[w f(t)] equals the integral of f over [0, 1] (the VLB stays unbiased) while a fraction ``focus`` more

@@ -8,6 +8,7 @@ embedding vector (time for diffusion, or cosmology/HOD parameters) is added per 
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import torch
@@ -29,7 +30,8 @@ def _conv(dim: int, cin: int, cout: int, k: int = 3, dilation: int = 1) -> nn.Mo
 
 
 def _norm(ch: int) -> nn.Module:
-    return nn.GroupNorm(min(8, ch), ch)
+    """GroupNorm with up to 8 groups; the group count must divide the channels (base 12 -> 4 groups)."""
+    return nn.GroupNorm(math.gcd(8, ch), ch)
 
 
 class _Recurrent(nn.Module):
