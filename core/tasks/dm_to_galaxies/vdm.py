@@ -16,10 +16,10 @@
   z_t, at gamma > 0 none is.
   A second auxiliary term, ``posterior_ce``, is the cross-entropy of the true level under the level posterior
   p(x | z_t) at the same t: the sampler *draws* from that posterior, and the VLB's squared error trains only its
-  mean. One-off runs of the ``--vdm`` check below on bench seed 0's fields (384 fields, 400 steps): pk dev 0.159
-  without either, 0.118 with posterior_ce; on seed 1's fields at 800 steps, 0.221 with posterior_ce, 0.176 with
-  both. The initialisation seed alone moved a 400-step run on seed 1's fields from 0.30 to 0.19, so each of these
-  is one draw from a wide spread.
+  mean. One-off exploratory runs in the setup of the ``--vdm`` check below (not re-run): on bench seed 0's fields
+  (384 fields, 400 steps) pk dev 0.159 without either, 0.118 with posterior_ce; on seed 1's fields at 800 steps,
+  0.221 with posterior_ce, 0.176 with both. The initialisation seed alone moved a 400-step run on seed 1's fields
+  from 0.30 to 0.19, so each of these is one draw from a wide spread.
 * Denoiser: a U-Net (:mod:`.unet`) over [z_t, standardized log10 rho] with a sinusoidal embedding of gamma(t)
   added per channel; 2-D by default, 3-D when trained on 3-D fields. It is parametrised for discrete data: the
   U-Net outputs logits over the K + 1 levels to which the exact Gaussian log-likelihood of z_t under each level,
