@@ -381,10 +381,12 @@ class VDMModel(PosteriorModel):
 
         net = self.net
         b = x.shape[0]
-        with torch.no_grad():
-            grid = torch.linspace(0.0, 1.0, 257, device=x.device)
-            window = np.interp([-8.0, 0.0], net.gamma(grid).cpu().numpy(), grid.cpu().numpy())
-        u, w = draw_times(b, rng, self.config.t_focus, tuple(window))
+        window = (0.0, 1.0)
+        if self.config.t_focus > 0:  # the times where the learned gamma(t) is in [-8, 0]
+            with torch.no_grad():
+                grid = torch.linspace(0.0, 1.0, 257, device=x.device)
+                window = tuple(np.interp([-8.0, 0.0], net.gamma(grid).cpu().numpy(), grid.cpu().numpy()))
+        u, w = draw_times(b, rng, self.config.t_focus, window)
         t = torch.from_numpy(u).to(x.device)
         wt = torch.from_numpy(w).to(x.device)
         t.requires_grad_(True)
@@ -425,8 +427,10 @@ class VDMModel(PosteriorModel):
         return torch.log_softmax(logits, -1)
 
     def _level_index(self, x):
-        v = self._levels(x.device)
-        return (x.unsqueeze(-1) - v).abs().argmin(-1, keepdim=True)
+        import torch
+
+        k = self.config.max_count  # the inverse of level_values (equally spaced levels)
+        return torch.round((x + 1.0) * k / 2.0).long().unsqueeze(-1)
 
     def _sample(self, cond, gen, marginal_only: bool = False) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         """One sample per row of ``cond``: (counts, P(N >= 1), E[N]); the last two Rao-Blackwellized.
